@@ -1,0 +1,33 @@
+# The two commands of the README: `make materialize` (the whole asset graph on the embedded default) and `make test`.
+# Both create .venv from requirements.lock first when it is missing or out of date; nothing else to set up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+DAGSTER_YAML ?= dagster.yaml
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export TQDM_DISABLE := 1
+
+.PHONY: materialize test ui home install
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+home:
+	mkdir -p "$(DAGSTER_HOME)"
+	cp $(DAGSTER_YAML) "$(DAGSTER_HOME)/dagster.yaml"
+
+materialize: install home
+	time $(VENV)/bin/dagster asset materialize -m synth_platform.definitions --select '*' $(if $(CONFIG),--config-json '$(CONFIG)')
+	@echo "Report: $(DAGSTER_HOME)/synth_platform/reports/latest.json"
+
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+ui: install home
+	$(VENV)/bin/dagster dev -w workspace.yaml

@@ -1,0 +1,280 @@
+"""The asset chain: source_sample → profiled_dataset → tuned_hyperparameters → synthetic_table → privacy_utility_report.
+
+Thin wrappers: each asset turns its config into a call to the pure modules and shows the result as metadata.
+"""
+
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from synth_platform.evaluation.report import Thresholds, build_report, report_markdown
+from synth_platform.generation import generators
+from synth_platform.profiling.profile import DatasetProfile, decode_from_generation, encode_for_generation, profile_dataframe
+from synth_platform.resources import PlatformStorage, SourceDatabase
+from synth_platform.sampling.source import SampleRequest, SourceSample, read_sample
+from synth_platform.tuning.study import TuningBudget, TuningResult, run_study
+
+GROUP = "synthesis"
+
+
+class SourceSampleConfig(dg.Config):
+    table: str = Field(default="adult", description="Table to sample, optionally schema-qualified (schema.table).")
+    columns: list[str] = Field(default=[], description="Columns to read; empty means all.")
+    max_rows: int = Field(default=0, description="Rows to sample from the table; 0 means all.")
+    holdout_fraction: float = Field(default=0.2, description="Share of sampled rows kept as the holdout.")
+    seed: int = Field(default=0, description="Seed of the sample and of the training/holdout split.")
+
+
+class TuningConfig(dg.Config):
+    plugin: str = Field(default="ddpm", description=f"synthcity generator: one of {list(generators.SUPPORTED_PLUGINS)}.")
+    n_trials: int = Field(default=TuningBudget.n_trials, description="Trials added to the persisted study by this run.")
+    trial_steps: int = Field(default=TuningBudget.trial_steps, description="Optimizer steps per trial.")
+    tuning_rows: int = Field(default=TuningBudget.tuning_rows, description="Training rows a trial uses (fit + validation).")
+    validation_fraction: float = Field(default=TuningBudget.validation_fraction, description="Share of the tuning rows a trial is scored on.")
+    timeout_s: float = Field(default=TuningBudget.timeout_s, description="No new trial starts after this many seconds.")
+    epsilon: float = Field(default=1.0, description="Differential-privacy epsilon for DP generators (policy, never tuned).")
+    seed: int = 0
+
+
+class GenerationConfig(dg.Config):
+    training_steps: int = Field(default=0, description="Optimizer steps of the final fit; 0 means the plugin default.")
+    num_rows: int = Field(default=10_000, description="Synthetic rows to generate; 0 means as many as training rows.")
+    seed: int = 0
+
+
+class ReportConfig(dg.Config):
+    target_column: str = Field(default="", description="Target of train-on-synthetic/test-on-real; empty: 'income' or the last categorical column.")
+    ks_mean_max: float = Field(default=0.10, description="Threshold: mean KS statistic over numeric columns.")
+    correlation_delta_max: float = Field(default=0.10, description="Threshold: mean |Δρ| over numeric pairs.")
+    mia_auc_max: float = Field(default=0.60, description="Threshold: membership-inference AUC.")
+    exact_copy_rate_max: float = Field(default=0.05, description="Threshold: share of synthetic rows copying a training row.")
+    privacy_rows: int = Field(default=2000, description="Query rows per side for distance metrics (references are never subsampled).")
+    seed: int = 0
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.ks_mean_max, self.correlation_delta_max, self.mia_auc_max, self.exact_copy_rate_max)
+
+
+@dataclass
+class ProfiledDataset:
+    """The profile and the encoded training rows generators learn from. Deliberately holds no holdout rows."""
+
+    profile: DatasetProfile
+    training: pd.DataFrame  # source-shaped training rows (for scoring tuning trials)
+    encoded_training: pd.DataFrame  # NaN-free, identifiers dropped: what a generator sees
+    fingerprint: str
+
+
+@dataclass
+class SyntheticTable:
+    frame: pd.DataFrame
+    plugin: str
+    params: dict[str, Any]
+    privacy_budget: dict[str, float] | None
+    fit_seconds: float
+    study_name: str
+
+
+def _frame_preview(frame: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
+
+
+@dg.asset(group_name=GROUP, description="Seeded sample of the source table, split into training and holdout parts.")
+def source_sample(
+    context: dg.AssetExecutionContext, config: SourceSampleConfig, source_database: SourceDatabase, platform_storage: PlatformStorage
+) -> dg.Output[SourceSample]:
+    request = SampleRequest(
+        table=config.table,
+        columns=tuple(config.columns),
+        max_rows=config.max_rows or None,
+        holdout_fraction=config.holdout_fraction,
+        seed=config.seed,
+    )
+    sample = read_sample(source_database.resolve_url(platform_storage), request)
+    context.log.info(
+        f"read {len(sample.training) + len(sample.holdout)} of {sample.rows_in_table} rows of {sample.table!r} "
+        f"from {sample.source}: {len(sample.training)} training, {len(sample.holdout)} holdout"
+    )
+    return dg.Output(
+        sample,
+        metadata={
+            "source": sample.source,
+            "table": sample.table,
+            "rows_in_table": sample.rows_in_table,
+            "training_rows": len(sample.training),
+            "holdout_rows": len(sample.holdout),
+            "columns": sample.columns,
+            "seed": sample.seed,
+            "dataset_fingerprint": sample.fingerprint,
+            "preview": _frame_preview(sample.training),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, description="Column types, missingness and cardinality; the NaN-free encoding generators train on.")
+def profiled_dataset(context: dg.AssetExecutionContext, source_sample: SourceSample) -> dg.Output[ProfiledDataset]:
+    profile = profile_dataframe(source_sample.training)
+    encoded = encode_for_generation(source_sample.training, profile)
+    context.log.info(f"profiled {len(profile.columns)} columns; generators see {encoded.shape[1]} encoded columns")
+    records = [
+        dg.TableRecord({
+            "column": c.name, "kind": c.kind, "dtype": c.dtype, "missing": round(c.missing_fraction, 4),
+            "cardinality": c.cardinality, "handling": c.handling,
+        })
+        for c in profile.columns
+    ]
+    schema = dg.TableSchema(columns=[
+        dg.TableColumn("column", "string"), dg.TableColumn("kind", "string"), dg.TableColumn("dtype", "string"),
+        dg.TableColumn("missing", "float"), dg.TableColumn("cardinality", "int"), dg.TableColumn("handling", "string"),
+    ])
+    return dg.Output(
+        ProfiledDataset(profile, source_sample.training, encoded, source_sample.fingerprint),
+        metadata={
+            "profile": dg.MetadataValue.table(records, schema),
+            "profile_json": dg.MetadataValue.json(profile.to_dict()),
+            "encoded_columns": encoded.shape[1],
+            "identifier_columns": profile.by_kind("identifier"),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, description="Best hyperparameters from a persisted Optuna study over the generator's space.")
+def tuned_hyperparameters(
+    context: dg.AssetExecutionContext, config: TuningConfig, profiled_dataset: ProfiledDataset, platform_storage: PlatformStorage
+) -> dg.Output[TuningResult]:
+    generators.check_plugin(config.plugin)
+    generators.configure_torch()
+    budget = TuningBudget(config.n_trials, config.trial_steps, config.tuning_rows, config.validation_fraction, config.timeout_s)
+    result = run_study(
+        profiled_dataset.encoded_training,
+        profiled_dataset.training,
+        profiled_dataset.profile,
+        plugin=config.plugin,
+        fingerprint=profiled_dataset.fingerprint,
+        storage=platform_storage.optuna_url(),
+        budget=budget,
+        seed=config.seed,
+        workspace=platform_storage.workspace(context.run_id),
+        privacy=generators.PrivacyPolicy(epsilon=config.epsilon),
+        log=context.log.info,
+    )
+    result.params["epsilon"] = config.epsilon  # the policy travels with the choice; only DP plugins use it
+    trials = [dg.TableRecord({"trial": t["number"], "state": t["state"], "value": t["value"] if t["value"] is not None else float("nan"),
+                              "params": json.dumps(t["params"])}) for t in result.trials]
+    return dg.Output(
+        result,
+        metadata={
+            "plugin": result.plugin,
+            "study_name": result.study_name,
+            "optuna_storage": result.storage.split("://")[0] + "://…",
+            "best_value": result.best_value,
+            "best_trial": result.best_trial_number,
+            "best_params": dg.MetadataValue.json(result.params),
+            "trials_this_run": result.trials_this_run,
+            "trials_in_study": result.trials_in_study,
+            "failed_trials_this_run": result.failed_trials_this_run,
+            "trials": dg.MetadataValue.table(trials, dg.TableSchema(columns=[
+                dg.TableColumn("trial", "int"), dg.TableColumn("state", "string"), dg.TableColumn("value", "float"),
+                dg.TableColumn("params", "string")])),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, description="Synthetic rows from the tuned generator, fitted on the whole training part.")
+def synthetic_table(
+    context: dg.AssetExecutionContext,
+    config: GenerationConfig,
+    profiled_dataset: ProfiledDataset,
+    tuned_hyperparameters: TuningResult,
+    platform_storage: PlatformStorage,
+) -> dg.Output[SyntheticTable]:
+    generators.configure_torch()
+    plugin = tuned_hyperparameters.plugin
+    training = profiled_dataset.encoded_training
+    params = {k: v for k, v in tuned_hyperparameters.params.items() if k not in generators.PRIVACY_PARAMETERS}
+    steps = config.training_steps or generators.DEFAULT_TRAINING_STEPS[plugin]
+    params["n_iter"] = generators.epochs_for_steps(plugin, steps, len(training), params.get("batch_size"))
+    policy = generators.PrivacyPolicy(epsilon=tuned_hyperparameters.params.get("epsilon", 1.0))
+    fitted = generators.fit_generator(
+        training, plugin, params, seed=config.seed, workspace=platform_storage.workspace(context.run_id),
+        privacy=policy, log=context.log.info,
+    )
+    count = config.num_rows or len(training)
+    context.log.info(f"sampling {count} synthetic rows from {plugin}")
+    frame = decode_from_generation(generators.sample(fitted, count, seed=config.seed), profiled_dataset.profile)
+    path = platform_storage.run_dir(context.run_id) / "synthetic_table.csv"
+    frame.to_csv(path, index=False)
+    shutil.rmtree(platform_storage.workspace(context.run_id), ignore_errors=True)
+    return dg.Output(
+        SyntheticTable(frame, plugin, fitted.params, fitted.privacy_budget, fitted.fit_seconds, tuned_hyperparameters.study_name),
+        metadata={
+            "plugin": plugin,
+            "rows": len(frame),
+            "training_steps": steps,
+            "params": dg.MetadataValue.json({k: v for k, v in fitted.params.items()}),
+            "privacy_budget": dg.MetadataValue.json(fitted.privacy_budget or {"differential_privacy": "none"}),
+            "fit_seconds": round(fitted.fit_seconds, 1),
+            "path": dg.MetadataValue.path(str(path)),
+            "preview": _frame_preview(frame),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, description="Utility and privacy of the synthetic table against the training part and the holdout.")
+def privacy_utility_report(
+    context: dg.AssetExecutionContext,
+    config: ReportConfig,
+    source_sample: SourceSample,
+    profiled_dataset: ProfiledDataset,
+    synthetic_table: SyntheticTable,
+    platform_storage: PlatformStorage,
+) -> dg.Output[dict]:
+    thresholds = config.thresholds()  # a bad threshold fails here, before any work
+    context.log.info("computing utility and privacy metrics")
+    report = build_report(
+        source_sample.training, source_sample.holdout, synthetic_table.frame, profiled_dataset.profile,
+        target=config.target_column, thresholds=thresholds, privacy_rows=config.privacy_rows, seed=config.seed,
+    )
+    report["generator"] = {
+        "plugin": synthetic_table.plugin, "params": synthetic_table.params, "privacy_budget": synthetic_table.privacy_budget,
+        "study_name": synthetic_table.study_name, "fit_seconds": synthetic_table.fit_seconds,
+    }
+    report["source"] = {"table": source_sample.table, "database": source_sample.source, "seed": source_sample.seed}
+    report["run_id"] = context.run_id
+    path = write_report(report, platform_storage, context.run_id)
+    context.log.info(f"report written to {path}; all green: {report['all_green']}")
+    metrics = {k: v for k, v in report["metrics"].items() if v is not None}
+    return dg.Output(
+        report,
+        metadata={
+            "summary": dg.MetadataValue.md(report_markdown(report)),
+            "all_green": report["all_green"],
+            "report_path": dg.MetadataValue.path(str(path)),
+            **{k: float(v) for k, v in metrics.items()},
+        },
+    )
+
+
+def write_report(report: dict, storage: PlatformStorage, run_id: str):
+    """The run's report, then `reports/latest.json` replaced atomically (a failed run never leaves half a file)."""
+    text = json.dumps(report, indent=2, default=str)
+    run_path = storage.run_dir(run_id) / "privacy_utility_report.json"
+    run_path.write_text(text)
+    storage.reports_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=storage.reports_dir, suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    latest = storage.reports_dir / "latest.json"
+    os.replace(tmp, latest)
+    return run_path
+
+
+ALL_ASSETS = [source_sample, profiled_dataset, tuned_hyperparameters, synthetic_table, privacy_utility_report]

@@ -1,0 +1,21 @@
+"""The one Definitions object of the code location."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from synth_platform.assets import ALL_ASSETS
+from synth_platform.checks import THRESHOLD_CHECKS
+from synth_platform.jobs import resynthesis_job, synthesis_job
+from synth_platform.resources import platform_storage_from_env, source_database_from_env
+from synth_platform.schedules import daily_synthesis_schedule
+from synth_platform.sensors import auto_optimizer_sensor
+
+defs = dg.Definitions(
+    assets=ALL_ASSETS,
+    asset_checks=THRESHOLD_CHECKS,
+    jobs=[synthesis_job, resynthesis_job],
+    schedules=[daily_synthesis_schedule],
+    sensors=[auto_optimizer_sensor],
+    resources={"source_database": source_database_from_env(), "platform_storage": platform_storage_from_env()},
+)

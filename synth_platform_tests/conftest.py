@@ -1,0 +1,83 @@
+"""Shared fixtures: real data from ../shared/datasets (or the bundled copy), real PostgreSQL, tiny run configs."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from synth_platform.sampling.source import BUNDLED_DATASET
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+PG_ADMIN_URL = os.environ.get("SYNTH_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+# The smallest run config that still trains real synthcity generators end to end.
+TINY_RUN_CONFIG = {
+    "ops": {
+        "source_sample": {"config": {"max_rows": 600}},
+        "tuned_hyperparameters": {"config": {"n_trials": 2, "trial_steps": 20, "tuning_rows": 300}},
+        "synthetic_table": {"config": {"training_steps": 30, "num_rows": 300}},
+        "privacy_utility_report": {"config": {"privacy_rows": 200}},
+    }
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads():
+    from synth_platform.generation.generators import configure_torch
+
+    configure_torch(2)
+
+
+@pytest.fixture(scope="session")
+def adult() -> pd.DataFrame:
+    with gzip.open(BUNDLED_DATASET, "rt") as handle:
+        return pd.read_csv(handle)
+
+
+@pytest.fixture(scope="session")
+def adult_small(adult) -> pd.DataFrame:
+    return adult.sample(800, random_state=0).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def penguins() -> pd.DataFrame:
+    path = SHARED_DATASETS / "penguins.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is not there (CI provides ../shared beside the clone)")
+    return pd.read_csv(path)
+
+
+@pytest.fixture(scope="session")
+def credit() -> pd.DataFrame:
+    path = SHARED_DATASETS / "credit_data.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is not there (CI provides ../shared beside the clone)")
+    return pd.read_csv(path)
+
+
+@pytest.fixture()
+def pg_database():
+    """A fresh, empty PostgreSQL database on the local server; dropped afterwards. Yields its URL."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"synth_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc.orig}); start it (see README).")
+    url = sa.make_url(PG_ADMIN_URL).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -1,0 +1,144 @@
+"""Each metric against a reference implementation nobody here wrote (SDMetrics, SciPy, scikit-learn) or a
+hand-computed case."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sdmetrics.column_pairs import CorrelationSimilarity
+from sdmetrics.single_column import KSComplement, TVComplement
+from sdmetrics.single_table import NewRowSynthesis
+
+from synth_platform.evaluation import metrics
+
+
+@pytest.fixture(scope="module")
+def halves(adult):
+    shuffled = adult.sample(6000, random_state=1).reset_index(drop=True)
+    return shuffled.iloc[:3000].reset_index(drop=True), shuffled.iloc[3000:].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("column", ["age", "fnlwgt", "capital_gain", "hours_per_week"])
+def test_ks_statistic_matches_sdmetrics_ks_complement(halves, column):
+    real, other = halves
+    shifted = other[column] * 1.1 + 3
+    for synthetic in (other[column], shifted):
+        assert metrics.ks_statistic(real[column], synthetic) == pytest.approx(
+            1 - KSComplement.compute(real[column], synthetic), abs=1e-9
+        )
+
+
+@pytest.mark.parametrize("column", ["workclass", "education", "race", "income"])
+def test_total_variation_distance_matches_sdmetrics_tv_complement(halves, column):
+    real, other = halves
+    real_col, other_col = real[column].fillna("?"), other[column].fillna("?")
+    assert metrics.total_variation_distance(real_col, other_col) == pytest.approx(
+        1 - TVComplement.compute(real_col, other_col), abs=1e-9
+    )
+
+
+def test_total_variation_distance_counts_missing_as_a_category():
+    real = pd.Series(["a", "a", None, None])
+    synthetic = pd.Series(["a", "a", "a", "a"])
+    # p = {a: .5, missing: .5}, q = {a: 1}: ½(|.5-1| + |.5-0|) = .5 (SDMetrics drops missing values and would say 0).
+    assert metrics.total_variation_distance(real, synthetic) == pytest.approx(0.5)
+    assert metrics.total_variation_distance(real, real) == 0.0
+    assert metrics.total_variation_distance(pd.Series(["x"] * 5), pd.Series(["y"] * 5)) == 1.0
+
+
+def test_correlation_delta_matches_sdmetrics_correlation_similarity(halves):
+    real, other = halves
+    synthetic = other.copy()
+    synthetic["hours_per_week"] = synthetic["hours_per_week"].sample(frac=1, random_state=0).to_numpy()  # a shuffled column
+    columns = ["age", "education_num", "hours_per_week"]
+    ours = metrics.correlation_delta(real, synthetic, columns)
+    deltas = []
+    for i, a in enumerate(columns):
+        for b in columns[i + 1:]:
+            similarity = CorrelationSimilarity.compute(real[[a, b]], synthetic[[a, b]], coefficient="Pearson")
+            deltas.append(2 * (1 - similarity))  # similarity = 1 - |Δρ| / 2
+    assert ours["pairs"] == 3
+    assert ours["mean"] == pytest.approx(np.mean(deltas), abs=1e-9)
+    assert "hours_per_week" in ours["worst_pair"]
+    assert metrics.correlation_delta(real, real, columns)["mean"] == 0.0
+
+
+def test_exact_copy_rate_matches_sdmetrics_new_row_synthesis(halves):
+    real, other = halves
+    columns = ["age", "workclass", "education", "sex", "income"]
+    real, other = real[columns].fillna("?"), other[columns].fillna("?")
+    synthetic = pd.concat([real.iloc[:300], other.iloc[:700]], ignore_index=True)  # 300 copies, others may collide
+    metadata = {"columns": {"age": {"sdtype": "numerical"}, **{c: {"sdtype": "categorical"} for c in columns[1:]}}}
+    new_rows = NewRowSynthesis.compute(real, synthetic, metadata, numerical_match_tolerance=0.0)
+    assert metrics.exact_copy_rate(synthetic, real) == pytest.approx(1 - new_rows, abs=1e-9)
+    assert metrics.exact_copy_rate(synthetic, real) >= 0.3
+
+
+def test_exact_copy_rate_known_cases(adult_small):
+    assert metrics.exact_copy_rate(adult_small, adult_small) == 1.0
+    disjoint = adult_small.assign(age=adult_small["age"] + 1000)
+    assert metrics.exact_copy_rate(disjoint, adult_small) == 0.0
+    # Missing matches missing; an integer equals the same value stored as a float.
+    a = pd.DataFrame({"x": [1, 2], "c": ["u", None]})
+    b = pd.DataFrame({"x": [1.0, 2.0], "c": ["u", None]})
+    assert metrics.exact_copy_rate(b, a) == 1.0
+
+
+def _brute_force_dcr(query, reference, numeric, categorical):
+    span = {c: (reference[c].max() - reference[c].min()) or 1.0 for c in numeric}
+    out = []
+    for _, q in query.iterrows():
+        best = np.inf
+        for _, r in reference.iterrows():
+            d = sum(abs(q[c] - r[c]) / span[c] for c in numeric) + sum(q[c] != r[c] for c in categorical)
+            best = min(best, d / (len(numeric) + len(categorical)))
+        out.append(best)
+    return np.array(out)
+
+
+def test_distance_to_closest_record_matches_a_brute_force_definition(adult, monkeypatch):
+    numeric, categorical = ["age", "hours_per_week", "capital_gain"], ["sex", "race", "income"]
+    reference = adult.iloc[:60][numeric + categorical]
+    query = adult.iloc[100:125][numeric + categorical]
+    monkeypatch.setattr(metrics, "CHUNK_CELLS", 7 * 60)  # force several chunks
+    space = metrics.MixedSpace.fit(reference, numeric, categorical)
+    ours = metrics.distance_to_closest_record(space.transform(query), space.transform(reference), space.n_columns)
+    np.testing.assert_allclose(ours, _brute_force_dcr(query, reference, numeric, categorical), rtol=1e-5, atol=1e-6)
+    self_distance = metrics.distance_to_closest_record(space.transform(reference), space.transform(reference), space.n_columns)
+    assert np.all(self_distance == 0)
+
+
+def test_membership_inference_auc_detects_copies_and_not_independent_samples(adult):
+    numeric, categorical = ["age", "fnlwgt", "hours_per_week"], ["workclass", "occupation", "sex"]
+    rows = adult.sample(3000, random_state=2)[numeric + categorical].reset_index(drop=True)
+    training, holdout, independent = rows.iloc[:1000], rows.iloc[1000:2000], rows.iloc[2000:]
+    space = metrics.MixedSpace.fit(training, numeric, categorical)
+
+    def auc(synthetic):
+        reference = space.transform(synthetic)
+        members = metrics.distance_to_closest_record(space.transform(training), reference, space.n_columns)
+        non_members = metrics.distance_to_closest_record(space.transform(holdout), reference, space.n_columns)
+        return metrics.membership_inference_auc(members, non_members)
+
+    assert auc(training) > 0.95  # a copy of the training rows leaks membership
+    assert abs(auc(independent) - 0.5) < 0.05  # fresh rows from the same population do not
+
+
+def test_dcr_share_known_cases():
+    assert metrics.dcr_share(np.array([0.0, 0.0]), np.array([1.0, 1.0])) == 1.0
+    assert metrics.dcr_share(np.array([1.0, 0.2]), np.array([0.5, 0.2])) == 0.25
+    assert metrics.dcr_share(np.array([0.3]), np.array([0.3])) == 0.5
+
+
+def test_train_synthetic_test_real_on_real_rows_equals_train_real(adult):
+    rows = adult.sample(3000, random_state=3).reset_index(drop=True)
+    training, holdout = rows.iloc[:2000], rows.iloc[2000:]
+    categorical = [c for c in rows.columns if rows[c].dtype == object]
+    result = metrics.train_synthetic_test_real(training, training, holdout, "income", categorical)
+    assert result["task"] == "classification"
+    assert result["train_synthetic_test_real"] == result["train_real_test_real"]
+    assert 0.7 < result["train_real_test_real"]["accuracy"] < 0.95
+    shuffled = training.assign(income=training["income"].sample(frac=1, random_state=0).to_numpy())
+    noise = metrics.train_synthetic_test_real(shuffled, training, holdout, "income", categorical)
+    assert noise["train_synthetic_test_real"]["score"] < noise["train_real_test_real"]["score"] - 0.1
+    regression = metrics.train_synthetic_test_real(training, training, holdout, "age", categorical)
+    assert regression["task"] == "regression" and regression["score_name"] == "r2"

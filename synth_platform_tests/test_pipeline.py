@@ -1,0 +1,132 @@
+"""The whole graph in-process on a real Dagster instance with real (tiny) synthcity training, then the
+auto-optimizer sensor reading the real failed check evaluations it produced."""
+
+import copy
+import json
+import re
+
+import dagster as dg
+import pytest
+
+from synth_platform.assets import ALL_ASSETS
+from synth_platform.checks import THRESHOLD_CHECKS
+from synth_platform.definitions import defs
+from synth_platform.optimizer.rules import MAX_ATTEMPTS
+from synth_platform.sensors import ATTEMPT_TAG, CHANGE_TAG, PARENT_RUN_TAG, auto_optimizer_sensor
+from synth_platform_tests.conftest import TINY_RUN_CONFIG
+
+ASSET_KEYS = {a.key for a in ALL_ASSETS}
+
+
+def _failing_ks_config():
+    """Tiny training, and a KS threshold of 0 that no real generator meets: a real, deterministic check failure."""
+    config = copy.deepcopy(TINY_RUN_CONFIG)
+    config["ops"]["privacy_utility_report"]["config"]["ks_mean_max"] = 0.0
+    return config
+
+
+@pytest.fixture(scope="module")
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def failed_run(instance):
+    job = defs.resolve_job_def("synthesis_job")
+    return job.execute_in_process(run_config=_failing_ks_config(), instance=instance, raise_on_error=False)
+
+
+def test_whole_graph_materializes_and_every_check_runs(failed_run, instance):
+    materialized = {event.asset_key for event in failed_run.get_asset_materialization_events()}
+    assert materialized == ASSET_KEYS
+    evaluations = {e.check_name: e.passed for e in failed_run.get_asset_check_evaluations()}
+    assert set(evaluations) == {c.check_name for c in [next(iter(d.check_specs)) for d in THRESHOLD_CHECKS]}
+    assert evaluations["ks_mean_within_threshold"] is False
+    assert not failed_run.success  # a failed blocking check fails the run
+    report_path = instance.root_directory + "/synth_platform/reports/latest.json"
+    report = json.loads(open(report_path).read())
+    assert report["run_id"] == failed_run.run_id and report["all_green"] is False
+
+
+def test_materialize_with_default_thresholds_gives_metadata(instance):
+    result = dg.materialize(ALL_ASSETS + THRESHOLD_CHECKS, instance=instance, run_config=TINY_RUN_CONFIG,
+                            resources=defs.resources, raise_on_error=False)
+    metadata = result.asset_materializations_for_node("privacy_utility_report")[0].metadata
+    assert "| ks_mean |" in metadata["summary"].value
+    for evaluation in result.get_asset_check_evaluations():
+        assert {"value", "threshold", "margin"} <= set(evaluation.metadata)
+
+
+def _tick(instance, cursor=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    return auto_optimizer_sensor(context)
+
+
+def test_sensor_turns_a_failed_evaluation_into_a_valid_run_request_once(failed_run, instance):
+    result = _tick(instance)
+    assert len(result.run_requests) == 1
+    request = result.run_requests[0]
+    job = defs.resolve_job_def("resynthesis_job")
+    dg.validate_run_config(job, request.run_config)
+    assert request.tags[ATTEMPT_TAG] == "1"
+    assert request.tags[PARENT_RUN_TAG] == failed_run.run_id
+    assert "train longer" in request.tags[CHANGE_TAG]
+    assert request.run_config["ops"]["synthetic_table"]["config"]["training_steps"] == 60  # doubled
+    assert request.run_config["ops"]["privacy_utility_report"]["config"]["ks_mean_max"] == 0.0  # policy kept
+
+    again = _tick(instance, cursor=result.cursor)
+    assert again.run_requests == [] and "no new failed check" in again.skip_reason
+
+
+def test_requested_run_executes_and_the_chain_stops_at_the_attempt_cap(failed_run, instance):
+    job = defs.resolve_job_def("resynthesis_job")
+    cursor = _tick(instance).cursor
+    # Follow the chain the sensor would launch: attempt 1, 2, 3 each fail the (impossible) KS threshold.
+    first = _tick(instance).run_requests[0]
+    run_config, tags = first.run_config, first.tags
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert tags[ATTEMPT_TAG] == str(attempt)
+        run = job.execute_in_process(run_config=run_config, instance=instance, tags=tags, raise_on_error=False)
+        assert not run.success
+        result = _tick(instance, cursor=cursor)
+        cursor = result.cursor
+        if attempt < MAX_ATTEMPTS:
+            (request,) = result.run_requests
+            assert request.tags[PARENT_RUN_TAG] == run.run_id
+            run_config, tags = request.run_config, request.tags
+        else:
+            assert result.run_requests == []
+            assert "attempt cap 3 reached" in result.skip_reason
+
+
+@pytest.mark.parametrize(
+    ("setup_sql", "config", "message"),
+    [
+        ("CREATE TABLE visits (age INTEGER)", {"table": "patients"}, "Table 'patients' not found"),
+        ("CREATE TABLE visits (age INTEGER)", {"table": "visits"}, "is empty"),
+        ("CREATE TABLE visits (age INTEGER); INSERT INTO visits VALUES (1)", {"table": "visits", "columns": ["age", "bmi"]},
+         r"Columns \['bmi'\] do not exist"),
+    ],
+)
+def test_bad_input_fails_clearly_and_keeps_the_previous_good_materialization(failed_run, instance, tmp_path, setup_sql, config, message):
+    import sqlalchemy as sa
+
+    from synth_platform.resources import PlatformStorage, SourceDatabase
+
+    url = f"sqlite:///{tmp_path / 'bad.sqlite'}"
+    with sa.create_engine(url).begin() as conn:
+        for statement in setup_sql.split(";"):
+            conn.exec_driver_sql(statement)
+    key = dg.AssetKey("source_sample")
+    before = instance.get_latest_materialization_event(key)
+    result = dg.materialize(
+        ALL_ASSETS[:2], instance=instance, raise_on_error=False,
+        run_config={"ops": {"source_sample": {"config": config}}},
+        resources={"source_database": SourceDatabase(url=url), "platform_storage": PlatformStorage()},
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert re.search(message, failure.step_failure_data.error.message)
+    assert instance.get_latest_materialization_event(key).run_id == before.run_id
+    assert result.get_asset_materialization_events() == []
