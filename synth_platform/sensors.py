@@ -23,26 +23,37 @@ FAILED_CHECKS_TAG = "synth_platform/failed_checks"
 RESYNTHESIS_OPS = ("tuned_hyperparameters", "synthetic_table", "privacy_utility_report")
 
 
-def latest_check_record(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey) -> AssetCheckExecutionRecord | None:
-    """The latest evaluation record of a check. The one place that touches Dagster's non-public check storage API."""
-    return instance.get_latest_asset_check_evaluation_record(check_key)
+HISTORY_PAGE = 100  # evaluations read per check and tick; older unread ones are picked up on the next tick
+
+
+def check_evaluations_since(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, after_id: int
+) -> list[AssetCheckExecutionRecord]:
+    """Evaluation records of a check with a storage id above `after_id`, oldest first.
+
+    The one place that touches Dagster's non-public check-history API: sensors cannot subscribe to check
+    evaluations (`asset_sensor` only sees materializations), so this reads the check execution table directly.
+    """
+    records = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=HISTORY_PAGE)
+    return sorted((r for r in records if r.id > after_id), key=lambda r: r.id)
 
 
 def _finished_failures(context: dg.SensorEvaluationContext, cursor: dict[str, int]) -> dict[str, list[str]]:
-    """Failed checks of finished runs not handled before, by run id; advances `cursor` past what it returns."""
+    """Failed checks of finished runs not handled before, by run id; advances `cursor` past what it read.
+
+    A record whose run is still going stops the reading of that check (the cursor stays before it), so an
+    evaluation is handled exactly once, after its run has finished.
+    """
     failed_by_run: dict[str, list[str]] = {}
     for rule in THRESHOLD_RULES:
-        record = latest_check_record(context.instance, dg.AssetCheckKey(privacy_utility_report.key, rule.check_name))
-        if record is None or record.id <= cursor.get(rule.check_name, 0):
-            continue
-        if record.status == AssetCheckExecutionRecordStatus.PLANNED:
-            continue  # still running: look again next tick
-        run = context.instance.get_run_by_id(record.run_id)
-        if run is None or not run.is_finished:
-            continue
-        cursor[rule.check_name] = record.id
-        if record.status == AssetCheckExecutionRecordStatus.FAILED:
-            failed_by_run.setdefault(record.run_id, []).append(rule.check_name)
+        key = dg.AssetCheckKey(privacy_utility_report.key, rule.check_name)
+        for record in check_evaluations_since(context.instance, key, cursor.get(rule.check_name, 0)):
+            run = context.instance.get_run_by_id(record.run_id)
+            if run is not None and not run.is_finished:
+                break
+            cursor[rule.check_name] = record.id
+            if record.status == AssetCheckExecutionRecordStatus.FAILED:
+                failed_by_run.setdefault(record.run_id, []).append(rule.check_name)
     return failed_by_run
 
 
@@ -61,6 +72,9 @@ def auto_optimizer_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     requests, notes = [], []
     for run_id, failed in _finished_failures(context, cursor).items():
         run = context.instance.get_run_by_id(run_id)
+        if run is None:
+            notes.append(f"run {run_id} failed {failed} but has been deleted: nothing to re-run from")
+            continue
         attempt = int(run.tags.get(ATTEMPT_TAG, "0"))
         if attempt >= MAX_ATTEMPTS:
             notes.append(f"run {run_id} failed {failed} at attempt {attempt}: attempt cap {MAX_ATTEMPTS} reached")

@@ -41,7 +41,7 @@ def test_whole_graph_materializes_and_every_check_runs(failed_run, instance):
     materialized = {event.asset_key for event in failed_run.get_asset_materialization_events()}
     assert materialized == ASSET_KEYS
     evaluations = {e.check_name: e.passed for e in failed_run.get_asset_check_evaluations()}
-    assert set(evaluations) == {c.check_name for c in [next(iter(d.check_specs)) for d in THRESHOLD_CHECKS]}
+    assert set(evaluations) == {spec.name for check in THRESHOLD_CHECKS for spec in check.check_specs}
     assert evaluations["ks_mean_within_threshold"] is False
     assert not failed_run.success  # a failed blocking check fails the run
     report_path = instance.root_directory + "/synth_platform/reports/latest.json"
@@ -49,12 +49,15 @@ def test_whole_graph_materializes_and_every_check_runs(failed_run, instance):
     assert report["run_id"] == failed_run.run_id and report["all_green"] is False
 
 
-def test_materialize_with_default_thresholds_gives_metadata(instance):
-    result = dg.materialize(ALL_ASSETS + THRESHOLD_CHECKS, instance=instance, run_config=TINY_RUN_CONFIG,
-                            resources=defs.resources, raise_on_error=False)
+def test_materialize_with_default_thresholds_gives_metadata():
+    with dg.instance_for_test() as own_instance:  # its failed checks must not reach the sensor tests' instance
+        result = dg.materialize(ALL_ASSETS + THRESHOLD_CHECKS, instance=own_instance, run_config=TINY_RUN_CONFIG,
+                                resources=defs.resources, raise_on_error=False)
     metadata = result.asset_materializations_for_node("privacy_utility_report")[0].metadata
     assert "| ks_mean |" in metadata["summary"].value
-    for evaluation in result.get_asset_check_evaluations():
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == len(THRESHOLD_CHECKS)
+    for evaluation in evaluations:
         assert {"value", "threshold", "margin"} <= set(evaluation.metadata)
 
 
@@ -76,14 +79,15 @@ def test_sensor_turns_a_failed_evaluation_into_a_valid_run_request_once(failed_r
     assert request.run_config["ops"]["privacy_utility_report"]["config"]["ks_mean_max"] == 0.0  # policy kept
 
     again = _tick(instance, cursor=result.cursor)
-    assert again.run_requests == [] and "no new failed check" in again.skip_reason
+    assert again.run_requests == [] and "no new failed check" in again.skip_reason.skip_message
 
 
 def test_requested_run_executes_and_the_chain_stops_at_the_attempt_cap(failed_run, instance):
     job = defs.resolve_job_def("resynthesis_job")
-    cursor = _tick(instance).cursor
+    first_tick = _tick(instance)
+    cursor = first_tick.cursor
     # Follow the chain the sensor would launch: attempt 1, 2, 3 each fail the (impossible) KS threshold.
-    first = _tick(instance).run_requests[0]
+    (first,) = [r for r in first_tick.run_requests if r.tags[PARENT_RUN_TAG] == failed_run.run_id]
     run_config, tags = first.run_config, first.tags
     for attempt in range(1, MAX_ATTEMPTS + 1):
         assert tags[ATTEMPT_TAG] == str(attempt)
@@ -97,7 +101,16 @@ def test_requested_run_executes_and_the_chain_stops_at_the_attempt_cap(failed_ru
             run_config, tags = request.run_config, request.tags
         else:
             assert result.run_requests == []
-            assert "attempt cap 3 reached" in result.skip_reason
+            assert "attempt cap 3 reached" in result.skip_reason.skip_message
+
+
+def _error_text(error) -> str:
+    """A failure's message with the messages of its causes (Dagster wraps the user error)."""
+    parts = []
+    while error is not None:
+        parts.append(error.message)
+        error = error.cause
+    return "\n".join(parts)
 
 
 @pytest.mark.parametrize(
@@ -127,6 +140,21 @@ def test_bad_input_fails_clearly_and_keeps_the_previous_good_materialization(fai
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert re.search(message, failure.step_failure_data.error.message)
+    assert re.search(message, _error_text(failure.step_failure_data.error))
     assert instance.get_latest_materialization_event(key).run_id == before.run_id
     assert result.get_asset_materialization_events() == []
+
+
+def test_two_failed_runs_between_ticks_are_both_handled(failed_run, instance):
+    """Two runs fail between sensor ticks: each gets its own request (the latest evaluation alone would hide one)."""
+    cursor = _tick(instance).cursor  # everything so far handled
+    checks_only = dg.AssetSelection.checks_for_assets(dg.AssetKey("privacy_utility_report"))
+    runs = [
+        dg.materialize(ALL_ASSETS + THRESHOLD_CHECKS, selection=checks_only, instance=instance,
+                       resources=defs.resources, raise_on_error=False)
+        for _ in range(2)
+    ]
+    assert all(not run.success for run in runs)  # re-checking the stored report fails KS again
+    result = _tick(instance, cursor=cursor)
+    assert sorted(r.tags[PARENT_RUN_TAG] for r in result.run_requests) == sorted(run.run_id for run in runs)
+    assert _tick(instance, cursor=result.cursor).run_requests == []

@@ -1,15 +1,21 @@
 import optuna
 import pytest
+from scipy.stats import ks_2samp
 
 from synth_platform.profiling.profile import encode_for_generation, profile_dataframe
 from synth_platform.tuning.study import TuningBudget, run_study, utility_distance
 
 
-def test_utility_distance_is_zero_on_identical_tables_and_grows_with_damage(adult_small):
+def test_utility_distance_is_zero_on_identical_tables_and_equals_a_hand_computed_damage(adult_small):
     profile = profile_dataframe(adult_small)
     assert utility_distance(adult_small, adult_small, profile) == 0.0
+    # Shift age by 20 years and make everybody female: only those two column shapes change (a shift keeps every
+    # Pearson correlation), so the distance is (KS of age + TVD of sex) / number of compared columns.
     damaged = adult_small.assign(age=adult_small["age"] + 20, sex="Female")
-    assert utility_distance(adult_small, damaged, profile) > 0.1
+    expected_ks = ks_2samp(adult_small["age"], damaged["age"]).statistic
+    expected_tvd = (adult_small["sex"] != "Female").mean()  # ½(|p_F - 1| + |p_M - 0|) = p_M
+    n_columns = len(adult_small.columns)
+    assert utility_distance(adult_small, damaged, profile) == pytest.approx((expected_ks + expected_tvd) / n_columns, abs=1e-12)
 
 
 def test_study_is_persisted_and_resumed_in_sqlite(tmp_path, adult_small):
