@@ -18,4 +18,7 @@ defs = dg.Definitions(
     schedules=[daily_synthesis_schedule],
     sensors=[auto_optimizer_sensor],
     resources={"source_database": source_database_from_env(), "platform_storage": platform_storage_from_env()},
+    # One process for the whole chain: the steps run one after another anyway, torch uses every core inside a step,
+    # and a process per step would re-import torch and synthcity (~15 s) for each of the nine steps.
+    executor=dg.in_process_executor,
 )

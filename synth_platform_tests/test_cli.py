@@ -38,3 +38,17 @@ def test_cli_materializes_the_whole_graph(tmp_path):
         assert run.status == dg.DagsterRunStatus.SUCCESS
         for key in ("source_sample", "profiled_dataset", "tuned_hyperparameters", "synthetic_table", "privacy_utility_report"):
             assert instance.get_latest_materialization_event(dg.AssetKey(key)).run_id == run.run_id
+
+
+def test_workspace_yaml_loads_the_code_location(tmp_path):
+    """What `dagster dev -w workspace.yaml` (make ui) loads: the location must validate without errors."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    dagster = Path(sys.executable).with_name("dagster")
+    completed = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO, env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "synth_platform" in completed.stdout + completed.stderr

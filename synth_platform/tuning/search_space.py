@@ -6,43 +6,42 @@ uses keyword `step` and true log scales. Pure logic: no Dagster here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from synthcity.plugins.core.distribution import (
-    CategoricalDistribution,
-    Distribution,
-    FloatDistribution,
-    IntegerDistribution,
-    IntLogDistribution,
-    LogDistribution,
-)
+from synth_platform.generation.generators import PLUGIN_DEFAULTS, PRIVACY_PARAMETERS, check_plugin, synthcity_plugins
 
-from synth_platform.generation.generators import PLUGIN_DEFAULTS, PRIVACY_PARAMETERS, check_plugin
+if TYPE_CHECKING:  # synthcity (and torch) are imported on first use, so loading the definitions stays fast
+    from synthcity.plugins.core.distribution import Distribution
 
 # Never searched: the training budget (`n_iter`, set from a step budget) and privacy policy (epsilon, delta).
 ALWAYS_FIXED = frozenset({"n_iter"}) | PRIVACY_PARAMETERS
 
-# Per-plugin narrowing of synthcity's spaces. ddpm: learning rate and batch sizes of the TabDDPM paper; the number
-# of diffusion timesteps is fixed (it sets sampling cost, and 1000 is what the paper uses).
-SPACE_OVERRIDES: dict[str, dict[str, Distribution | None]] = {
-    "ddpm": {
-        "lr": LogDistribution(name="lr", low=1e-5, high=3e-3),
-        "batch_size": CategoricalDistribution(name="batch_size", choices=[256, 512, 1024]),
-        "num_timesteps": None,
-    },
-}
+
+def space_overrides(plugin: str) -> dict[str, Distribution | None]:
+    """Per-plugin narrowing of synthcity's spaces, by parameter name (None: not searched).
+
+    ddpm: learning rate and batch sizes of the TabDDPM paper; the number of diffusion timesteps is fixed (it sets
+    the sampling cost, and 1000 is what the paper uses).
+    """
+    from synthcity.plugins.core.distribution import CategoricalDistribution, LogDistribution
+
+    if plugin == "ddpm":
+        return {
+            "lr": LogDistribution(name="lr", low=1e-5, high=3e-3),
+            "batch_size": CategoricalDistribution(name="batch_size", choices=[256, 512, 1024]),
+            "num_timesteps": None,
+        }
+    return {}
 
 
 def search_space(plugin: str) -> list[Distribution]:
     """The plugin's space with the overrides applied and the fixed parameters removed."""
-    from synthcity.plugins import Plugins
-
     check_plugin(plugin)
-    overrides = SPACE_OVERRIDES.get(plugin, {})
+    overrides = space_overrides(plugin)
     space = []
-    for distribution in Plugins().get_type(plugin).hyperparameter_space():
+    for distribution in synthcity_plugins().get_type(plugin).hyperparameter_space():
         if distribution.name in ALWAYS_FIXED:
             continue
         replacement = overrides.get(distribution.name, distribution)
@@ -56,9 +55,9 @@ def default_params(plugin: str, space: list[Distribution]) -> dict[str, Any]:
     first trial of a new study, so tuning never ends worse than the defaults."""
     import inspect
 
-    from synthcity.plugins import Plugins
+    from synthcity.plugins.core.distribution import CategoricalDistribution
 
-    signature = inspect.signature(Plugins().get_type(plugin).__init__)
+    signature = inspect.signature(synthcity_plugins().get_type(plugin).__init__)
     defaults = {name: p.default for name, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
     defaults.update(PLUGIN_DEFAULTS.get(plugin, {}))
     params: dict[str, Any] = {}
@@ -76,6 +75,14 @@ def default_params(plugin: str, space: list[Distribution]) -> dict[str, Any]:
 
 def suggest(trial: optuna.Trial, space: list[Distribution]) -> dict[str, Any]:
     """Ask the trial for one value per distribution, on the distribution's own scale."""
+    from synthcity.plugins.core.distribution import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntegerDistribution,
+        IntLogDistribution,
+        LogDistribution,
+    )
+
     params: dict[str, Any] = {}
     for d in space:
         if isinstance(d, CategoricalDistribution):

@@ -24,7 +24,7 @@ optuna.logging.set_verbosity(logging.WARNING)
 @dataclass(frozen=True)
 class TuningBudget:
     n_trials: int = 2
-    trial_steps: int = 3000  # optimizer steps per trial (converted to the plugin's epochs)
+    trial_steps: int = 1000  # optimizer steps per trial (converted to the plugin's epochs)
     tuning_rows: int = 5000  # training rows a trial uses (fit + validation)
     validation_fraction: float = 0.25
     timeout_s: float = 900.0  # no new trial starts after this many seconds

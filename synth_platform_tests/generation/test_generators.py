@@ -25,6 +25,24 @@ def test_ddpm_fits_samples_and_decodes_to_the_source_schema(tmp_path, encoded):
     assert rows["age"].between(profile.column("age").minimum, profile.column("age").maximum).all()
 
 
+def test_ddpm_denoising_is_clamped_to_the_training_range(tmp_path, encoded):
+    import torch
+
+    _, frame = encoded
+    fitted = fit_generator(frame, "ddpm", {"n_iter": 2}, seed=0, workspace=tmp_path)
+    diffusion = fitted.model.model.diffusion
+    trained_on = fitted.model.model.dataloader.dataset.tensors[0][:, : diffusion.num_numerics]
+    low, high = trained_on.min(dim=0).values, trained_on.max(dim=0).values
+    x = torch.zeros(4, diffusion.num_numerics)
+    t = torch.full((4,), 500, dtype=torch.long)
+    # A wildly wrong noise prediction: unclamped, x̂₀ = (x - √(1-ᾱ)·ε)/√ᾱ would be far below the data.
+    for eps, bound in ((1e3, low), (-1e3, high)):
+        out = diffusion.gaussian_p_mean_variance(torch.full_like(x, eps), x, t)
+        assert torch.equal(out["pred_xstart"], bound.expand_as(x))
+        expected_mean, _, _ = diffusion.gaussian_q_posterior_mean_variance(x_start=out["pred_xstart"], x_t=x, t=t)
+        assert torch.allclose(out["mean"], expected_mean)
+
+
 def test_sampling_is_seeded(tmp_path, encoded):
     _, frame = encoded
     a = sample(fit_generator(frame, "tvae", {"n_iter": 2}, seed=1, workspace=tmp_path), 20, seed=5)

@@ -1,5 +1,6 @@
 import pytest
 
+from synth_platform.generation.generators import DEFAULT_TRAINING_STEPS
 from synth_platform.optimizer.rules import MAX_TRAINING_STEPS, MIN_TRAINING_STEPS, propose_adjustment
 
 KS, CORR, MIA, DUP = ("ks_mean_within_threshold", "correlation_delta_within_threshold",
@@ -9,7 +10,7 @@ KS, CORR, MIA, DUP = ("ks_mean_within_threshold", "correlation_delta_within_thre
 @pytest.mark.parametrize(
     ("failed", "tuning", "generation", "failure", "expected_tuning", "expected_generation"),
     [
-        ([KS], {}, {}, "utility", {"n_trials": 4}, {"training_steps": 12_000}),
+        ([KS], {}, {}, "utility", {"n_trials": 4}, {"training_steps": 2 * DEFAULT_TRAINING_STEPS["ddpm"]}),
         ([CORR], {"plugin": "tvae", "n_trials": 4}, {"training_steps": 1000}, "utility",
          {"plugin": "tvae", "n_trials": 6}, {"training_steps": 2000}),
         ([MIA], {"plugin": "ddpm"}, {"training_steps": 8000}, "privacy", {"plugin": "dpgan"}, {"training_steps": 0}),
