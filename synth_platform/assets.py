@@ -209,7 +209,8 @@ def synthetic_table(
     )
     count = config.num_rows or len(training)
     context.log.info(f"sampling {count} synthetic rows from {plugin}")
-    frame = decode_from_generation(generators.sample(fitted, count, seed=config.seed), profiled_dataset.profile)
+    generated = generators.sample(fitted, count, seed=config.seed, log=context.log.info)
+    frame = decode_from_generation(generated, profiled_dataset.profile)
     path = platform_storage.run_dir(context.run_id) / "synthetic_table.csv"
     frame.to_csv(path, index=False)
     shutil.rmtree(platform_storage.workspace(context.run_id), ignore_errors=True)

@@ -21,6 +21,8 @@ SYNTHCITY_CATEGORIES = ["generic", "privacy"]  # where the supported plugins liv
 # noise that reads like a failure. Everything else it logs at CRITICAL still reaches stderr.
 _SYNTHCITY_LOADER_NOISE = ("module disabled", "Error importing", "Failed to load plugin")
 DP_PLUGINS = frozenset({"dpgan"})
+EPOCH_HOOK_PLUGINS = frozenset({"ddpm"})  # the synthcity plugins that call back after every epoch
+SAMPLE_CHUNK_ROWS = 2000  # rows generated per call, so long sampling reports progress
 # Parameters that are privacy policy, set by the user, never searched or changed by the tuner.
 PRIVACY_PARAMETERS = frozenset({"epsilon", "delta"})
 
@@ -134,7 +136,8 @@ def fit_generator(
         # strict=False: one sampling pass. synthcity's strict mode silently drops rows outside the training schema
         # and duplicates, and re-samples up to 500 times, which has no time bound on a poorly trained model;
         # decode_from_generation enforces the source's ranges and types instead.
-        model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **merged)
+        hooks = {"callbacks": [_epoch_progress(plugin, int(merged["n_iter"]), log)]} if plugin in EPOCH_HOOK_PLUGINS else {}
+        model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **merged, **hooks)
         model.fit(GenericDataLoader(training))
     except Exception as exc:  # synthcity raises many types; surface one clear error
         raise GenerationError(f"{plugin} failed to fit with {merged}: {type(exc).__name__}: {exc}") from exc
@@ -143,6 +146,33 @@ def fit_generator(
     seconds = time.perf_counter() - start
     log(f"fitted {plugin} in {seconds:.1f} s")
     return FittedGenerator(plugin, merged, model, seconds, budget)
+
+
+def _epoch_progress(plugin: str, n_epochs: int, log: Callable[[str], None]):
+    """A synthcity callback that logs about every tenth of the epochs, with the time left."""
+    from synthcity.utils.callbacks import Callback
+
+    class EpochProgress(Callback):
+        def __init__(self) -> None:
+            self.epoch, self.start = 0, time.perf_counter()
+
+        def on_fit_begin(self, model: Any) -> None:
+            self.epoch, self.start = 0, time.perf_counter()
+
+        def on_epoch_begin(self, model: Any) -> None:
+            pass
+
+        def on_epoch_end(self, model: Any) -> None:
+            self.epoch += 1
+            if self.epoch < n_epochs and self.epoch * 10 // n_epochs > (self.epoch - 1) * 10 // n_epochs:
+                elapsed = time.perf_counter() - self.start
+                left = elapsed / self.epoch * (n_epochs - self.epoch)
+                log(f"{plugin}: epoch {self.epoch}/{n_epochs}, {elapsed:.0f} s so far, about {left:.0f} s left")
+
+        def on_fit_end(self, model: Any) -> None:
+            pass
+
+    return EpochProgress()
 
 
 def clamp_ddpm_denoising_to_training_range(model: Any) -> tuple[Any, Any] | None:
@@ -177,15 +207,28 @@ def clamp_ddpm_denoising_to_training_range(model: Any) -> tuple[Any, Any] | None
     return low, high
 
 
-def sample(fitted: FittedGenerator, count: int, *, seed: int) -> pd.DataFrame:
-    """Draw `count` rows from a fitted generator (seeded)."""
-    import torch
+def sample(
+    fitted: FittedGenerator, count: int, *, seed: int, log: Callable[[str], None] = lambda message: None
+) -> pd.DataFrame:
+    """Draw `count` rows from a fitted generator, in seeded chunks of `SAMPLE_CHUNK_ROWS` with progress logged."""
+    import numpy as np
 
-    torch.manual_seed(seed)
+    if count < 1:
+        raise GenerationError(f"Asked for {count} synthetic rows; ask for at least one.")
+    sizes = [min(SAMPLE_CHUNK_ROWS, count - start) for start in range(0, count, SAMPLE_CHUNK_ROWS)]
+    # One independent seed per chunk (synthcity re-seeds every generate call: equal seeds give equal chunks).
+    chunk_seeds = np.random.SeedSequence(seed).generate_state(len(sizes)).tolist()
+    chunks, done, start = [], 0, time.perf_counter()
     try:
-        frame = fitted.model.generate(count=count, random_state=seed).dataframe()
+        for size, chunk_seed in zip(sizes, chunk_seeds):
+            chunks.append(fitted.model.generate(count=size, random_state=chunk_seed).dataframe())
+            done += size
+            if len(sizes) > 1 and done < count:
+                elapsed = time.perf_counter() - start
+                log(f"sampled {done}/{count} rows, {elapsed:.0f} s so far, about {elapsed / done * (count - done):.0f} s left")
     except Exception as exc:
         raise GenerationError(f"{fitted.plugin_name} failed to sample {count} rows: {type(exc).__name__}: {exc}") from exc
+    frame = pd.concat(chunks, ignore_index=True)
     broken = frame.isna().sum()
     if broken.any():
         raise GenerationError(
