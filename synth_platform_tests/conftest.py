@@ -48,20 +48,21 @@ def adult_small(adult) -> pd.DataFrame:
     return adult.sample(800, random_state=0).reset_index(drop=True)
 
 
+def _shared_dataset(file_name: str) -> pd.DataFrame:
+    path = SHARED_DATASETS / file_name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the tests read real data from ../shared/datasets beside the clone.")
+    return pd.read_csv(path)
+
+
 @pytest.fixture(scope="session")
 def penguins() -> pd.DataFrame:
-    path = SHARED_DATASETS / "penguins.csv"
-    if not path.exists():
-        pytest.skip(f"{path} is not there (CI provides ../shared beside the clone)")
-    return pd.read_csv(path)
+    return _shared_dataset("penguins.csv")
 
 
 @pytest.fixture(scope="session")
 def credit() -> pd.DataFrame:
-    path = SHARED_DATASETS / "credit_data.csv"
-    if not path.exists():
-        pytest.skip(f"{path} is not there (CI provides ../shared beside the clone)")
-    return pd.read_csv(path)
+    return _shared_dataset("credit_data.csv")
 
 
 @pytest.fixture()

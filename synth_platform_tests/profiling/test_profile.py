@@ -95,3 +95,16 @@ def test_profile_round_trips_through_json(adult_small):
 def test_a_table_of_identifiers_only_is_refused():
     with pytest.raises(ValueError, match="looks like an identifier"):
         profile_dataframe(pd.DataFrame({"id": range(40)}))
+
+
+def test_credit_data_missing_numbers_are_modelled_and_restored(credit):
+    """Real data with missing numeric cells (Income, Assets, Debt) and missing categories (Home, Marital, Job)."""
+    profile = profile_dataframe(credit)
+    assert profile.by_kind("categorical") == ["Status", "Home", "Marital", "Records", "Job"]
+    assert profile.column("Income").missing_fraction == pytest.approx(credit["Income"].isna().mean())
+    encoded = encode_for_generation(credit, profile)
+    assert not encoded.isna().any().any()
+    assert {f"{c}{MISSING_INDICATOR_SUFFIX}" for c in ("Income", "Assets", "Debt")} <= set(encoded.columns)
+    decoded = decode_from_generation(encoded, profile)
+    pd.testing.assert_series_equal(decoded.isna().sum(), credit.isna().sum())
+    np.testing.assert_allclose(decoded["Income"].astype(float), credit["Income"], equal_nan=True)
