@@ -57,6 +57,7 @@ class ReportConfig(dg.Config):
     mia_auc_max: float = Field(default=0.60, description="Threshold: membership-inference AUC.")
     exact_copy_rate_max: float = Field(default=0.05, description="Threshold: share of synthetic rows copying a training row.")
     privacy_rows: int = Field(default=2000, description="Query rows per side for distance metrics (references are never subsampled).")
+    bootstrap_resamples: int = Field(default=200, description="Bootstrap resamples behind the 95% intervals of the judged metrics.")
     seed: int = 0
 
     def thresholds(self) -> Thresholds:
@@ -242,7 +243,8 @@ def privacy_utility_report(
     context.log.info("computing utility and privacy metrics")
     report = build_report(
         source_sample.training, source_sample.holdout, synthetic_table.frame, profiled_dataset.profile,
-        target=config.target_column, thresholds=thresholds, privacy_rows=config.privacy_rows, seed=config.seed,
+        target=config.target_column, thresholds=thresholds, privacy_rows=config.privacy_rows,
+        bootstrap_resamples=config.bootstrap_resamples, seed=config.seed,
     )
     report["generator"] = {
         "plugin": synthetic_table.plugin, "params": synthetic_table.params, "privacy_budget": synthetic_table.privacy_budget,

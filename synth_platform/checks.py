@@ -17,7 +17,18 @@ def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
             text = f"{rule.metric} is not applicable to this table"
         else:
             relation = "≤" if verdict["passed"] else ">"
-            text = f"{rule.metric} = {value:.4f} {relation} {verdict['threshold']:.4f} (margin {verdict['margin']:+.4f})"
+            interval = verdict.get("interval")
+            shown = f"{value:.4f}" + (f" (95% interval {interval[0]:.4f}–{interval[1]:.4f})" if interval else "")
+            text = f"{rule.metric} = {shown} {relation} {verdict['threshold']:.4f} (margin {verdict['margin']:+.4f})"
+            if verdict.get("conclusive") is False:
+                text += "; the threshold lies inside the interval, so this verdict is not conclusive"
+        interval_metadata = {}
+        if verdict.get("interval"):
+            interval_metadata = {
+                "interval_low": verdict["interval"][0],
+                "interval_high": verdict["interval"][1],
+                "conclusive": verdict["conclusive"],
+            }
         return dg.AssetCheckResult(
             passed=verdict["passed"],
             severity=dg.AssetCheckSeverity.ERROR,
@@ -28,6 +39,7 @@ def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
                 "threshold": verdict["threshold"],
                 "margin": float("nan") if verdict["margin"] is None else verdict["margin"],
                 "summary": text,
+                **interval_metadata,
             },
         )
 

@@ -32,7 +32,7 @@ CHUNK_CELLS = 8_000_000  # query rows × reference rows held in memory at once (
 
 def ks_statistic(real: pd.Series, synthetic: pd.Series) -> float:
     """Kolmogorov-Smirnov D between the non-missing values of two numeric (or datetime) columns."""
-    a, b = _numbers(real).dropna(), _numbers(synthetic).dropna()
+    a, b = numbers(real).dropna(), numbers(synthetic).dropna()
     if len(a) == 0 or len(b) == 0:
         return float(len(a) != len(b))
     return float(stats.ks_2samp(a.to_numpy(), b.to_numpy()).statistic)
@@ -177,18 +177,18 @@ def train_synthetic_test_real(
             if column in categories:
                 out[column] = pd.Categorical(_as_category(frame[column]), categories=categories[column])
             else:
-                out[column] = _numbers(frame[column])
+                out[column] = numbers(frame[column])
         return out
 
     def fit_and_score(train: pd.DataFrame) -> dict:
-        y_train = _as_category(train[target]) if is_classification else _numbers(train[target])
+        y_train = _as_category(train[target]) if is_classification else numbers(train[target])
         keep = y_train.notna()
         if is_classification and y_train[keep].nunique() < 2:
             return {"score": 0.0, "note": "only one class present in the training rows"}
         model_cls = HistGradientBoostingClassifier if is_classification else HistGradientBoostingRegressor
         model = model_cls(categorical_features="from_dtype", random_state=seed, max_iter=200)
         model.fit(design(train)[keep.to_numpy()], y_train[keep])
-        y_true = _as_category(holdout[target]) if is_classification else _numbers(holdout[target])
+        y_true = _as_category(holdout[target]) if is_classification else numbers(holdout[target])
         mask = y_true.notna().to_numpy()
         predicted = model.predict(design(holdout)[mask])
         if is_classification:
@@ -215,11 +215,12 @@ def _as_category(series: pd.Series) -> pd.Series:
     return series.astype(object).where(series.notna(), MISSING).map(str)
 
 
-def _numbers(series: pd.Series) -> pd.Series:
+def numbers(series: pd.Series) -> pd.Series:
+    """A numeric or datetime column as floats (datetimes as seconds since 1970); anything else becomes NaN."""
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         return (series - pd.Timestamp(0)).dt.total_seconds()
     return pd.to_numeric(series, errors="coerce").astype(float)
 
 
 def _numeric_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({column: _numbers(frame[column]) for column in columns}, index=frame.index)
+    return pd.DataFrame({column: numbers(frame[column]) for column in columns}, index=frame.index)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from synth_platform.evaluation import metrics
+from synth_platform.evaluation.uncertainty import CONFIDENCE, bootstrap_interval, resample_indices, wilson_interval
 from synth_platform.profiling.profile import DatasetProfile, align_for_comparison
 
 
@@ -59,8 +60,16 @@ def evaluate_threshold(report: dict, rule: ThresholdRule) -> dict:
         return {"metric": rule.metric, "value": None, "threshold": threshold, "margin": None, "passed": True,
                 "note": "not applicable to this table"}
     value = float(value)
-    return {"metric": rule.metric, "value": value, "threshold": threshold, "margin": threshold - value,
-            "passed": bool(value <= threshold)}
+    verdict = {"metric": rule.metric, "value": value, "threshold": threshold, "margin": threshold - value,
+               "passed": bool(value <= threshold)}
+    interval = (report.get("intervals") or {}).get(rule.metric)
+    if interval is not None:
+        low, high = float(interval[0]), float(interval[1])
+        verdict["interval"] = [low, high]
+        # Conclusive: the whole interval lies on one side of the threshold, so the verdict would not flip on
+        # another draw of the same size. The verdict itself is the point estimate's (thresholds are never moved).
+        verdict["conclusive"] = bool(not low <= threshold <= high)
+    return verdict
 
 
 def build_report(
@@ -72,9 +81,11 @@ def build_report(
     target: str = "",
     thresholds: Thresholds = Thresholds(),
     privacy_rows: int = 2000,
+    bootstrap_resamples: int = 200,
     seed: int = 0,
 ) -> dict:
-    """Compute every metric and every threshold verdict; returns a JSON-ready dict."""
+    """Compute every metric, the 95% intervals of the verdict-bearing ones, and every threshold verdict;
+    returns a JSON-ready dict."""
     numeric = profile.by_kind("numeric", "datetime")
     categorical = profile.by_kind("categorical")
     compared = numeric + categorical
@@ -114,32 +125,90 @@ def build_report(
 
     target = target or _default_target(profile)
     utility = metrics.train_synthetic_test_real(synthetic, training, holdout, target, categorical, seed=seed) if target else None
-
+    point = {
+        "ks_mean": float(np.mean(ks_values)) if ks_values else None,
+        "tvd_mean": float(np.mean(tvd_values)) if tvd_values else None,
+        "correlation_delta": correlation["mean"],
+        "exact_copy_rate": metrics.exact_copy_rate(synthetic, training),
+        "holdout_exact_copy_rate": metrics.exact_copy_rate(holdout, training),
+        "dcr_synthetic_to_training_median": float(np.median(dcr_training)),
+        "dcr_synthetic_to_holdout_median": float(np.median(dcr_holdout)),
+        "dcr_share": metrics.dcr_share(dcr_training, dcr_holdout),
+        "membership_inference_auc": metrics.membership_inference_auc(member_dcr, non_member_dcr),
+        "tstr_score": utility["train_synthetic_test_real"]["score"] if utility else None,
+        "trtr_score": utility["train_real_test_real"]["score"] if utility else None,
+    }
+    intervals = verdict_intervals(
+        training, synthetic, numeric, member_dcr, non_member_dcr, point, n_resamples=bootstrap_resamples, seed=seed
+    )
     report = {
         "rows": {"training": len(training), "holdout": len(holdout), "synthetic": len(synthetic)},
-        "metrics": {
-            "ks_mean": float(np.mean(ks_values)) if ks_values else None,
-            "tvd_mean": float(np.mean(tvd_values)) if tvd_values else None,
-            "correlation_delta": correlation["mean"],
-            "exact_copy_rate": metrics.exact_copy_rate(synthetic, training),
-            "holdout_exact_copy_rate": metrics.exact_copy_rate(holdout, training),
-            "dcr_synthetic_to_training_median": float(np.median(dcr_training)),
-            "dcr_synthetic_to_holdout_median": float(np.median(dcr_holdout)),
-            "dcr_share": metrics.dcr_share(dcr_training, dcr_holdout),
-            "membership_inference_auc": metrics.membership_inference_auc(member_dcr, non_member_dcr),
-            "tstr_score": utility["train_synthetic_test_real"]["score"] if utility else None,
-            "trtr_score": utility["train_real_test_real"]["score"] if utility else None,
-        },
+        "metrics": point,
         "per_column": per_column,
         "correlation": correlation,
         "train_synthetic_test_real": utility,
         "privacy_sample": {"synthetic_query_rows": len(synthetic_query), "equal_size_reference_rows": n_equal,
                            "attack_rows_per_side": n_attack},
+        "intervals": intervals,
+        "interval_method": {
+            "confidence": CONFIDENCE,
+            "ks_mean": f"bias-corrected percentile bootstrap, {bootstrap_resamples} resamples of training and synthetic rows",
+            "correlation_delta": f"bias-corrected percentile bootstrap, {bootstrap_resamples} resamples of training and synthetic rows",
+            "membership_inference_auc": f"bias-corrected percentile bootstrap, {bootstrap_resamples} resamples of members and non-members",
+            "exact_copy_rate": "Wilson score interval over the synthetic rows",
+        },
         "thresholds": asdict(thresholds),
     }
     report["verdicts"] = {rule.check_name: evaluate_threshold(report, rule) for rule in THRESHOLD_RULES}
     report["all_green"] = all(v["passed"] for v in report["verdicts"].values())
     return report
+
+
+def verdict_intervals(
+    training: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    numeric: list[str],
+    member_dcr: np.ndarray,
+    non_member_dcr: np.ndarray,
+    point: dict[str, float | None],
+    *,
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """95% intervals of the metrics the checks judge, each recomputed with the same function as its point value."""
+    intervals: dict[str, list[float]] = {}
+    if numeric:
+        real_numbers = {c: metrics.numbers(training[c]).to_numpy() for c in numeric}
+        synthetic_numbers = {c: metrics.numbers(synthetic[c]).to_numpy() for c in numeric}
+
+        def ks_mean(rng: np.random.Generator) -> float:
+            r, s = resample_indices(rng, len(training)), resample_indices(rng, len(synthetic))
+            return float(np.mean([
+                metrics.ks_statistic(pd.Series(real_numbers[c][r]), pd.Series(synthetic_numbers[c][s])) for c in numeric
+            ]))
+
+        intervals["ks_mean"] = list(bootstrap_interval(
+            ks_mean, point=point["ks_mean"], bounds=(0.0, 1.0), n_resamples=n_resamples, seed=seed))
+    if len(numeric) >= 2:
+        real_frame = pd.DataFrame(real_numbers)
+        synthetic_frame = pd.DataFrame(synthetic_numbers)
+
+        def correlation_delta(rng: np.random.Generator) -> float:
+            r, s = resample_indices(rng, len(training)), resample_indices(rng, len(synthetic))
+            return metrics.correlation_delta(real_frame.iloc[r], synthetic_frame.iloc[s], numeric)["mean"]
+
+        intervals["correlation_delta"] = list(bootstrap_interval(
+            correlation_delta, point=point["correlation_delta"], bounds=(0.0, 2.0), n_resamples=n_resamples, seed=seed))
+
+    def membership_auc(rng: np.random.Generator) -> float:
+        m, n = resample_indices(rng, len(member_dcr)), resample_indices(rng, len(non_member_dcr))
+        return metrics.membership_inference_auc(member_dcr[m], non_member_dcr[n])
+
+    intervals["membership_inference_auc"] = list(bootstrap_interval(
+        membership_auc, point=point["membership_inference_auc"], bounds=(0.0, 1.0), n_resamples=n_resamples, seed=seed))
+    copies = int(round(point["exact_copy_rate"] * len(synthetic)))
+    intervals["exact_copy_rate"] = list(wilson_interval(copies, len(synthetic)))
+    return intervals
 
 
 def _default_target(profile: DatasetProfile) -> str:
@@ -153,15 +222,20 @@ def _default_target(profile: DatasetProfile) -> str:
 
 def report_markdown(report: dict) -> str:
     """The headline table people read in the Dagster UI."""
-    lines = ["| metric | value | threshold | verdict |", "|---|---|---|---|"]
+    lines = ["| metric | value | 95% interval | threshold | verdict |", "|---|---|---|---|---|"]
     judged = {v["metric"]: v for v in report["verdicts"].values()}
     for name, value in report["metrics"].items():
         verdict = judged.get(name)
         shown = "n/a" if value is None else f"{value:.4f}"
+        interval = (report.get("intervals") or {}).get(name)
+        interval_text = f"{interval[0]:.4f} – {interval[1]:.4f}" if interval else ""
         if verdict:
-            lines.append(f"| {name} | {shown} | ≤ {verdict['threshold']:.2f} | {'pass' if verdict['passed'] else '**FAIL**'} |")
+            outcome = "pass" if verdict["passed"] else "**FAIL**"
+            if verdict.get("conclusive") is False:
+                outcome += " (threshold inside the interval)"
+            lines.append(f"| {name} | {shown} | {interval_text} | ≤ {verdict['threshold']:.2f} | {outcome} |")
         else:
-            lines.append(f"| {name} | {shown} | | |")
+            lines.append(f"| {name} | {shown} | {interval_text} | | |")
     worst = sorted(report["per_column"], key=lambda row: row["value"], reverse=True)[:5]
     lines += ["", "Worst columns: " + ", ".join(f"`{r['column']}` ({r['statistic']} {r['value']:.3f})" for r in worst)]
     return "\n".join(lines)
