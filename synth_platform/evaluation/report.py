@@ -129,6 +129,7 @@ def build_report(
         "ks_mean": float(np.mean(ks_values)) if ks_values else None,
         "tvd_mean": float(np.mean(tvd_values)) if tvd_values else None,
         "correlation_delta": correlation["mean"],
+        "detection_auc": metrics.detection_auc(training, synthetic, categorical, seed=seed),
         "exact_copy_rate": metrics.exact_copy_rate(synthetic, training),
         "holdout_exact_copy_rate": metrics.exact_copy_rate(holdout, training),
         "dcr_synthetic_to_training_median": float(np.median(dcr_training)),

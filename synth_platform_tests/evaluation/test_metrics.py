@@ -142,3 +142,17 @@ def test_train_synthetic_test_real_on_real_rows_equals_train_real(adult):
     assert noise["train_synthetic_test_real"]["score"] < noise["train_real_test_real"]["score"] - 0.1
     regression = metrics.train_synthetic_test_real(training, training, holdout, "age", categorical)
     assert regression["task"] == "regression" and regression["score_name"] == "r2"
+
+
+def test_detection_auc_known_cases(adult):
+    rows = adult.sample(8000, random_state=5).reset_index(drop=True)
+    real, other = rows.iloc[:4000].reset_index(drop=True), rows.iloc[4000:].reset_index(drop=True)
+    categorical = [c for c in rows.columns if rows[c].dtype == object]
+    # Two samples of one population cannot be told apart.
+    assert abs(metrics.detection_auc(real, other, categorical) - 0.5) < 0.05
+    # Every marginal kept (TVD of each column 0) but the sex/relationship link broken: a classifier sees it.
+    shuffled = other.assign(sex=other["sex"].sample(frac=1, random_state=0).to_numpy())
+    assert metrics.total_variation_distance(other["sex"], shuffled["sex"]) == 0.0
+    assert metrics.detection_auc(real, shuffled, categorical) > 0.6
+    # A shifted column gives every synthetic row away.
+    assert metrics.detection_auc(real, other.assign(age=other["age"] + 50), categorical) > 0.99
