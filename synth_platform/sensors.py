@@ -23,19 +23,27 @@ FAILED_CHECKS_TAG = "synth_platform/failed_checks"
 RESYNTHESIS_OPS = ("tuned_hyperparameters", "synthetic_table", "privacy_utility_report")
 
 
-HISTORY_PAGE = 100  # evaluations read per check and tick; older unread ones are picked up on the next tick
+HISTORY_PAGE = 100  # evaluation records fetched per storage query (newest first, paged back to the cursor)
 
 
 def check_evaluations_since(
     instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, after_id: int
 ) -> list[AssetCheckExecutionRecord]:
-    """Evaluation records of a check with a storage id above `after_id`, oldest first.
+    """Every evaluation record of a check with a storage id above `after_id`, oldest first.
 
     The one place that touches Dagster's non-public check-history API: sensors cannot subscribe to check
     evaluations (`asset_sensor` only sees materializations), so this reads the check execution table directly.
+    The storage returns records newest first; pages go back (its `cursor` means "ids below") until `after_id`.
     """
-    records = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=HISTORY_PAGE)
-    return sorted((r for r in records if r.id > after_id), key=lambda r: r.id)
+    records: list[AssetCheckExecutionRecord] = []
+    before: int | None = None
+    while True:
+        page = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=HISTORY_PAGE, cursor=before)
+        new = [r for r in page if r.id > after_id]
+        records.extend(new)
+        if len(page) < HISTORY_PAGE or len(new) < len(page):
+            return sorted(records, key=lambda r: r.id)
+        before = page[-1].id
 
 
 def _finished_failures(context: dg.SensorEvaluationContext, cursor: dict[str, int]) -> dict[str, list[str]]:

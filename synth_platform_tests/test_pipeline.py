@@ -145,8 +145,12 @@ def test_bad_input_fails_clearly_and_keeps_the_previous_good_materialization(fai
     assert result.get_asset_materialization_events() == []
 
 
-def test_two_failed_runs_between_ticks_are_both_handled(failed_run, instance):
-    """Two runs fail between sensor ticks: each gets its own request (the latest evaluation alone would hide one)."""
+def test_two_failed_runs_between_ticks_are_both_handled(failed_run, instance, monkeypatch):
+    """Two runs fail between sensor ticks: each gets its own request (the latest evaluation alone would hide one).
+    With a storage page of one record, reading them also has to page back through the history."""
+    import synth_platform.sensors as sensors
+
+    monkeypatch.setattr(sensors, "HISTORY_PAGE", 1)
     cursor = _tick(instance).cursor  # everything so far handled
     checks_only = dg.AssetSelection.checks_for_assets(dg.AssetKey("privacy_utility_report"))
     runs = [
