@@ -8,17 +8,26 @@ Pure logic: no Dagster here. Definitions follow the anchors in shared/DESIGN.md 
 - `correlation_delta`: mean over numeric column pairs of |ρ_real - ρ_synthetic| (Pearson).
 - `exact_copy_rate`: share of synthetic rows equal to some training row = 1 - SDMetrics NewRowSynthesis
   (exact match; SDMetrics' default numeric tolerance is not applied).
-- `distance_to_closest_record`: SDMetrics' per-column distance (numeric |x - y| / range of the real column,
-  categorical 0/1), averaged over columns, minimum over the full reference set (never subsampled), chunked.
+- `association_delta`: mean over categorical-categorical and categorical-numeric pairs of |V_real - V_synthetic|,
+  Cramér's V (no bias correction, scipy's `association(method="cramer")`) of the pair's contingency table, numeric
+  columns cut into SDMetrics' 10 equal-width bins of the real column, missing values a category of their own.
+- `contingency_similarity`: SDMetrics ContingencySimilarity, 1 - TVD of a pair's joint distribution (same bins).
+- distances (`synth_platform.evaluation.distances`): SDMetrics' per-column DCR distance over the full reference set.
+- `dcr_share`: P(d_training < d_holdout) + ½ P(tie) over synthetic rows, equal-size references (MOSTLY AI's share).
+- `dcr_overfitting_protection`: SDMetrics DCROverfittingProtection, min(2 (1 - P[d_training < d_holdout]), 1)
+  (strict inequality: ties count as closer to the holdout, as in SDMetrics).
+- `nearest_neighbour_distance_ratio`: d_1 / d_2, the distances of a row to its closest and second-closest training
+  rows (1 where both are 0); a low ratio marks a row that sits on one training record rather than among several.
 - `membership_inference_auc`: distance attack; training rows are members, holdout rows non-members, each scored by
   minus its distance to the closest synthetic record; ROC AUC (0.5 = no leakage).
+- `density_ratio_membership_auc`: a DOMIAS-style attack (van Breugel et al., 2023) with k-nearest-neighbour
+  density estimates: a record scores high where the synthetic density is high relative to the density of real
+  records the generator never saw (a reference part of the holdout).
 - `train_synthetic_test_real`: a gradient-boosting model trained on synthetic rows and on the training rows, both
   scored on the holdout.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,8 +36,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.metrics import accuracy_score, f1_score, r2_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-MISSING = "__missing__"
-CHUNK_CELLS = 8_000_000  # query rows × reference rows held in memory at once (float32: 32 MB)
+from synth_platform.evaluation.distances import MISSING, as_category as _as_category, numbers, numeric_frame as _numeric_frame
 
 
 def ks_statistic(real: pd.Series, synthetic: pd.Series) -> float:
@@ -50,7 +58,8 @@ def total_variation_distance(real: pd.Series, synthetic: pd.Series) -> float:
 def correlation_delta(real: pd.DataFrame, synthetic: pd.DataFrame, numeric_columns: list[str]) -> dict:
     """Mean |ρ_real - ρ_synthetic| of Pearson correlations over numeric column pairs, and the worst pair."""
     if len(numeric_columns) < 2:
-        return {"mean": 0.0, "pairs": 0, "worst_pair": None, "worst": 0.0}
+        return {"mean": 0.0, "pairs": 0, "worst_pair": None, "worst": 0.0, "columns": list(numeric_columns),
+                "real_matrix": [], "synthetic_matrix": []}
     real_corr = _numeric_frame(real, numeric_columns).corr().to_numpy()
     synthetic_corr = _numeric_frame(synthetic, numeric_columns).corr().to_numpy()
     upper = np.triu_indices(len(numeric_columns), k=1)
@@ -62,6 +71,9 @@ def correlation_delta(real: pd.DataFrame, synthetic: pd.DataFrame, numeric_colum
         "pairs": int(len(deltas)),
         "worst_pair": [numeric_columns[upper[0][worst]], numeric_columns[upper[1][worst]]],
         "worst": float(deltas[worst]),
+        "columns": list(numeric_columns),
+        "real_matrix": np.nan_to_num(real_corr).round(6).tolist(),
+        "synthetic_matrix": np.nan_to_num(synthetic_corr).round(6).tolist(),
     }
 
 
@@ -89,68 +101,6 @@ def _normalize_scalar(value):
     return value
 
 
-@dataclass
-class MixedSpace:
-    """Rows encoded for SDMetrics' per-column distance: numeric scaled by 1/range, categoricals as integer codes."""
-
-    numeric_columns: list[str]
-    categorical_columns: list[str]
-    low: np.ndarray
-    span: np.ndarray
-    categories: list[dict]
-
-    @classmethod
-    def fit(cls, real: pd.DataFrame, numeric_columns: list[str], categorical_columns: list[str]) -> MixedSpace:
-        numbers = _numeric_frame(real, numeric_columns).to_numpy(dtype=float) if numeric_columns else np.zeros((len(real), 0))
-        low = np.nanmin(numbers, axis=0) if numbers.shape[1] else np.zeros(0)
-        high = np.nanmax(numbers, axis=0) if numbers.shape[1] else np.zeros(0)
-        span = np.where((high - low) > 0, high - low, 1.0)
-        categories = [{value: code for code, value in enumerate(_as_category(real[c]).unique())} for c in categorical_columns]
-        return cls(numeric_columns, categorical_columns, low, span, categories)
-
-    def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        numbers = _numeric_frame(frame, self.numeric_columns).to_numpy(dtype=float) if self.numeric_columns else np.zeros((len(frame), 0))
-        scaled = ((numbers - self.low) / self.span).astype(np.float32)
-        codes = np.empty((len(frame), len(self.categorical_columns)), dtype=np.int32)
-        for j, (column, mapping) in enumerate(zip(self.categorical_columns, self.categories)):
-            codes[:, j] = _as_category(frame[column]).map(mapping).fillna(-1).to_numpy(dtype=np.int32)
-        return scaled, codes
-
-    @property
-    def n_columns(self) -> int:
-        return len(self.numeric_columns) + len(self.categorical_columns)
-
-
-def distance_to_closest_record(
-    query: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray], n_columns: int
-) -> np.ndarray:
-    """For each query row, the mean per-column distance to its closest reference row (all reference rows).
-
-    Numeric distance |x - y| on range-scaled values (a missing value is at distance 1 from any number and 0 from
-    another missing value), categorical distance 0/1. Works in chunks of query rows so memory stays bounded.
-    """
-    q_num, q_cat = query
-    r_num, r_cat = reference
-    n_query, n_reference = len(q_num), len(r_num)
-    if n_reference == 0:
-        raise ValueError("distance_to_closest_record needs at least one reference row.")
-    result = np.empty(n_query, dtype=np.float64)
-    step = max(1, CHUNK_CELLS // n_reference)
-    for start in range(0, n_query, step):
-        stop = min(start + step, n_query)
-        total = np.zeros((stop - start, n_reference), dtype=np.float32)
-        for j in range(q_num.shape[1]):
-            diff = np.abs(q_num[start:stop, j, None] - r_num[None, :, j])
-            q_missing = np.isnan(q_num[start:stop, j])[:, None]
-            r_missing = np.isnan(r_num[:, j])[None, :]
-            diff = np.where(q_missing | r_missing, np.where(q_missing & r_missing, 0.0, 1.0), diff)
-            total += diff
-        for j in range(q_cat.shape[1]):
-            total += q_cat[start:stop, j, None] != r_cat[None, :, j]
-        result[start:stop] = total.min(axis=1) / max(n_columns, 1)
-    return result
-
-
 def membership_inference_auc(member_dcr: np.ndarray, non_member_dcr: np.ndarray) -> float:
     """ROC AUC of a distance attack: the closer a real record is to the synthetic set, the likelier a member."""
     labels = np.r_[np.ones(len(member_dcr)), np.zeros(len(non_member_dcr))]
@@ -161,6 +111,105 @@ def membership_inference_auc(member_dcr: np.ndarray, non_member_dcr: np.ndarray)
 def dcr_share(dcr_training: np.ndarray, dcr_holdout: np.ndarray) -> float:
     """P(closer to training than to holdout) + ½ P(tie), for equal-size training and holdout references; ≈ 0.5 is ideal."""
     return float(np.mean(dcr_training < dcr_holdout) + 0.5 * np.mean(dcr_training == dcr_holdout))
+
+
+def dcr_overfitting_protection(dcr_training: np.ndarray, dcr_holdout: np.ndarray) -> float:
+    """SDMetrics DCROverfittingProtection: min(2 (1 - P[d_training < d_holdout]), 1); 1 = no more synthetic rows
+    closer to the training part than to the holdout than chance gives (equal-size references)."""
+    closer_to_training = float(np.mean(dcr_training < dcr_holdout))
+    return min(2.0 * (1.0 - closer_to_training), 1.0)
+
+
+def nearest_neighbour_distance_ratio(two_nearest: np.ndarray) -> np.ndarray:
+    """Per row d_1 / d_2 from its two nearest distances (columns of `k_nearest_distances(..., k=2)`); 1 where both are
+    0 (the row equals two records, it singles none out)."""
+    first, second = two_nearest[:, 0], two_nearest[:, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(second > 0, first / np.where(second > 0, second, 1.0), 1.0)
+
+
+def density_ratio_membership_auc(
+    member_synthetic_kth: np.ndarray, member_reference_kth: np.ndarray,
+    non_member_synthetic_kth: np.ndarray, non_member_reference_kth: np.ndarray,
+) -> float:
+    """ROC AUC of a DOMIAS-style density-ratio attack from k-th nearest-neighbour distances.
+
+    A k-NN density estimate is p(x) ∝ k / (n r_k(x)^d), so the DOMIAS score p_synthetic(x) / p_reference(x) is a
+    monotone function of log r_k,reference(x) - log r_k,synthetic(x), and the AUC needs no more than that (the
+    constants and the dimension d do not change the ranking). Distances are floored at 1e-12 so copies (r = 0)
+    rank highest rather than producing infinities.
+    """
+    def score(synthetic_kth: np.ndarray, reference_kth: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(reference_kth, 1e-12)) - np.log(np.maximum(synthetic_kth, 1e-12))
+
+    labels = np.r_[np.ones(len(member_synthetic_kth)), np.zeros(len(non_member_synthetic_kth))]
+    scores = np.r_[score(member_synthetic_kth, member_reference_kth), score(non_member_synthetic_kth, non_member_reference_kth)]
+    return float(roc_auc_score(labels, scores))
+
+
+def pair_codes(real: pd.Series, synthetic: pd.Series, is_numeric: bool, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """One column of a pair as integer codes shared by both sides: categories (missing its own), or for a numeric
+    column SDMetrics' `discretize_column` bins: `bins` equal-width bins of the real values, outer edges open, missing
+    values a bin of their own."""
+    if is_numeric:
+        real_values, synthetic_values = numbers(real).to_numpy(), numbers(synthetic).to_numpy()
+        present = real_values[~np.isnan(real_values)]
+        edges = np.histogram_bin_edges(present if len(present) else np.zeros(1), bins=bins)
+        edges[0], edges[-1] = -np.inf, np.inf
+        return np.digitize(real_values, edges), np.digitize(synthetic_values, edges)
+    real_labels, synthetic_labels = _as_category(real), _as_category(synthetic)
+    codes = {value: code for code, value in enumerate(pd.unique(pd.concat([real_labels, synthetic_labels])))}
+    return real_labels.map(codes).to_numpy(dtype=np.int64), synthetic_labels.map(codes).to_numpy(dtype=np.int64)
+
+
+def _contingency(a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return np.bincount(a * shape[1] + b, minlength=shape[0] * shape[1]).reshape(shape).astype(float)
+
+
+def cramers_v(table: np.ndarray) -> float:
+    """Cramér's V of a contingency table, sqrt(χ² / (n (min(r, c) - 1))), without bias correction, over the rows and
+    columns that occur (0 when fewer than two of either occur)."""
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    n = table.sum()
+    if n == 0 or min(table.shape) < 2:
+        return 0.0
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    return float(np.sqrt(chi2 / (n * (min(table.shape) - 1))))
+
+
+def association_delta(
+    real: pd.DataFrame, synthetic: pd.DataFrame, numeric_columns: list[str], categorical_columns: list[str], bins: int = 10
+) -> dict:
+    """Cramér's V delta and contingency similarity over every pair with at least one categorical column.
+
+    Returns the mean |ΔV| (`mean`), the worst pair, and the mean SDMetrics ContingencySimilarity
+    (`contingency_similarity_mean`, 1 - TVD of the pair's joint distribution)."""
+    columns = [(c, True) for c in numeric_columns] + [(c, False) for c in categorical_columns]
+    codes = {c: pair_codes(real[c], synthetic[c], is_numeric, bins) for c, is_numeric in columns}
+    pairs = []
+    for i, (a, a_numeric) in enumerate(columns):
+        for b, b_numeric in columns[i + 1:]:
+            if a_numeric and b_numeric:
+                continue
+            (ra, sa), (rb, sb) = codes[a], codes[b]
+            shape = (int(max(ra.max(initial=0), sa.max(initial=0))) + 1, int(max(rb.max(initial=0), sb.max(initial=0))) + 1)
+            real_table, synthetic_table = _contingency(ra, rb, shape), _contingency(sa, sb, shape)
+            v_real, v_synthetic = cramers_v(real_table), cramers_v(synthetic_table)
+            tvd = 0.5 * np.abs(real_table / max(real_table.sum(), 1) - synthetic_table / max(synthetic_table.sum(), 1)).sum()
+            pairs.append({"pair": [a, b], "cramers_v_real": v_real, "cramers_v_synthetic": v_synthetic,
+                          "delta": abs(v_real - v_synthetic), "contingency_similarity": float(1.0 - tvd)})
+    if not pairs:
+        return {"mean": 0.0, "pairs": 0, "worst_pair": None, "worst": 0.0, "contingency_similarity_mean": 1.0, "by_pair": []}
+    worst = max(pairs, key=lambda p: p["delta"])
+    return {
+        "mean": float(np.mean([p["delta"] for p in pairs])),
+        "pairs": len(pairs),
+        "worst_pair": worst["pair"],
+        "worst": float(worst["delta"]),
+        "contingency_similarity_mean": float(np.mean([p["contingency_similarity"] for p in pairs])),
+        "by_pair": pairs,
+    }
 
 
 def train_synthetic_test_real(
@@ -242,18 +291,3 @@ def _design_matrix(frame: pd.DataFrame, features: list[str], categories: dict[st
         else:
             out[column] = numbers(frame[column])
     return out
-
-
-def _as_category(series: pd.Series) -> pd.Series:
-    return series.astype(object).where(series.notna(), MISSING).map(str)
-
-
-def numbers(series: pd.Series) -> pd.Series:
-    """A numeric or datetime column as floats (datetimes as seconds since 1970); anything else becomes NaN."""
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return (series - pd.Timestamp(0)).dt.total_seconds()
-    return pd.to_numeric(series, errors="coerce").astype(float)
-
-
-def _numeric_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({column: numbers(frame[column]) for column in columns}, index=frame.index)

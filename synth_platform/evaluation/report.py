@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
-from synth_platform.evaluation import metrics
+from synth_platform.evaluation import distances, metrics
 from synth_platform.evaluation.uncertainty import CONFIDENCE, bootstrap_interval, resample_indices, wilson_interval
-from synth_platform.profiling.profile import DatasetProfile, align_for_comparison
+from synth_platform.profiling.profile import DatasetProfile
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,56 @@ def evaluate_threshold(report: dict, rule: ThresholdRule) -> dict:
     return verdict
 
 
+MIN_PRIVACY_ROWS = 20  # rows each real part needs for the distance metrics and the attacks to mean anything
+DENSITY_NEIGHBOURS = 5  # k of the k-nearest-neighbour densities behind the density-ratio attack
+HISTOGRAM_BINS = 30
+
+
+def validate_report_inputs(training: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, profile: DatasetProfile) -> list[str]:
+    """The compared columns, or a ValueError naming exactly what does not fit (column or size)."""
+    compared = profile.by_kind("numeric", "datetime", "categorical")
+    if not compared:
+        raise ValueError("The profile has no numeric, datetime or categorical column to compare.")
+    known = {column.name for column in profile.columns}
+    for name, frame in (("training", training), ("holdout", holdout), ("synthetic", synthetic)):
+        missing = [c for c in compared if c not in frame.columns]
+        if missing:
+            raise ValueError(f"The {name} table lacks column(s) {missing} of the profiled source; "
+                             "it does not have the source's schema.")
+    extra = [c for c in synthetic.columns if c not in known]
+    if extra:
+        raise ValueError(f"The synthetic table has column(s) {extra} that the profiled source does not have.")
+    if len(synthetic) == 0:
+        raise ValueError("The synthetic table has 0 rows; generate at least one row (num_rows) before reporting.")
+    for name, frame in (("training", training), ("holdout", holdout)):
+        if len(frame) < MIN_PRIVACY_ROWS:
+            raise ValueError(f"The {name} part has {len(frame)} rows; the privacy metrics need at least {MIN_PRIVACY_ROWS} "
+                             "(sample more rows or change holdout_fraction).")
+    for column in profile.by_kind("numeric"):
+        values = synthetic[column]
+        unreadable = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+        if unreadable.any():
+            example = values[unreadable].iloc[0]
+            raise ValueError(f"Synthetic column {column!r} is numeric in the source but holds {int(unreadable.sum())} "
+                             f"non-numeric value(s), e.g. {example!r}.")
+    return compared
+
+
+def _aligned(frame: pd.DataFrame, profile: DatasetProfile, columns: list[str]) -> pd.DataFrame:
+    out = frame[columns].reset_index(drop=True).copy()
+    for column in profile.by_kind("datetime"):
+        if column in out.columns and not pd.api.types.is_datetime64_any_dtype(out[column].dtype):
+            out[column] = pd.to_datetime(out[column], errors="coerce", format="ISO8601")
+    return out
+
+
+def _histograms(samples: dict[str, np.ndarray]) -> dict:
+    top = max(float(np.max(values)) for values in samples.values() if len(values))
+    edges = np.linspace(0.0, top if top > 0 else 1.0, HISTOGRAM_BINS + 1)
+    return {"edges": edges.round(6).tolist(),
+            **{name: np.histogram(values, bins=edges)[0].tolist() for name, values in samples.items()}}
+
+
 def build_report(
     training: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -85,15 +135,17 @@ def build_report(
     seed: int = 0,
 ) -> dict:
     """Compute every metric, the 95% intervals of the verdict-bearing ones, and every threshold verdict;
-    returns a JSON-ready dict."""
+    returns a JSON-ready dict.
+
+    Sampling, stated in the report: distance metrics use up to `privacy_rows` query rows per side, but every
+    reference set is used whole (all synthetic rows for the attacks, all training rows for NNDR, an equal-size
+    training sample vs the whole holdout for the DCR share)."""
     numeric = profile.by_kind("numeric", "datetime")
     categorical = profile.by_kind("categorical")
-    compared = numeric + categorical
-    if not compared:
-        raise ValueError("The profile has no numeric, datetime or categorical column to compare.")
-    training = align_for_comparison(training, profile)[compared]
-    holdout = align_for_comparison(holdout, profile)[compared]
-    synthetic = align_for_comparison(synthetic, profile)[compared]
+    compared = validate_report_inputs(training, holdout, synthetic, profile)
+    training = _aligned(training, profile, compared)
+    holdout = _aligned(holdout, profile, compared)
+    synthetic = _aligned(synthetic, profile, compared)
     rng = np.random.default_rng(seed)
 
     per_column = [
@@ -106,22 +158,42 @@ def build_report(
     ks_values = [row["value"] for row in per_column if row["statistic"] == "ks"]
     tvd_values = [row["value"] for row in per_column if row["statistic"] == "tvd"]
     correlation = metrics.correlation_delta(training, synthetic, numeric)
+    association = metrics.association_delta(training, synthetic, numeric, categorical)
 
-    # Privacy: distances in SDMetrics' per-column space, fitted on the training part.
-    space = metrics.MixedSpace.fit(training, numeric, categorical)
+    # Privacy: distances in SDMetrics' per-column space with the training part's ranges (one scale for every
+    # distance, so distances to training and to holdout compare; SDMetrics scales by each reference's own range).
+    space = distances.MixedSpace.fit(training, numeric, categorical)
+    n_columns = space.n_columns
+    encoded_training = space.transform(training)
+    encoded_holdout = space.transform(holdout)
+    encoded_synthetic = space.transform(synthetic)
+
+    # DCR share / overfitting protection: a synthetic query sample against equal-size training and holdout references.
     n_equal = min(len(training), len(holdout))
-    training_equal = training.iloc[rng.choice(len(training), size=n_equal, replace=False)]
-    synthetic_query = synthetic.iloc[rng.choice(len(synthetic), size=min(privacy_rows, len(synthetic)), replace=False)]
-    query = space.transform(synthetic_query)
-    dcr_training = metrics.distance_to_closest_record(query, space.transform(training_equal), space.n_columns)
-    dcr_holdout = metrics.distance_to_closest_record(query, space.transform(holdout), space.n_columns)
+    training_equal = encoded_training.take(rng.choice(len(training), size=n_equal, replace=False))
+    query = encoded_synthetic.take(rng.choice(len(synthetic), size=min(privacy_rows, len(synthetic)), replace=False))
+    dcr_training = distances.distance_to_closest_record(query, training_equal, n_columns)
+    dcr_holdout = distances.distance_to_closest_record(query, encoded_holdout, n_columns)
 
-    n_attack = min(privacy_rows, len(holdout))
-    members = training.iloc[rng.choice(len(training), size=n_attack, replace=False)]
-    non_members = holdout.iloc[rng.choice(len(holdout), size=n_attack, replace=False)]
-    synthetic_reference = space.transform(synthetic)
-    member_dcr = metrics.distance_to_closest_record(space.transform(members), synthetic_reference, space.n_columns)
-    non_member_dcr = metrics.distance_to_closest_record(space.transform(non_members), synthetic_reference, space.n_columns)
+    # NNDR against the whole training part, of synthetic rows and (the baseline) of holdout rows.
+    holdout_query = encoded_holdout.take(rng.choice(len(holdout), size=min(privacy_rows, len(holdout)), replace=False))
+    nndr_synthetic = metrics.nearest_neighbour_distance_ratio(distances.k_nearest_distances(query, encoded_training, n_columns, k=2))
+    nndr_holdout = metrics.nearest_neighbour_distance_ratio(distances.k_nearest_distances(holdout_query, encoded_training, n_columns, k=2))
+
+    # Attacks: members from training, non-members from one half of the holdout; the other half is the density
+    # reference of the density-ratio attack (real rows the generator never saw, disjoint from the non-members).
+    holdout_order = rng.permutation(len(holdout))
+    n_attack = min(privacy_rows, len(holdout) // 2)
+    non_member_index, reference_index = holdout_order[:n_attack], holdout_order[n_attack:]
+    members = encoded_training.take(rng.choice(len(training), size=n_attack, replace=False))
+    non_members = encoded_holdout.take(non_member_index)
+    density_reference = encoded_holdout.take(reference_index)
+    k = min(DENSITY_NEIGHBOURS, len(synthetic), len(reference_index))
+    member_to_synthetic = distances.k_nearest_distances(members, encoded_synthetic, n_columns, k=k)
+    non_member_to_synthetic = distances.k_nearest_distances(non_members, encoded_synthetic, n_columns, k=k)
+    member_to_reference = distances.k_nearest_distances(members, density_reference, n_columns, k=k)
+    non_member_to_reference = distances.k_nearest_distances(non_members, density_reference, n_columns, k=k)
+    member_dcr, non_member_dcr = member_to_synthetic[:, 0], non_member_to_synthetic[:, 0]
 
     target = target or _default_target(profile)
     utility = metrics.train_synthetic_test_real(synthetic, training, holdout, target, categorical, seed=seed) if target else None
@@ -129,13 +201,20 @@ def build_report(
         "ks_mean": float(np.mean(ks_values)) if ks_values else None,
         "tvd_mean": float(np.mean(tvd_values)) if tvd_values else None,
         "correlation_delta": correlation["mean"],
+        "association_delta": association["mean"] if association["pairs"] else None,
+        "contingency_similarity_mean": association["contingency_similarity_mean"] if association["pairs"] else None,
         "detection_auc": metrics.detection_auc(training, synthetic, categorical, seed=seed),
         "exact_copy_rate": metrics.exact_copy_rate(synthetic, training),
         "holdout_exact_copy_rate": metrics.exact_copy_rate(holdout, training),
         "dcr_synthetic_to_training_median": float(np.median(dcr_training)),
         "dcr_synthetic_to_holdout_median": float(np.median(dcr_holdout)),
         "dcr_share": metrics.dcr_share(dcr_training, dcr_holdout),
+        "dcr_overfitting_protection": metrics.dcr_overfitting_protection(dcr_training, dcr_holdout),
+        "nndr_synthetic_median": float(np.median(nndr_synthetic)),
+        "nndr_holdout_median": float(np.median(nndr_holdout)),
         "membership_inference_auc": metrics.membership_inference_auc(member_dcr, non_member_dcr),
+        "density_ratio_membership_auc": metrics.density_ratio_membership_auc(
+            member_to_synthetic[:, -1], member_to_reference[:, -1], non_member_to_synthetic[:, -1], non_member_to_reference[:, -1]),
         "tstr_score": utility["train_synthetic_test_real"]["score"] if utility else None,
         "trtr_score": utility["train_real_test_real"]["score"] if utility else None,
     }
@@ -147,9 +226,15 @@ def build_report(
         "metrics": point,
         "per_column": per_column,
         "correlation": correlation,
+        "association": association,
         "train_synthetic_test_real": utility,
-        "privacy_sample": {"synthetic_query_rows": len(synthetic_query), "equal_size_reference_rows": n_equal,
-                           "attack_rows_per_side": n_attack},
+        "privacy_sample": {"synthetic_query_rows": len(query), "equal_size_reference_rows": n_equal,
+                           "holdout_query_rows": len(holdout_query), "attack_rows_per_side": n_attack,
+                           "density_reference_rows": len(reference_index), "density_neighbours": k},
+        "distance_histograms": _histograms({
+            "synthetic_to_training": dcr_training, "synthetic_to_holdout": dcr_holdout,
+            "members_to_synthetic": member_dcr, "non_members_to_synthetic": non_member_dcr,
+        }),
         "intervals": intervals,
         "interval_method": {
             "confidence": CONFIDENCE,

@@ -8,7 +8,7 @@ from sdmetrics.column_pairs import CorrelationSimilarity
 from sdmetrics.single_column import KSComplement, TVComplement
 from sdmetrics.single_table import NewRowSynthesis
 
-from synth_platform.evaluation import metrics
+from synth_platform.evaluation import distances, metrics
 
 
 @pytest.fixture(scope="module")
@@ -89,21 +89,20 @@ def _brute_force_dcr(query, reference, numeric, categorical):
     for _, q in query.iterrows():
         best = np.inf
         for _, r in reference.iterrows():
-            d = sum(abs(q[c] - r[c]) / span[c] for c in numeric) + sum(q[c] != r[c] for c in categorical)
+            d = sum(min(abs(q[c] - r[c]) / span[c], 1.0) for c in numeric) + sum(q[c] != r[c] for c in categorical)
             best = min(best, d / (len(numeric) + len(categorical)))
         out.append(best)
     return np.array(out)
 
 
-def test_distance_to_closest_record_matches_a_brute_force_definition(adult, monkeypatch):
+def test_distance_to_closest_record_matches_a_brute_force_definition(adult):
     numeric, categorical = ["age", "hours_per_week", "capital_gain"], ["sex", "race", "income"]
     reference = adult.iloc[:60][numeric + categorical]
     query = adult.iloc[100:125][numeric + categorical]
-    monkeypatch.setattr(metrics, "CHUNK_CELLS", 7 * 60)  # force several chunks
-    space = metrics.MixedSpace.fit(reference, numeric, categorical)
-    ours = metrics.distance_to_closest_record(space.transform(query), space.transform(reference), space.n_columns)
+    space = distances.MixedSpace.fit(reference, numeric, categorical)
+    ours = distances.distance_to_closest_record(space.transform(query), space.transform(reference), space.n_columns)
     np.testing.assert_allclose(ours, _brute_force_dcr(query, reference, numeric, categorical), rtol=1e-5, atol=1e-6)
-    self_distance = metrics.distance_to_closest_record(space.transform(reference), space.transform(reference), space.n_columns)
+    self_distance = distances.distance_to_closest_record(space.transform(reference), space.transform(reference), space.n_columns)
     assert np.all(self_distance == 0)
 
 
@@ -111,12 +110,12 @@ def test_membership_inference_auc_detects_copies_and_not_independent_samples(adu
     numeric, categorical = ["age", "fnlwgt", "hours_per_week"], ["workclass", "occupation", "sex"]
     rows = adult.sample(3000, random_state=2)[numeric + categorical].reset_index(drop=True)
     training, holdout, independent = rows.iloc[:1000], rows.iloc[1000:2000], rows.iloc[2000:]
-    space = metrics.MixedSpace.fit(training, numeric, categorical)
+    space = distances.MixedSpace.fit(training, numeric, categorical)
 
     def auc(synthetic):
         reference = space.transform(synthetic)
-        members = metrics.distance_to_closest_record(space.transform(training), reference, space.n_columns)
-        non_members = metrics.distance_to_closest_record(space.transform(holdout), reference, space.n_columns)
+        members = distances.distance_to_closest_record(space.transform(training), reference, space.n_columns)
+        non_members = distances.distance_to_closest_record(space.transform(holdout), reference, space.n_columns)
         return metrics.membership_inference_auc(members, non_members)
 
     assert auc(training) > 0.95  # a copy of the training rows leaks membership
