@@ -28,7 +28,7 @@ MISSING = "__missing__"
 
 def as_category(series: pd.Series) -> pd.Series:
     """A column as strings with missing values as their own category (`MISSING`)."""
-    return series.astype(object).where(series.notna(), MISSING).map(str)
+    return series.astype(object).where(series.notna(), MISSING).astype(str)
 
 
 def numbers(series: pd.Series) -> pd.Series:
@@ -132,6 +132,8 @@ def _k_nearest_kernel(q_num, q_cat, r_num, r_cat, constant, k, out):  # pragma: 
                 else:
                     d = abs(x - y)
                     total += d if d < 1.0 else 1.0
+                if total >= best[k - 1]:
+                    break
             if total < best[k - 1]:
                 position = k - 1
                 while position > 0 and best[position - 1] > total:

@@ -40,11 +40,59 @@ from synth_platform.evaluation.distances import MISSING, as_category as _as_cate
 
 
 def ks_statistic(real: pd.Series, synthetic: pd.Series) -> float:
-    """Kolmogorov-Smirnov D between the non-missing values of two numeric (or datetime) columns."""
-    a, b = numbers(real).dropna(), numbers(synthetic).dropna()
+    """Kolmogorov-Smirnov D between the non-missing values of two numeric (or datetime) columns: the largest gap
+    between the two empirical CDFs (the statistic of scipy's `ks_2samp`, without its p-value)."""
+    a, b = numbers(real).dropna().to_numpy(), numbers(synthetic).dropna().to_numpy()
     if len(a) == 0 or len(b) == 0:
         return float(len(a) != len(b))
-    return float(stats.ks_2samp(a.to_numpy(), b.to_numpy()).statistic)
+    a, b = np.sort(a), np.sort(b)
+    grid = np.concatenate([a, b])
+    gap = np.searchsorted(a, grid, side="right") / len(a) - np.searchsorted(b, grid, side="right") / len(b)
+    return float(np.max(np.abs(gap)))
+
+
+class WeightedKS:
+    """`ks_statistic` of one column pair under row weights, for the bootstrap.
+
+    A bootstrap resample of n rows is a vector of row counts (how often each row was drawn); with the rows'
+    positions among the distinct values precomputed, the resampled CDFs are weighted counts over those values, so
+    each resample costs a `bincount` instead of a sort. With integer weights the result equals `ks_statistic` on the
+    resampled rows exactly (tested)."""
+
+    def __init__(self, real: pd.Series, synthetic: pd.Series):
+        a, b = numbers(real).to_numpy(), numbers(synthetic).to_numpy()
+        grid = np.unique(np.concatenate([a[~np.isnan(a)], b[~np.isnan(b)]]))
+        self.cells = len(grid) + 1  # the last cell holds missing values
+        self.real_cells = np.where(np.isnan(a), len(grid), np.searchsorted(grid, a))
+        self.synthetic_cells = np.where(np.isnan(b), len(grid), np.searchsorted(grid, b))
+
+    def statistic(self, real_weights: np.ndarray, synthetic_weights: np.ndarray) -> float:
+        real = np.bincount(self.real_cells, weights=real_weights, minlength=self.cells)[:-1]
+        synthetic = np.bincount(self.synthetic_cells, weights=synthetic_weights, minlength=self.cells)[:-1]
+        n_a, n_b = real.sum(), synthetic.sum()
+        if n_a == 0 or n_b == 0:
+            return float(n_a != n_b)
+        return float(np.max(np.abs(np.cumsum(real) / n_a - np.cumsum(synthetic) / n_b)))
+
+
+def weighted_correlation(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Pearson correlation matrix of the columns of `values` with row weights (pairwise-complete where values are
+    missing); a constant column correlates 0 with everything. With bootstrap row counts as weights this equals the
+    correlation of the resampled rows."""
+    p = values.shape[1]
+    if not np.isnan(values).any():
+        mean = weights @ values / weights.sum()
+        centred = values - mean
+        covariance = centred.T @ (centred * weights[:, None])
+        scale = np.sqrt(np.diag(covariance))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nan_to_num(covariance / np.outer(scale, scale))
+    out = np.eye(p)
+    for i in range(p):
+        for j in range(i + 1, p):
+            keep = ~(np.isnan(values[:, i]) | np.isnan(values[:, j]))
+            out[i, j] = out[j, i] = weighted_correlation(values[keep][:, [i, j]], weights[keep])[0, 1] if keep.any() else 0.0
+    return out
 
 
 def total_variation_distance(real: pd.Series, synthetic: pd.Series) -> float:
@@ -78,34 +126,51 @@ def correlation_delta(real: pd.DataFrame, synthetic: pd.DataFrame, numeric_colum
 
 
 def exact_copy_rate(synthetic: pd.DataFrame, training: pd.DataFrame) -> float:
-    """Share of synthetic rows identical (all columns, missing equal to missing) to at least one training row."""
+    """Share of synthetic rows identical (all columns, missing equal to missing) to at least one training row.
+
+    Exact comparison of whole rows: numbers compare as numbers (1 == 1.0), datetimes as instants, anything else as
+    text; rows are grouped in one pass, no hashing shortcuts."""
     if len(synthetic) == 0:
         return 0.0
     columns = list(training.columns)
-    training_rows = set(_row_keys(training[columns]))
-    return float(np.mean([key in training_rows for key in _row_keys(synthetic[columns])]))
+    rows = _comparable(training[columns], synthetic[columns])
+    group = rows.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()
+    in_training = np.zeros(group.max() + 1, dtype=bool)
+    in_training[group[: len(training)]] = True
+    return float(in_training[group[len(training):]].mean())
 
 
-def _row_keys(frame: pd.DataFrame):
-    normalized = frame.astype(object).where(frame.notna(), MISSING)
-    normalized = normalized.apply(lambda col: col.map(_normalize_scalar))
-    return map(tuple, normalized.itertuples(index=False, name=None))
-
-
-def _normalize_scalar(value):
-    if isinstance(value, (np.integer, np.floating, int, float)) and not isinstance(value, bool):
-        value = float(value)
-        return int(value) if value.is_integer() else value
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
+def _comparable(training: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
+    """Training rows then synthetic rows, each column in one comparable type on both sides."""
+    out = {}
+    for column in training.columns:
+        both = pd.concat([training[column], synthetic[column]], ignore_index=True)
+        numeric = pd.api.types.is_numeric_dtype(both.dtype) and not pd.api.types.is_bool_dtype(both.dtype)
+        if numeric or pd.api.types.is_datetime64_any_dtype(both.dtype):
+            out[column] = numbers(both)
+            continue
+        distinct = both.dropna().unique()  # few values: parse those, not every row
+        parsed = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce") if both.dtype == object else None
+        if parsed is not None and len(distinct) and parsed.notna().all():
+            out[column] = both.map(dict(zip(distinct, parsed.astype(float)))).astype(float)
+        else:
+            out[column] = both.astype(object).where(both.notna(), MISSING).astype(str)
+    return pd.DataFrame(out)
 
 
 def membership_inference_auc(member_dcr: np.ndarray, non_member_dcr: np.ndarray) -> float:
     """ROC AUC of a distance attack: the closer a real record is to the synthetic set, the likelier a member."""
-    labels = np.r_[np.ones(len(member_dcr)), np.zeros(len(non_member_dcr))]
-    scores = -np.r_[member_dcr, non_member_dcr]
-    return float(roc_auc_score(labels, scores))
+    return rank_auc(-member_dcr, -non_member_dcr)
+
+
+def rank_auc(positive_scores: np.ndarray, negative_scores: np.ndarray) -> float:
+    """ROC AUC = P(positive score > negative score) + ½ P(tie), from the Mann-Whitney rank sum (average ranks for
+    ties); equals scikit-learn's `roc_auc_score` (tested) at a fraction of its cost, which the bootstrap needs."""
+    n_pos, n_neg = len(positive_scores), len(negative_scores)
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("An AUC needs at least one member and one non-member score.")
+    ranks = stats.rankdata(np.r_[positive_scores, negative_scores])
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def dcr_share(dcr_training: np.ndarray, dcr_holdout: np.ndarray) -> float:
@@ -291,3 +356,8 @@ def _design_matrix(frame: pd.DataFrame, features: list[str], categories: dict[st
         else:
             out[column] = numbers(frame[column])
     return out
+
+
+def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Numeric and datetime columns as a float matrix (datetimes in seconds), missing values NaN."""
+    return _numeric_frame(frame, columns).to_numpy(dtype=float)

@@ -263,25 +263,30 @@ def verdict_intervals(
 ) -> dict[str, list[float]]:
     """95% intervals of the metrics the checks judge, each recomputed with the same function as its point value."""
     intervals: dict[str, list[float]] = {}
+
+    # Both statistics are recomputed from bootstrap row counts (rows drawn with replacement = a multinomial count
+    # per row), which is what resampling the rows gives, without materialising the resampled frames.
+    def row_counts(rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.bincount(resample_indices(rng, n), minlength=n).astype(float)
+
     if numeric:
-        real_numbers = {c: metrics.numbers(training[c]).to_numpy() for c in numeric}
-        synthetic_numbers = {c: metrics.numbers(synthetic[c]).to_numpy() for c in numeric}
+        columns = [metrics.WeightedKS(training[c], synthetic[c]) for c in numeric]
 
         def ks_mean(rng: np.random.Generator) -> float:
-            r, s = resample_indices(rng, len(training)), resample_indices(rng, len(synthetic))
-            return float(np.mean([
-                metrics.ks_statistic(pd.Series(real_numbers[c][r]), pd.Series(synthetic_numbers[c][s])) for c in numeric
-            ]))
+            r, s = row_counts(rng, len(training)), row_counts(rng, len(synthetic))
+            return float(np.mean([column.statistic(r, s) for column in columns]))
 
         intervals["ks_mean"] = list(bootstrap_interval(
             ks_mean, point=point["ks_mean"], bounds=(0.0, 1.0), n_resamples=n_resamples, seed=seed))
     if len(numeric) >= 2:
-        real_frame = pd.DataFrame(real_numbers)
-        synthetic_frame = pd.DataFrame(synthetic_numbers)
+        real_values = metrics.numeric_matrix(training, numeric)
+        synthetic_values = metrics.numeric_matrix(synthetic, numeric)
+        upper = np.triu_indices(len(numeric), k=1)
 
         def correlation_delta(rng: np.random.Generator) -> float:
-            r, s = resample_indices(rng, len(training)), resample_indices(rng, len(synthetic))
-            return metrics.correlation_delta(real_frame.iloc[r], synthetic_frame.iloc[s], numeric)["mean"]
+            r, s = row_counts(rng, len(training)), row_counts(rng, len(synthetic))
+            delta = metrics.weighted_correlation(real_values, r) - metrics.weighted_correlation(synthetic_values, s)
+            return float(np.abs(delta[upper]).mean())
 
         intervals["correlation_delta"] = list(bootstrap_interval(
             correlation_delta, point=point["correlation_delta"], bounds=(0.0, 2.0), n_resamples=n_resamples, seed=seed))

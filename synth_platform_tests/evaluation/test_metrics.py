@@ -155,3 +155,48 @@ def test_detection_auc_known_cases(adult):
     assert metrics.detection_auc(real, shuffled, categorical) > 0.6
     # A shifted column gives every synthetic row away.
     assert metrics.detection_auc(real, other.assign(age=other["age"] + 50), categorical) > 0.99
+
+
+def test_weighted_ks_equals_ks_of_the_resampled_rows(adult):
+    rng = np.random.default_rng(0)
+    real = adult["capital_gain"].iloc[:3000].astype(float).copy()
+    real.iloc[::9] = np.nan
+    synthetic = adult["capital_gain"].iloc[3000:5000] * 1.05
+    weighted = metrics.WeightedKS(real, synthetic)
+    for _ in range(5):
+        r, s = rng.integers(0, len(real), len(real)), rng.integers(0, len(synthetic), len(synthetic))
+        expected = metrics.ks_statistic(real.iloc[r], synthetic.iloc[s])
+        got = weighted.statistic(np.bincount(r, minlength=len(real)).astype(float), np.bincount(s, minlength=len(synthetic)).astype(float))
+        assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_weighted_correlation_equals_pandas_on_the_resampled_rows(adult):
+    rng = np.random.default_rng(1)
+    frame = adult[["age", "education_num", "hours_per_week", "capital_loss"]].iloc[:2000].astype(float)
+    for with_missing in (False, True):
+        values = frame.copy()
+        if with_missing:
+            values.iloc[::11, 0] = np.nan
+            values.iloc[::13, 2] = np.nan
+        rows = rng.integers(0, len(values), len(values))
+        expected = values.iloc[rows].corr().to_numpy()
+        got = metrics.weighted_correlation(values.to_numpy(), np.bincount(rows, minlength=len(values)).astype(float))
+        np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_rank_auc_equals_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    positive, negative = rng.integers(0, 5, 300).astype(float), rng.integers(0, 6, 250).astype(float)
+    expected = roc_auc_score(np.r_[np.ones(300), np.zeros(250)], np.r_[positive, negative])
+    assert metrics.rank_auc(positive, negative) == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError, match="at least one"):
+        metrics.rank_auc(positive, np.array([]))
+
+
+def test_exact_copy_rate_compares_numbers_given_as_text_as_numbers():
+    training = pd.DataFrame({"code": ["1", "2", None], "when": pd.to_datetime(["2020-01-01", "2021-01-01", None])})
+    synthetic = pd.DataFrame({"code": [1.0, 2.0, None, 3.0], "when": pd.to_datetime(["2020-01-01", "2021-01-02", None, "2020-01-01"])})
+    # Rows 0 and 2 copy a training row (missing equals missing); row 1 differs by a day; row 3 has an unseen code.
+    assert metrics.exact_copy_rate(synthetic, training) == 0.5
