@@ -34,6 +34,8 @@ def as_category(series: pd.Series) -> pd.Series:
 def numbers(series: pd.Series) -> pd.Series:
     """A numeric or datetime column as floats (datetimes as seconds since 1970); anything else becomes NaN."""
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
         return (series - pd.Timestamp(0)).dt.total_seconds()
     return pd.to_numeric(series, errors="coerce").astype(float)
 

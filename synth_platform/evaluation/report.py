@@ -148,11 +148,15 @@ def build_report(
     synthetic = _aligned(synthetic, profile, compared)
     rng = np.random.default_rng(seed)
 
+    # KS compares the non-missing values; how often values are missing is compared beside it (for categorical
+    # columns TVD already counts missing as a category), so a generator that drops or invents gaps shows.
     per_column = [
-        {"column": c, "kind": profile.column(c).kind, "statistic": "ks", "value": metrics.ks_statistic(training[c], synthetic[c])}
+        {"column": c, "kind": profile.column(c).kind, "statistic": "ks", "value": metrics.ks_statistic(training[c], synthetic[c]),
+         "missing_real": float(training[c].isna().mean()), "missing_synthetic": float(synthetic[c].isna().mean())}
         for c in numeric
     ] + [
-        {"column": c, "kind": "categorical", "statistic": "tvd", "value": metrics.total_variation_distance(training[c], synthetic[c])}
+        {"column": c, "kind": "categorical", "statistic": "tvd", "value": metrics.total_variation_distance(training[c], synthetic[c]),
+         "missing_real": float(training[c].isna().mean()), "missing_synthetic": float(synthetic[c].isna().mean())}
         for c in categorical
     ]
     ks_values = [row["value"] for row in per_column if row["statistic"] == "ks"]
