@@ -4,17 +4,20 @@ Thin wrappers: each asset turns its config into a call to the pure modules and s
 """
 
 
+import base64
 import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from synth_platform.evaluation.html_report import headline_png, render_html_report
 from synth_platform.evaluation.report import Thresholds, build_report, report_markdown
 from synth_platform.generation import generators
 from synth_platform.profiling.profile import DatasetProfile, decode_from_generation, encode_for_generation, profile_dataframe
@@ -252,32 +255,82 @@ def privacy_utility_report(
     }
     report["source"] = {"table": source_sample.table, "database": source_sample.source, "seed": source_sample.seed}
     report["run_id"] = context.run_id
-    path = write_report(report, platform_storage, context.run_id)
-    context.log.info(f"report written to {path}; all green: {report['all_green']}")
+    # Rendered before anything is written: a plot that fails leaves no file behind.
+    page = render_html_report(report, source_sample.training, synthetic_table.frame, profiled_dataset.profile)
+    headline = base64.b64encode(headline_png(report)).decode("ascii")
+    report["html_path"] = str(platform_storage.run_dir(context.run_id) / "privacy_utility_report.html")
+    path = write_report(report, platform_storage, context.run_id, html=page)
+    context.log.info(f"report written to {path} and {report['html_path']}; all green: {report['all_green']}")
     metrics = {k: v for k, v in report["metrics"].items() if v is not None}
     return dg.Output(
         report,
         metadata={
             "summary": dg.MetadataValue.md(report_markdown(report)),
+            "headline_plot": dg.MetadataValue.md(f"![Checks: value, 95% interval and threshold](data:image/png;base64,{headline})"),
+            "verdicts": _verdict_table(report),
             "all_green": report["all_green"],
             "report_path": dg.MetadataValue.path(str(path)),
+            "report_html": dg.MetadataValue.path(report["html_path"]),
             **{k: float(v) for k, v in metrics.items()},
         },
     )
 
 
-def write_report(report: dict, storage: PlatformStorage, run_id: str):
-    """The run's report, then `reports/latest.json` replaced atomically (a failed run never leaves half a file)."""
+def _verdict_table(report: dict) -> dg.MetadataValue:
+    """One row per threshold check; NaN (and conclusive None) where a metric or its interval does not apply."""
+    def number(value) -> float:
+        return float("nan") if value is None else float(value)
+
+    records = []
+    for check, verdict in report["verdicts"].items():
+        interval = verdict.get("interval") or [None, None]
+        records.append(dg.TableRecord({
+            "check": check, "metric": verdict["metric"], "value": number(verdict["value"]),
+            "interval_low": number(interval[0]), "interval_high": number(interval[1]),
+            "threshold": float(verdict["threshold"]), "passed": bool(verdict["passed"]),
+            "conclusive": verdict.get("conclusive"),  # None: no interval (metric not applicable)
+        }))
+    schema = dg.TableSchema(columns=[
+        dg.TableColumn("check", "string"), dg.TableColumn("metric", "string"), dg.TableColumn("value", "float"),
+        dg.TableColumn("interval_low", "float"), dg.TableColumn("interval_high", "float"),
+        dg.TableColumn("threshold", "float"), dg.TableColumn("passed", "bool"), dg.TableColumn("conclusive", "bool"),
+    ])
+    return dg.MetadataValue.table(records, schema)
+
+
+def _write_temporary(directory: Path, suffix: str, text: str) -> str:
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_report(report: dict, storage: PlatformStorage, run_id: str, html: str | None = None) -> Path:
+    """The run's report (JSON, and the HTML page when given) in `runs/<run_id>/`, and the same as
+    `reports/latest.json` / `reports/latest.html`. Every file is written to a temporary name first and moved into
+    place only once all of them are complete, so a failed run never leaves half a file (nor a new JSON beside an
+    old HTML page). Returns the run's JSON path."""
     text = json.dumps(report, indent=2, default=str)
-    run_path = storage.run_dir(run_id) / "privacy_utility_report.json"
-    run_path.write_text(text)
+    run_dir = storage.run_dir(run_id)
     storage.reports_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=storage.reports_dir, suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    latest = storage.reports_dir / "latest.json"
-    os.replace(tmp, latest)
-    return run_path
+    files = [(run_dir, "privacy_utility_report.json", text), (storage.reports_dir, "latest.json", text)]
+    if html is not None:
+        files += [(run_dir, "privacy_utility_report.html", html), (storage.reports_dir, "latest.html", html)]
+    written: list[tuple[str, Path]] = []
+    try:
+        for directory, name, content in files:
+            written.append((_write_temporary(directory, Path(name).suffix, content), directory / name))
+    except BaseException:
+        for tmp, _ in written:
+            os.unlink(tmp)
+        raise
+    for tmp, final in written:
+        os.replace(tmp, final)
+    return run_dir / "privacy_utility_report.json"
 
 
 ALL_ASSETS = [source_sample, profiled_dataset, tuned_hyperparameters, synthetic_table, privacy_utility_report]

@@ -1,6 +1,8 @@
 """Each asset invoked directly, with real resources on temporary storage."""
 
+import copy
 import json
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -41,8 +43,8 @@ def chain(storage):
     profile = _value(profiled_dataset(dg.build_asset_context(), sample))
     tuned = _value(tuned_hyperparameters(_context(storage), TuningConfig(n_trials=1, trial_steps=10, tuning_rows=200), profile))
     synthetic = _value(synthetic_table(_context(storage), GenerationConfig(training_steps=10, num_rows=200), profile, tuned))
-    report = _value(privacy_utility_report(_context(storage), ReportConfig(privacy_rows=100), sample, profile, synthetic))
-    return sample, profile, tuned, synthetic, report
+    report = privacy_utility_report(_context(storage), ReportConfig(privacy_rows=100), sample, profile, synthetic)
+    return sample, profile, tuned, synthetic, report  # the report's dg.Output: its value and its metadata
 
 
 def test_source_sample_reads_the_embedded_adult_table(chain, storage):
@@ -71,12 +73,33 @@ def test_synthetic_table_has_the_source_columns(chain):
 
 
 def test_report_is_json_with_every_metric_and_written_to_disk(chain, storage):
-    report = chain[4]
+    report, metadata = chain[4].value, chain[4].metadata
     for name in ("ks_mean", "tvd_mean", "correlation_delta", "exact_copy_rate", "dcr_share",
                  "dcr_synthetic_to_holdout_median", "membership_inference_auc", "tstr_score"):
         assert report["metrics"][name] is not None
     assert report["generator"]["plugin"] == "ddpm"
     assert json.loads((storage.reports_dir / "latest.json").read_text())["run_id"] == report["run_id"]
+    assert {"verdicts", "headline_plot", "report_html", "report_path"} <= set(metadata)
+    assert len(metadata["verdicts"].records) == 4
+    assert metadata["headline_plot"].value.startswith("![") and "data:image/png;base64," in metadata["headline_plot"].value
+    html_path = Path(metadata["report_html"].value)
+    assert html_path == Path(report["html_path"]) and html_path.name == "privacy_utility_report.html"
+    assert html_path.read_text() == (storage.reports_dir / "latest.html").read_text()
+    assert 'data-plot="marginals"' in html_path.read_text()
+
+
+def test_a_report_that_cannot_be_rendered_leaves_no_file(chain, tmp_path, monkeypatch):
+    sample, profile, _, synthetic, computed = chain
+    empty = PlatformStorage(root=str(tmp_path))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plot failed")
+
+    monkeypatch.setattr("synth_platform.assets.build_report", lambda *args, **kwargs: copy.deepcopy(computed.value))
+    monkeypatch.setattr("synth_platform.assets.render_html_report", broken)
+    with pytest.raises(RuntimeError, match="plot failed"):
+        privacy_utility_report(_context(empty), ReportConfig(privacy_rows=100), sample, profile, synthetic)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def test_missing_table_fails_clearly(storage):

@@ -47,6 +47,8 @@ def test_whole_graph_materializes_and_every_check_runs(failed_run, instance):
     report_path = instance.root_directory + "/synth_platform/reports/latest.json"
     report = json.loads(open(report_path).read())
     assert report["run_id"] == failed_run.run_id and report["all_green"] is False
+    page = open(instance.root_directory + "/synth_platform/reports/latest.html").read()
+    assert failed_run.run_id in page and "Not green" in page
 
 
 def test_materialize_with_default_thresholds_gives_metadata():
@@ -55,6 +57,7 @@ def test_materialize_with_default_thresholds_gives_metadata():
                                 resources=defs.resources, raise_on_error=False)
     metadata = result.asset_materializations_for_node("privacy_utility_report")[0].metadata
     assert "| ks_mean |" in metadata["summary"].value
+    assert {"verdicts", "headline_plot", "report_html"} <= set(metadata)
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == len(THRESHOLD_CHECKS)
     for evaluation in evaluations:
