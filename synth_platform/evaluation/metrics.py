@@ -201,8 +201,9 @@ def density_ratio_membership_auc(
 
     A k-NN density estimate is p(x) ∝ k / (n r_k(x)^d), so the DOMIAS score p_synthetic(x) / p_reference(x) is a
     monotone function of log r_k,reference(x) - log r_k,synthetic(x), and the AUC needs no more than that (the
-    constants and the dimension d do not change the ranking). Distances are floored at 1e-12 so copies (r = 0)
-    rank highest rather than producing infinities.
+    constants and the dimension d do not change the ranking). Distances are floored at 1e-12 so that with k = 1
+    (the report's choice) a verbatim copy (r_synthetic = 0) ranks highest rather than producing infinities; with
+    larger k a copy only shifts the k-th distance and the attack loses sight of it.
     """
     def score(synthetic_kth: np.ndarray, reference_kth: np.ndarray) -> np.ndarray:
         return np.log(np.maximum(reference_kth, 1e-12)) - np.log(np.maximum(synthetic_kth, 1e-12))
@@ -325,9 +326,11 @@ def detection_auc(
 ) -> float:
     """Cross-validated ROC AUC of a classifier telling real rows from synthetic rows (0.5: indistinguishable, 1: every
     synthetic row is recognisable). Equal numbers of rows from each side (at most `max_rows`), gradient boosting with
-    native categoricals (missing as a category), out-of-fold probabilities over `folds` stratified folds. Unlike
-    synthcity's detection scores, which fit XGBoost/MLP/GMM detectors, this is one model with SDMetrics' reading
-    of the AUC; it is a utility diagnostic, not a privacy measure (see `membership_inference_auc`)."""
+    native categoricals (missing as a category), out-of-fold probabilities over `folds` stratified folds. The raw
+    out-of-fold AUC, not floored at 0.5 as SDMetrics' detection metrics are: far below 0.5 means synthetic rows
+    copy real ones (each row's twin with the other label sits in the training folds), which a floor would hide.
+    synthcity's detection scores fit XGBoost/MLP/GMM detectors instead. A utility diagnostic, not a privacy
+    measure (see `membership_inference_auc`)."""
     n = min(len(real), len(synthetic), max_rows)
     if n < folds:
         raise ValueError(f"detection_auc needs at least {folds} rows on each side, got {n}.")

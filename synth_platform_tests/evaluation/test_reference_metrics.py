@@ -4,9 +4,6 @@ scikit-learn) and against hand-built cases with known answers, on real data with
 Every test states its tolerance and why. Where our definition differs from a reference on purpose, a test shows
 the difference on a case built to expose it (search for "Difference on purpose").
 
-A test whose name starts with `test_BUG_` documents a defect found here and left for its owner to fix: it fails
-until the defect is fixed (its docstring gives the evidence).
-
 The existing `test_metrics.py` already compares KS/KSComplement, TVD/TVComplement, correlation delta/
 CorrelationSimilarity and exact-copy rate/NewRowSynthesis; they are not repeated here.
 """
@@ -534,16 +531,12 @@ def test_attacks_on_adult_copies_and_fresh_rows(attack):
     assert abs(fresh["mia"] - 0.5) < 0.05 and abs(fresh["density"] - 0.5) < 0.05, fresh
 
 
-def test_BUG_density_ratio_attack_with_the_reports_k_misses_verbatim_copies(attack, reports):
-    """BUG (found here, not fixed): the report runs the density-ratio attack on k-th nearest distances with
-    k = `report.DENSITY_NEIGHBOURS` = 5. A synthetic table that *is* the training table only moves a member's 5th
-    nearest synthetic distance from its 5th to its 4th nearest training neighbour, so the attack barely sees it:
-    AUC 0.58 here (k = 1: 1.00, k = 2: 0.67, k = 3: 0.63), while the distance MIA on the same rows is 1.00; through
-    `build_report` on a copy of 500 training rows: density_ratio_membership_auc 0.60, membership_inference_auc 1.0.
-    The metric's docstring says copies (r = 0) rank highest, which holds only for k = 1 or for rows copied at least
-    k times. synthcity's DomiasMIAKDE is no better on such a case (≈ 0.54 on 1000 numeric Adult rows: its Scott
-    bandwidth smooths the copies away), so the fix is a design choice (e.g. k = 1, or the larger of the k = 1 and
-    k = 5 attacks), not a formula error. Expected: a verbatim copy of the training rows reads as leaking (> 0.9)."""
+def test_density_ratio_attack_with_the_reports_k_sees_verbatim_copies(attack, reports):
+    """Found here and fixed: with k = 5 a verbatim copy of the training rows only moved a member's 5th nearest
+    synthetic distance from its 5th to its 4th nearest training neighbour, so the attack read 0.58 (k = 2: 0.67,
+    k = 3: 0.63; through `build_report` 0.60) while the distance MIA read 1.00. synthcity's DomiasMIAKDE is no better
+    on such a case (≈ 0.54 on 1000 numeric Adult rows: its Scott bandwidth smooths the copies away). The report now
+    uses k = 1, where a copy (r = 0) ranks highest."""
     direct = attack.aucs(attack.training, k=report.DENSITY_NEIGHBOURS)
     through_report = reports["copy"]["metrics"]
     assert direct["mia"] > 0.95 and through_report["membership_inference_auc"] == 1.0
@@ -656,9 +649,9 @@ def test_report_input_errors_name_the_column_or_the_size(report_parts):
         _build(p, synthetic=p.fresh.assign(favourite_colour="blue"))
     with pytest.raises(ValueError, match=r"synthetic table has 0 rows"):
         _build(p, synthetic=p.fresh.iloc[:0])
-    with pytest.raises(ValueError, match=rf"holdout part has {minimum - 1} rows.*at least {minimum}"):
+    with pytest.raises(ValueError, match=rf"holdout table has {minimum - 1} rows.*at least {minimum}"):
         _build(p, holdout=p.holdout.iloc[:minimum - 1])
-    with pytest.raises(ValueError, match=rf"training part has {minimum - 1} rows.*at least {minimum}"):
+    with pytest.raises(ValueError, match=rf"training table has {minimum - 1} rows.*at least {minimum}"):
         _build(p, training=p.training.iloc[:minimum - 1])
     bad = p.fresh.astype({"age": object})
     bad.loc[7, "age"] = "forty"
@@ -666,8 +659,9 @@ def test_report_input_errors_name_the_column_or_the_size(report_parts):
         _build(p, synthetic=bad)
 
 
-def test_report_with_fewer_synthetic_rows_than_detection_folds_names_the_size(report_parts):
-    """Three synthetic rows pass `validate_report_inputs` ("generate at least one row") but the detection AUC needs
-    5 per side; the error still names the size (3)."""
-    with pytest.raises(ValueError, match=r"\b3\b"):
+def test_report_with_too_few_synthetic_rows_names_the_size(report_parts):
+    """Three synthetic rows used to pass validation and fail later inside the detection AUC (5 folds); the report
+    now refuses them up front, naming the size and the minimum."""
+    minimum = report.MIN_PRIVACY_ROWS
+    with pytest.raises(ValueError, match=rf"synthetic table has 3 rows.*at least {minimum}.*num_rows"):
         _build(report_parts, synthetic=report_parts.fresh.iloc[:3])
