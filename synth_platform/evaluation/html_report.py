@@ -24,6 +24,7 @@ from matplotlib import colormaps
 from matplotlib import dates as mdates
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from synth_platform.evaluation.distances import MISSING, as_category
 
@@ -166,7 +167,7 @@ def _figure(width: float, height: float, *, left: float = 0.6, right: float = 0.
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     try:
-        figure.savefig(buffer, format="png", dpi=figure.dpi)
+        figure.savefig(buffer, format="png", dpi=figure.dpi, pil_kwargs={"compress_level": 1})  # flat colours: small anyway
     finally:
         figure.clear()  # a Figure not made by pyplot is freed with its last reference; clear drops its artists now
     return buffer.getvalue()
@@ -185,9 +186,9 @@ def _seconds(series: pd.Series, kind: str) -> np.ndarray:
             if not pd.api.types.is_datetime64_any_dtype(series.dtype) else series
         if getattr(stamps.dt, "tz", None) is None:
             stamps = stamps.dt.tz_localize("UTC")
-        values = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float)
+        values = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
     else:
-        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     values[~np.isfinite(values)] = np.nan
     return values
 
@@ -258,8 +259,11 @@ def _numeric_marginal(name: str, kind: str, statistic: str, value: float, real: 
     both = np.concatenate([a_present, b_present])
     if len(both) == 0:
         edges = np.array([0.0, 1.0])
-    elif kind == "numeric" and np.all(np.mod(both, 1) == 0) and both.max() - both.min() <= NUMERIC_BINS * 1.5:
-        edges = np.arange(both.min() - 0.5, both.max() + 1.5)  # one bin per integer value
+    elif kind == "numeric" and np.all(np.mod(both, 1) == 0) and both.max() - both.min() <= 100 * NUMERIC_BINS:
+        # Whole numbers: bins of a whole width centred on the values, so no bin catches one value more than its
+        # neighbours (which would draw spikes that are not in the data).
+        width = max(1.0, math.ceil((both.max() - both.min() + 1) / NUMERIC_BINS))
+        edges = np.arange(both.min() - 0.5, both.max() + width, width)
     elif both.min() == both.max():
         edges = np.array([both.min() - 0.5, both.min() + 0.5])
     else:
@@ -279,6 +283,9 @@ def _numeric_marginal(name: str, kind: str, statistic: str, value: float, real: 
         locator = mdates.AutoDateLocator()
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(6))
+    axes.yaxis.set_major_locator(MaxNLocator(5))
     axes.set_ylabel("share of rows", fontsize=8)
     axes.tick_params(labelsize=7.5)
     axes.legend(fontsize=7.5, frameon=False, loc="upper right")
@@ -315,6 +322,7 @@ def _categorical_marginal(name: str, statistic: str, value: float, real: pd.Seri
     axes.barh(y + 0.2, synthetic_values, height=0.4, color=SYNTHETIC_COLOUR, label="synthetic")
     axes.set_yticks(y, labels, fontsize=7.5)
     axes.invert_yaxis()
+    axes.xaxis.set_major_locator(MaxNLocator(5))
     axes.tick_params(axis="x", labelsize=7.5)
     axes.set_xlabel("share of rows", fontsize=8)
     axes.legend(fontsize=7.5, frameon=False, loc="lower right")
@@ -340,6 +348,7 @@ def _annotated_heatmap(axes, matrix: np.ndarray, labels: list[str], limit: float
 
 
 def _colour_bar(figure: Figure, axes, image, label: str) -> None:
+    axes.apply_aspect()  # the square cells may have narrowed the axes: put the bar next to where they end
     box = axes.get_position()
     bar = figure.add_axes((box.x1 + 0.25 / figure.get_figwidth(), box.y0, 0.18 / figure.get_figwidth(), box.height))
     figure.colorbar(image, cax=bar).set_label(label, fontsize=8)
@@ -351,7 +360,7 @@ def _heatmap_figure(columns: list[str]) -> Figure:
     label = _text_inches(min(max((len(c) for c in columns), default=4), 18), 7.5)
     cells = min(max(2.6, 0.42 * len(columns)), 10.0)
     left, bottom = 0.2 + label, 0.2 + 0.75 * label
-    return _figure(left + cells + 1.4, bottom + cells + 0.45, left=left, right=1.4, bottom=bottom, top=0.45)
+    return _figure(left + cells + 1.5, bottom + cells + 0.45, left=left, right=1.5, bottom=bottom, top=0.45)
 
 
 def _correlation_png(correlation: dict) -> bytes:
@@ -363,7 +372,7 @@ def _correlation_png(correlation: dict) -> bytes:
     axes = figure.add_subplot()
     image = _annotated_heatmap(axes, difference, columns, limit, len(columns) <= MAX_ANNOTATED_COLUMNS)
     _colour_bar(figure, axes, image, "synthetic − real (Pearson ρ)")
-    axes.set_title("Correlation difference, synthetic − real (0 = kept)", fontsize=10)
+    axes.set_title("Pearson ρ, synthetic − real", fontsize=10)
     return _png(figure)
 
 
@@ -386,7 +395,7 @@ def _association_heatmap_png(association: dict) -> bytes | None:
     axes = figure.add_subplot()
     image = _annotated_heatmap(axes, matrix, columns, limit, len(columns) <= MAX_ANNOTATED_COLUMNS)
     _colour_bar(figure, axes, image, "synthetic − real (Cramér's V)")
-    axes.set_title("Association difference, synthetic − real (grey: numeric pair, see correlations)", fontsize=9.5)
+    axes.set_title("Cramér's V, synthetic − real", fontsize=10)
     return _png(figure)
 
 
@@ -572,9 +581,13 @@ def _marginal_section(report: dict, training: pd.DataFrame, synthetic: pd.DataFr
             png = _categorical_marginal(name, statistic, value, training[name], synthetic[name])
             what = "category shares"
         alt = f"{name}: {what}, real vs synthetic, {statistic.upper()} {value:.3f}"
+        missing = ""
+        if row.get("missing_real") or row.get("missing_synthetic"):
+            missing = (f"; missing: real {float(row.get('missing_real') or 0):.1%}, "
+                       f"synthetic {float(row.get('missing_synthetic') or 0):.1%}")
         figures.append(f"<figure>{_img(png, 'marginals', alt, column=name)}"
                        f"<figcaption><strong>{_e(name)}</strong> ({_e(kind)}), {statistic.upper()} {value:.3f}"
-                       "</figcaption></figure>")
+                       f"{missing}</figcaption></figure>")
     if not figures:
         return "<h2>Columns one by one</h2><p>No column was compared.</p>"
     return (
@@ -590,7 +603,7 @@ def _marginal_section(report: dict, training: pd.DataFrame, synthetic: pd.DataFr
 
 def _correlation_section(report: dict) -> str:
     correlation = report.get("correlation") or {}
-    head = "<h2>Relationships between numeric columns</h2>"
+    head = "<h2>Relationships between numeric and date columns</h2>"
     if not correlation.get("pairs"):
         return head + ('<p class="explain">No correlation heatmap: the table has fewer than two numeric or date '
                        "columns, so there is no numeric pair to compare.</p>")
@@ -601,7 +614,7 @@ def _correlation_section(report: dict) -> str:
     alt = (f"Correlation difference heatmap over {len(correlation['columns'])} numeric columns, mean |Δρ| "
            f"{_fmt(correlation.get('mean'), 3)}")
     return head + (
-        "<p class=\"explain\">Pearson correlation of every numeric pair in the synthetic table minus the same "
+        "<p class=\"explain\">Pearson correlation of every numeric (or date) pair in the synthetic table minus the same "
         "correlation in the real table. White (0) means the relationship is kept; red means it is stronger in the "
         f"synthetic table, blue weaker. Mean absolute difference {_fmt(correlation.get('mean'), 3)} over "
         f"{correlation['pairs']} pairs.{worst_text}</p>"
@@ -625,7 +638,8 @@ def _association_section(report: dict) -> str:
     return head + (
         "<p class=\"explain\">Cramér's V measures how strongly two columns are related (0 = unrelated, 1 = one "
         "determines the other); numeric columns are cut into 10 bins for this. The heatmap shows synthetic minus "
-        "real for every pair (0 = kept); the bars compare both sides for the pairs that changed most. Mean "
+        "real for every pair (0 = kept; grey cells are numeric pairs, shown in the correlation heatmap above); the "
+        "bars compare both sides for the pairs that changed most. Mean "
         f"|ΔV| {_fmt(association.get('mean'), 3)} over {association['pairs']} pairs; mean contingency similarity "
         f"{_fmt(association.get('contingency_similarity_mean'), 3)} (1 = identical cross-tabulations).</p>"
         + "".join(f'<div class="wide">{part}</div>' for part in parts))
