@@ -200,3 +200,32 @@ def test_exact_copy_rate_compares_numbers_given_as_text_as_numbers():
     synthetic = pd.DataFrame({"code": [1.0, 2.0, None, 3.0], "when": pd.to_datetime(["2020-01-01", "2021-01-02", None, "2020-01-01"])})
     # Rows 0 and 2 copy a training row (missing equals missing); row 1 differs by a day; row 3 has an unseen code.
     assert metrics.exact_copy_rate(synthetic, training) == 0.5
+
+
+def test_bias_corrected_cramers_v_known_answers_and_size_independence(adult):
+    # Perfect association stays 1 and independence stays 0 after Bergsma's correction.
+    assert metrics.cramers_v(np.array([[10.0, 0.0], [0.0, 10.0]]), bias_corrected=True) == pytest.approx(1.0)
+    assert metrics.cramers_v(np.array([[5.0, 5.0], [5.0, 5.0]]), bias_corrected=True) == 0.0
+    # Hand-computed: [[20, 10], [5, 15]], n = 50: χ² = 8.333, φ² = 0.1667 - 1/49, r̃ = k̃ = 2 - 1/49.
+    phi2 = (50 * (20 * 15 - 10 * 5) ** 2 / (30 * 20 * 25 * 25)) / 50 - 1 / 49
+    assert metrics.cramers_v(np.array([[20.0, 10.0], [5.0, 15.0]]), bias_corrected=True) == pytest.approx(
+        np.sqrt(phi2 / (1 - 1 / 49)), abs=1e-12)
+    # Two samples of one population, 30,000 and 10,000 rows: the uncorrected V of a many-category pair differs by
+    # size alone; the corrected one much less.
+    rows = adult.sample(40000, random_state=7).reset_index(drop=True)
+    big, small = rows.iloc[:30000], rows.iloc[30000:]
+    gaps = {}
+    for corrected in (False, True):
+        values = []
+        for frame in (big, small):
+            a, _ = metrics.pair_codes(frame["age"], frame["age"], True)
+            b, _ = metrics.pair_codes(frame["native_country"], frame["native_country"], False)
+            values.append(metrics.cramers_v(_table(a, b), bias_corrected=corrected))
+        gaps[corrected] = abs(values[0] - values[1])
+    assert gaps[True] < gaps[False] / 2, gaps
+
+
+def _table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    table = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(table, (a, b), 1)
+    return table
