@@ -164,7 +164,7 @@ def source_sample(
             "columns": sample.columns,
             "seed": sample.seed,
             "dataset_fingerprint": sample.fingerprint,
-            "preview": _frame_preview(sample.training),
+            "preview": _frame_preview(sample.training.drop(columns=list(request.sensitive_columns), errors="ignore")),
         },
     )
 
