@@ -79,7 +79,11 @@ def source_database_from_env() -> SourceDatabase:
 
 
 def platform_storage_from_env() -> PlatformStorage:
-    """`SYNTH_OPTUNA_STORAGE` when set selects a shared Optuna storage (e.g. PostgreSQL)."""
+    """`SYNTH_OPTUNA_STORAGE` when set selects a shared Optuna storage (e.g. PostgreSQL); `SYNTH_AUDIT_URL` the
+    database of the source-read audit log."""
+    fields = {}
     if os.environ.get("SYNTH_OPTUNA_STORAGE"):
-        return PlatformStorage(optuna_storage=dg.EnvVar("SYNTH_OPTUNA_STORAGE"))
-    return PlatformStorage()
+        fields["optuna_storage"] = dg.EnvVar("SYNTH_OPTUNA_STORAGE")
+    if os.environ.get("SYNTH_AUDIT_URL"):
+        fields["audit_url"] = dg.EnvVar("SYNTH_AUDIT_URL")
+    return PlatformStorage(**fields)

@@ -578,6 +578,10 @@ def read_sample(
         outcome, error = "failed", SourceReadFailed(
             _redact_values(scrub(f"Reading {request.table!r} from {shown_url} failed: {detail}", url), request)
         )
+    except Exception as exc:  # noqa: BLE001 - anything else is still audited, then reported without secrets
+        outcome, error = "failed", SourceReadFailed(
+            _redact_values(scrub(f"Reading {request.table!r} from {shown_url} failed: {type(exc).__name__}: {exc}", url), request)
+        )
     finally:
         if engine is not None:
             engine.dispose()
