@@ -22,18 +22,54 @@ from synth_platform.evaluation.report import Thresholds, build_report, report_ma
 from synth_platform.generation import generators
 from synth_platform.profiling.profile import DatasetProfile, decode_from_generation, encode_for_generation, profile_dataframe
 from synth_platform.resources import PlatformStorage, SourceDatabase
-from synth_platform.sampling.source import SampleRequest, SourceSample, read_sample
+from synth_platform.sampling.source import (
+    DEFAULT_ROW_CAP,
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    OPERATORS,
+    Filter,
+    SampleRequest,
+    SourceSample,
+    mask_url,
+    read_sample,
+)
 from synth_platform.tuning.study import TuningBudget, TuningResult, run_study
 
 GROUP = "synthesis"
 
 
+class FilterConfig(dg.Config):
+    column: str = Field(description="Column the condition is on (checked against the table's schema).")
+    op: str = Field(default="=", description=f"One of {list(OPERATORS)}.")
+    value: Any = Field(default=None, description="A value; a list for in / not in; [low, high] for between; none for is (not) null.")
+
+
 class SourceSampleConfig(dg.Config):
     table: str = Field(default="adult", description="Table to sample, optionally schema-qualified (schema.table).")
     columns: list[str] = Field(default=[], description="Columns to read; empty means all.")
-    max_rows: int = Field(default=0, description="Rows to sample from the table; 0 means all.")
+    max_rows: int = Field(default=0, description="Rows to sample in the database; 0 means all matching rows (up to row_cap).")
     holdout_fraction: float = Field(default=0.2, description="Share of sampled rows kept as the holdout.")
-    seed: int = Field(default=0, description="Seed of the sample and of the training/holdout split.")
+    seed: int = Field(default=0, description="Seed of the database-side sample and of the training/holdout split.")
+    filters: list[FilterConfig] = Field(default=[], description="Structured conditions {column, op, value}, all ANDed; values are bound parameters.")
+    sample_fraction: float = Field(default=0.0, description="Bernoulli row fraction taken before max_rows (TABLESAMPLE on PostgreSQL); 0 means off.")
+    stratify_by: str = Field(default="", description="Column whose value shares the sample keeps (proportional allocation); empty means none.")
+    sensitive_columns: list[str] = Field(default=[], description="Columns whose filter values never appear in metadata or the audit log.")
+    statement_timeout_s: float = Field(default=DEFAULT_STATEMENT_TIMEOUT_S, description="Statement timeout of the read (seconds).")
+    row_cap: int = Field(default=DEFAULT_ROW_CAP, description="Hard cap on rows read; larger requests are refused.")
+
+    def to_request(self) -> SampleRequest:
+        return SampleRequest(
+            table=self.table,
+            columns=tuple(self.columns),
+            max_rows=self.max_rows or None,
+            holdout_fraction=self.holdout_fraction,
+            seed=self.seed,
+            filters=tuple(Filter(f.column, f.op, f.value) for f in self.filters),
+            sample_fraction=self.sample_fraction or None,
+            stratify_by=self.stratify_by or None,
+            sensitive_columns=tuple(self.sensitive_columns),
+            statement_timeout_s=self.statement_timeout_s,
+            row_cap=self.row_cap,
+        )
 
 
 class TuningConfig(dg.Config):
@@ -91,21 +127,23 @@ def _frame_preview(frame: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
 
 
-@dg.asset(group_name=GROUP, description="Seeded sample of the source table, split into training and holdout parts.")
+@dg.asset(
+    group_name=GROUP,
+    description="Seeded sample of the source table, drawn in the database in a read-only transaction, audited, "
+    "and split into training and holdout parts.",
+)
 def source_sample(
     context: dg.AssetExecutionContext, config: SourceSampleConfig, source_database: SourceDatabase, platform_storage: PlatformStorage
 ) -> dg.Output[SourceSample]:
-    request = SampleRequest(
-        table=config.table,
-        columns=tuple(config.columns),
-        max_rows=config.max_rows or None,
-        holdout_fraction=config.holdout_fraction,
-        seed=config.seed,
+    request = config.to_request()
+    audit_url = platform_storage.audit_database_url()
+    sample = read_sample(
+        source_database.resolve_url(platform_storage), request, audit_url=audit_url, run_id=context.run_id
     )
-    sample = read_sample(source_database.resolve_url(platform_storage), request)
     context.log.info(
-        f"read {len(sample.training) + len(sample.holdout)} of {sample.rows_in_table} rows of {sample.table!r} "
-        f"from {sample.source}: {len(sample.training)} training, {len(sample.holdout)} holdout"
+        f"read {sample.rows_returned} of {sample.rows_in_table} rows of {sample.table!r} "
+        f"from {sample.source}: {len(sample.training)} training, {len(sample.holdout)} holdout "
+        f"(audit record {sample.audit_id} in {sample.audit_database})"
     )
     return dg.Output(
         sample,
@@ -113,12 +151,20 @@ def source_sample(
             "source": sample.source,
             "table": sample.table,
             "rows_in_table": sample.rows_in_table,
+            "rows_matched": sample.rows_matched,
+            "rows_returned": sample.rows_returned,
+            "query_shape": dg.MetadataValue.md(f"```sql\n{sample.query_shape}\n```"),
+            "query_parameters": dg.MetadataValue.json(sample.parameters),
+            "query_hash": sample.query_hash,
+            "filters": dg.MetadataValue.json(request.filters_for_audit()),
+            "audit_record_id": sample.audit_id,
+            "audit_database": mask_url(audit_url),
             "training_rows": len(sample.training),
             "holdout_rows": len(sample.holdout),
             "columns": sample.columns,
             "seed": sample.seed,
             "dataset_fingerprint": sample.fingerprint,
-            "preview": _frame_preview(sample.training),
+            "preview": _frame_preview(sample.training.drop(columns=list(request.sensitive_columns), errors="ignore")),
         },
     )
 

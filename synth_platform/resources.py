@@ -16,10 +16,12 @@ class PlatformStorage(dg.ConfigurableResource):
 
     `root` empty means `<DAGSTER_HOME or the instance's temp dir>/synth_platform`.
     `optuna_storage` empty means a SQLite file under `root`; a `postgresql+psycopg2://…` URL shares studies.
+    `audit_url` empty means `<root>/audit.sqlite3`: where every read of the source is recorded (never the source).
     """
 
     root: str = ""
     optuna_storage: str = ""
+    audit_url: str = ""
 
     _root: Path | None = PrivateAttr(default=None)
 
@@ -42,6 +44,9 @@ class PlatformStorage(dg.ConfigurableResource):
 
     def optuna_url(self) -> str:
         return self.optuna_storage or f"sqlite:///{self.root_path / 'optuna.sqlite3'}"
+
+    def audit_database_url(self) -> str:
+        return self.audit_url or f"sqlite:///{self.root_path / 'audit.sqlite3'}"
 
     def workspace(self, run_id: str) -> Path:
         return self.root_path / "workspace" / run_id
@@ -74,7 +79,11 @@ def source_database_from_env() -> SourceDatabase:
 
 
 def platform_storage_from_env() -> PlatformStorage:
-    """`SYNTH_OPTUNA_STORAGE` when set selects a shared Optuna storage (e.g. PostgreSQL)."""
+    """`SYNTH_OPTUNA_STORAGE` when set selects a shared Optuna storage (e.g. PostgreSQL); `SYNTH_AUDIT_URL` the
+    database of the source-read audit log."""
+    fields = {}
     if os.environ.get("SYNTH_OPTUNA_STORAGE"):
-        return PlatformStorage(optuna_storage=dg.EnvVar("SYNTH_OPTUNA_STORAGE"))
-    return PlatformStorage()
+        fields["optuna_storage"] = dg.EnvVar("SYNTH_OPTUNA_STORAGE")
+    if os.environ.get("SYNTH_AUDIT_URL"):
+        fields["audit_url"] = dg.EnvVar("SYNTH_AUDIT_URL")
+    return PlatformStorage(**fields)

@@ -116,3 +116,36 @@ def test_threshold_out_of_range_fails_before_any_work(chain, storage):
     sample, profile, _, synthetic, _ = chain
     with pytest.raises(ValueError, match="ks_mean_max must lie in"):
         privacy_utility_report(_context(storage), ReportConfig(ks_mean_max=5.0), sample, profile, synthetic)
+
+
+def test_source_sample_metadata_shows_the_query_shape_and_its_audit_record(tmp_path, pg_database, adult_small):
+    import sqlalchemy as sa
+
+    from synth_platform.sampling.audit import read_records
+
+    adult_small.to_sql("patients", sa.create_engine(pg_database), index=False)
+    source_url = sa.make_url(pg_database).set(password="s3cret").render_as_string(hide_password=False)
+    storage = PlatformStorage(root=str(tmp_path))
+    ctx = dg.build_asset_context(
+        resources={"platform_storage": storage, "source_database": SourceDatabase(url=source_url)}
+    )
+    config = SourceSampleConfig(
+        table="patients", max_rows=200, seed=2, stratify_by="sex", sensitive_columns=["race"],
+        filters=[{"column": "race", "op": "in", "value": ["White", "Black"]}, {"column": "age", "op": ">=", "value": 18}],
+    )
+    output = source_sample(ctx, config)
+    metadata = output.metadata
+    assert output.value.rows_returned == metadata["rows_returned"].value == 200
+    assert metadata["rows_in_table"].value == len(adult_small)
+    assert "LIMIT" in metadata["query_shape"].value and "%(f0)s" not in metadata["query_shape"].value  # expanding IN
+    assert metadata["query_parameters"].data["f0"] == "<redacted>" and metadata["query_parameters"].data["f1"] == 18
+    assert metadata["audit_database"].value == f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    (record,) = read_records(storage.audit_database_url())
+    assert record["id"] == metadata["audit_record_id"].value and record["outcome"] == "ok" and record["rows_returned"] == 200
+    shown = " ".join(str(value.value) for value in metadata.values()) + str(record)
+    assert "s3cret" not in shown and "White" not in shown and "Black" not in shown
+
+    with pytest.raises(SourceError, match="do not exist") as refused:
+        source_sample(ctx, SourceSampleConfig(table="patients", columns=["age", "password"]))
+    assert "s3cret" not in str(refused.value)
+    assert [r["outcome"] for r in read_records(storage.audit_database_url())] == ["ok", "refused"]

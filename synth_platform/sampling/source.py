@@ -1,17 +1,37 @@
 """Read a sample of one table from any SQLAlchemy database and split it into training and holdout parts.
 
 Pure logic: no Dagster here. The embedded default source is a SQLite file seeded from the bundled UCI Adult data.
+
+Safety properties of every read:
+
+* the request holds no SQL: identifiers (table, columns, filter/stratify/sensitive columns) are checked against the
+  reflected schema before any data query, and the SELECT is built from the reflected `Table` with SQLAlchemy Core,
+  every filter value a bound parameter;
+* reads run in a read-only transaction (`SET TRANSACTION READ ONLY` plus a transaction-local `statement_timeout`
+  on PostgreSQL, `PRAGMA query_only` plus a progress-handler deadline on SQLite);
+* sampling happens in the database with a seeded ordering (and `TABLESAMPLE BERNOULLI … REPEATABLE` for
+  `sample_fraction` on PostgreSQL), so only the sampled rows cross the wire, never more than `row_cap`;
+* every read, refused and failed ones included, is written to the audit table (see `audit.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import decimal
+import getpass
 import gzip
 import hashlib
+import json
+import math
 import os
 import sqlite3
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,31 +40,127 @@ import sqlalchemy as sa
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "data" / "adult.csv.gz"
 EMBEDDED_TABLE = "adult"
 MIN_ROWS = 20
+DEFAULT_ROW_CAP = 1_000_000
+DEFAULT_STATEMENT_TIMEOUT_S = 60.0
+MAX_STRATA = 1_000
+REDACTED = "<redacted>"
+
+SCALAR_OPS = ("=", "!=", "<", "<=", ">", ">=")
+LIST_OPS = ("in", "not in")
+NULL_OPS = ("is null", "is not null")
+OPERATORS = SCALAR_OPS + LIST_OPS + NULL_OPS + ("between",)
+_SCALAR_TYPES = (str, int, float, bool, decimal.Decimal, dt.date, dt.datetime, dt.time)
+_HASH_PRIME = 2_147_483_647  # 2**31 - 1: products of two values below it stay inside SQLite's 64-bit integers
 
 
 class SourceError(ValueError):
     """A sampling request that cannot be served; the message says what to change."""
 
 
+class SourceReadFailed(RuntimeError):
+    """The database failed while serving a valid request (timeout, lost connection); the message holds no password."""
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, _SCALAR_TYPES) and not (isinstance(value, float) and math.isnan(value))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One structured condition: `column op value`. `value` is a scalar, a list (in / not in), a (low, high)
+    pair (between) or nothing (is null / is not null). Values only ever reach the database as bound parameters."""
+
+    column: str
+    op: str = "="
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.value, list):
+            object.__setattr__(self, "value", tuple(self.value))
+
+    def validate(self) -> None:
+        if not isinstance(self.column, str) or not self.column:
+            raise SourceError(f"A filter needs a column name, got {self.column!r}.")
+        if self.op not in OPERATORS:
+            raise SourceError(f"Filter operator {self.op!r} on {self.column!r} is not one of {list(OPERATORS)}.")
+        value = self.value
+        if self.op in NULL_OPS:
+            if value is not None:
+                raise SourceError(f"Filter {self.column!r} {self.op} takes no value, got {value!r}.")
+        elif self.op in LIST_OPS:
+            if not isinstance(value, tuple) or not value or not all(_is_scalar(v) for v in value):
+                raise SourceError(f"Filter {self.column!r} {self.op} needs a non-empty list of plain values.")
+        elif self.op == "between":
+            if not isinstance(value, tuple) or len(value) != 2 or not all(_is_scalar(v) for v in value):
+                raise SourceError(f"Filter {self.column!r} between needs a [low, high] pair of plain values.")
+        elif not _is_scalar(value):
+            raise SourceError(f"Filter {self.column!r} {self.op} needs one plain value (text, number, date), got {type(value).__name__}.")
+
+    def describe(self, redact: bool) -> dict[str, Any]:
+        value: Any = self.value
+        if redact and self.op not in NULL_OPS:
+            value = REDACTED
+        elif isinstance(value, tuple):
+            value = list(value)
+        return {"column": self.column, "op": self.op, "value": _jsonable(value)}
+
+
 @dataclass(frozen=True)
 class SampleRequest:
-    """What to read: one table, optionally some of its columns, at most `max_rows` rows, split with `seed`."""
+    """What to read: one table (optionally `schema.table`), optionally some of its columns and structured filters,
+    at most `max_rows` rows sampled in the database with `seed` (optionally stratified by one column and/or thinned
+    to `sample_fraction` first), split into training and holdout with the same seed.
 
-    table: str
+    `sensitive_columns` are columns whose filter values never appear in audit records or metadata.
+    `row_cap` is a hard limit: requests that could return more rows are refused."""
+
+    table: str = ""
     columns: tuple[str, ...] = ()
     max_rows: int | None = None
     holdout_fraction: float = 0.2
     seed: int = 0
+    filters: tuple[Filter, ...] = ()
+    sample_fraction: float | None = None
+    stratify_by: str | None = None
+    sensitive_columns: tuple[str, ...] = ()
+    statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S
+    row_cap: int = DEFAULT_ROW_CAP
+
+    def __post_init__(self) -> None:
+        for name in ("columns", "filters", "sensitive_columns"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        object.__setattr__(
+            self, "filters", tuple(f if isinstance(f, Filter) else Filter(**f) for f in self.filters)
+        )
 
     def validate(self) -> None:
-        if not self.table or not self.table.strip():
+        if not isinstance(self.table, str) or not self.table.strip():
             raise SourceError("No table given: set `table` to the name of the table to sample.")
         if not 0.0 < self.holdout_fraction < 1.0:
             raise SourceError(f"holdout_fraction must lie strictly between 0 and 1, got {self.holdout_fraction}.")
-        if self.max_rows is not None and self.max_rows < MIN_ROWS:
-            raise SourceError(f"max_rows must be at least {MIN_ROWS} (or unset for the whole table), got {self.max_rows}.")
+        if not isinstance(self.row_cap, int) or self.row_cap < MIN_ROWS:
+            raise SourceError(f"row_cap must be an integer of at least {MIN_ROWS}, got {self.row_cap!r}.")
+        if self.max_rows is not None:
+            if not isinstance(self.max_rows, int) or self.max_rows < MIN_ROWS:
+                raise SourceError(f"max_rows must be at least {MIN_ROWS} (or unset for the whole table), got {self.max_rows}.")
+            if self.max_rows > self.row_cap:
+                raise SourceError(f"max_rows={self.max_rows} exceeds the row cap of {self.row_cap} rows.")
         if len(set(self.columns)) != len(self.columns):
             raise SourceError(f"Columns are listed twice in {list(self.columns)}.")
+        if self.sample_fraction is not None and not 0.0 < self.sample_fraction <= 1.0:
+            raise SourceError(f"sample_fraction must lie in (0, 1], got {self.sample_fraction}.")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise SourceError(f"seed must be an integer in [0, 2**31), got {self.seed!r}.")
+        if not isinstance(self.statement_timeout_s, (int, float)) or not 0 < self.statement_timeout_s <= 24 * 3600:
+            raise SourceError(f"statement_timeout_s must lie in (0, 86400], got {self.statement_timeout_s!r}.")
+        for item in self.filters:
+            item.validate()
+
+    def filters_for_audit(self) -> list[dict[str, Any]]:
+        sensitive = set(self.sensitive_columns)
+        return [f.describe(redact=f.column in sensitive) for f in self.filters]
 
 
 @dataclass
@@ -58,10 +174,20 @@ class SourceSample:
     seed: int
     rows_in_table: int
     fingerprint: str = field(default="")
+    rows_matched: int = 0  # rows satisfying the filters (before sampling)
+    query_shape: str = ""  # the compiled SELECT with placeholders: no values
+    parameters: dict[str, Any] = field(default_factory=dict)  # bound values, sensitive ones redacted
+    query_hash: str = ""
+    audit_id: int | None = None
+    audit_database: str = ""  # masked URL
 
     @property
     def columns(self) -> list[str]:
         return list(self.training.columns)
+
+    @property
+    def rows_returned(self) -> int:
+        return len(self.training) + len(self.holdout)
 
 
 def mask_url(url: str) -> str:
@@ -70,6 +196,19 @@ def mask_url(url: str) -> str:
         return sa.make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparseable URL is shown as nothing at all rather than leaked
         return "<unparseable database URL>"
+
+
+def scrub(message: str, url: str) -> str:
+    """`message` with the URL's password (and the unmasked URL) replaced, for error texts and audit records."""
+    try:
+        parsed = sa.make_url(url)
+        password = parsed.password
+    except Exception:  # noqa: BLE001
+        return message.replace(url, "<database URL>")
+    message = message.replace(url, mask_url(url))
+    if password:
+        message = message.replace(str(password), "***")
+    return message
 
 
 def ensure_embedded_source(path: Path, dataset: Path = BUNDLED_DATASET, table: str = EMBEDDED_TABLE) -> str:
@@ -103,69 +242,415 @@ def _has_table(path: Path, table: str) -> bool:
     return row is not None
 
 
-def read_sample(url: str, request: SampleRequest) -> SourceSample:
-    """Read `request.table` from `url` read-only, sample it with the seed and split it into training and holdout."""
-    request.validate()
-    shown_url = mask_url(url)
-    engine = sa.create_engine(url)
-    try:
-        frame, rows_in_table = _read_table(engine, request, shown_url)
-    finally:
-        engine.dispose()
-
-    rng = np.random.default_rng(request.seed)
-    if request.max_rows is not None and len(frame) > request.max_rows:
-        frame = frame.iloc[np.sort(rng.choice(len(frame), size=request.max_rows, replace=False))]
-    frame = frame.reset_index(drop=True)
-    if len(frame) < MIN_ROWS:
-        raise SourceError(
-            f"Table {request.table!r} in {shown_url} has {len(frame)} rows; at least {MIN_ROWS} are needed "
-            "to train a generator and keep a holdout."
-        )
-    training, holdout = split_training_holdout(frame, request.holdout_fraction, rng)
-    return SourceSample(
-        training=training,
-        holdout=holdout,
-        table=request.table,
-        source=shown_url,
-        seed=request.seed,
-        rows_in_table=rows_in_table,
-        fingerprint=dataset_fingerprint(request.table, frame),
-    )
+# --------------------------------------------------------------------------------------------------- read path
 
 
-def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str) -> tuple[pd.DataFrame, int]:
-    schema, _, name = request.table.rpartition(".")
-    schema = schema or None
-    try:
-        inspector = sa.inspect(engine)
-        if not inspector.has_table(name, schema=schema):
-            available = sorted(inspector.get_table_names(schema=schema))
-            raise SourceError(
-                f"Table {request.table!r} not found in {shown_url}. Available tables: {available or 'none'}."
-            )
-        table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
-    except sa.exc.OperationalError as exc:
-        raise SourceError(f"Cannot connect to {shown_url}: {exc.orig}") from None
+@contextlib.contextmanager
+def read_only_connection(engine: sa.Engine, statement_timeout_s: float) -> Iterator[sa.Connection]:
+    """A connection inside a read-only transaction with a statement timeout; rolled back and closed on exit.
 
-    available_columns = [column.name for column in table.columns]
-    unknown = [column for column in request.columns if column not in available_columns]
-    if unknown:
-        raise SourceError(
-            f"Columns {unknown} do not exist in table {request.table!r}. Available columns: {available_columns}."
-        )
-    selected = [table.c[column] for column in (request.columns or available_columns)]
-
+    PostgreSQL: `SET TRANSACTION READ ONLY` then `set_config('statement_timeout', :ms, true)` (= SET LOCAL) in the
+    same transaction. SQLite: `PRAGMA query_only = ON` and a progress handler that interrupts statements running
+    past the deadline."""
+    timeout_ms = int(round(float(statement_timeout_s) * 1000))
+    if timeout_ms <= 0:
+        raise SourceError(f"statement_timeout_s must be positive, got {statement_timeout_s!r}.")
+    dialect = engine.dialect.name
     with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        elif engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA query_only = ON")
+        raw = None
+        conn.begin()
+        try:
+            if dialect == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                conn.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(timeout_ms)})
+            elif dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA query_only = ON")
+                raw = conn.connection.driver_connection
+                deadline = time.monotonic() + timeout_ms / 1000.0
+                raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+            else:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield conn
+        finally:
+            conn.rollback()
+            if raw is not None:
+                raw.set_progress_handler(None, 0)
+                raw.execute("PRAGMA query_only = OFF")
+
+
+def reflect_table(engine: sa.Engine, table_name: str, shown_url: str) -> sa.Table:
+    schema, _, name = table_name.rpartition(".")
+    schema = schema or None
+    inspector = sa.inspect(engine)
+    if schema is not None and schema not in inspector.get_schema_names():
+        raise SourceError(
+            f"Schema {schema!r} not found in {shown_url}. Available schemas: {sorted(inspector.get_schema_names())}."
+        )
+    if not inspector.has_table(name, schema=schema):
+        available = sorted(inspector.get_table_names(schema=schema))
+        raise SourceError(f"Table {table_name!r} not found in {shown_url}. Available tables: {available or 'none'}.")
+    return sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
+
+
+def check_names(table: sa.Table, request: SampleRequest) -> None:
+    """Every identifier in the request must be a column of the reflected table."""
+    available = [column.name for column in table.columns]
+    known = set(available)
+    checks = [
+        ("Columns", list(request.columns)),
+        ("Filter columns", [f.column for f in request.filters]),
+        ("Stratify column", [request.stratify_by] if request.stratify_by is not None else []),
+        ("Sensitive columns", list(request.sensitive_columns)),
+    ]
+    for what, names in checks:
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise SourceError(
+                f"{what} {unknown} do not exist in table {request.table!r}. Available columns: {available}."
+            )
+    for item in request.filters:
+        _check_value_type(table.c[item.column], item)
+
+
+def _check_value_type(column: sa.Column, item: Filter) -> None:
+    """Numbers for numeric columns, text for text columns: a mismatch is refused rather than sent to the database."""
+    if item.op in NULL_OPS:
+        return
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return
+    values = item.value if isinstance(item.value, tuple) else (item.value,)
+    if issubclass(python_type, (int, float, decimal.Decimal)) and not issubclass(python_type, bool):
+        wrong = [v for v in values if not isinstance(v, (int, float, decimal.Decimal)) or isinstance(v, bool)]
+        expected = "numbers"
+    elif issubclass(python_type, str):
+        wrong = [v for v in values if not isinstance(v, str)]
+        expected = "text"
+    else:
+        return
+    if wrong:
+        raise SourceError(f"Filter on {item.column!r} ({column.type}) takes {expected}; got a {type(wrong[0]).__name__} value.")
+
+
+@dataclass
+class CompiledQuery:
+    statement: sa.Select
+    shape: str
+    parameters: dict[str, Any]
+    redacted_parameters: dict[str, Any]
+    query_hash: str
+
+
+def _condition(column: sa.ColumnElement, item: Filter, index: int) -> sa.ColumnElement[bool]:
+    name = f"f{index}"
+    kind = column.type
+    if item.op == "is null":
+        return column.is_(None)
+    if item.op == "is not null":
+        return column.is_not(None)
+    if item.op in LIST_OPS:
+        param = sa.bindparam(name, list(item.value), expanding=True, type_=kind)
+        return column.in_(param) if item.op == "in" else column.not_in(param)
+    if item.op == "between":
+        return column.between(sa.bindparam(f"{name}_lo", item.value[0], type_=kind), sa.bindparam(f"{name}_hi", item.value[1], type_=kind))
+    param = sa.bindparam(name, item.value, type_=kind)
+    return {
+        "=": column == param, "!=": column != param, "<": column < param,
+        "<=": column <= param, ">": column > param, ">=": column >= param,
+    }[item.op]
+
+
+def _seeded_hash(source: sa.FromClause, table: sa.Table, dialect: str, seed: int, prefix: str = "hash") -> sa.ColumnElement:
+    """A deterministic pseudo-random key per row, fixed by `seed`: ordering by it is a seeded shuffle."""
+    if dialect == "postgresql":
+        pk = list(table.primary_key.columns)
+        if pk:
+            identity = sa.func.concat_ws("|", *[sa.cast(source.c[c.name], sa.Text) for c in pk])
+        else:
+            identity = sa.cast(sa.literal_column("ctid"), sa.Text)
+        return sa.func.md5(identity.concat(sa.bindparam(f"{prefix}_seed", f"|{seed}", type_=sa.Text)))
+    # SQLite and others: an integer mix of the rowid with bound, seed-derived constants (affine steps modulo a
+    # prime, separated by a xorshift, so different seeds give unrelated orders).
+    rng = np.random.default_rng(seed)
+    a1, b1, a2, b2 = (int(v) for v in rng.integers(1, _HASH_PRIME - 1, size=4))
+    row = sa.literal_column("rowid")
+    p = sa.bindparam(f"{prefix}_p", _HASH_PRIME, type_=sa.Integer)
+    h = (row % p * sa.bindparam(f"{prefix}_a1", a1, type_=sa.Integer) + sa.bindparam(f"{prefix}_b1", b1, type_=sa.Integer)) % p
+    shifted = h.op(">>")(sa.bindparam(f"{prefix}_s", 13, type_=sa.Integer))
+    h = h.op("|")(shifted) - h.op("&")(shifted)  # xor without a xor operator
+    return (h * sa.bindparam(f"{prefix}_a2", a2, type_=sa.Integer) + sa.bindparam(f"{prefix}_b2", b2, type_=sa.Integer)) % p
+
+
+def _source(table: sa.Table, dialect: str, request: SampleRequest) -> tuple[sa.FromClause, list[sa.ColumnElement]]:
+    """The FROM clause (table, or its TABLESAMPLE on PostgreSQL) and extra WHERE conditions for the fraction."""
+    if request.sample_fraction is None or request.sample_fraction >= 1.0:
+        return table, []
+    if dialect == "postgresql":
+        sampled = table.tablesample(
+            sa.func.bernoulli(sa.bindparam("fraction_pct", request.sample_fraction * 100.0, type_=sa.Float)),
+            name="sampled",
+            seed=sa.bindparam("fraction_seed", request.seed, type_=sa.Integer),
+        )
+        return sampled, []
+    key = _seeded_hash(table, table, dialect, request.seed + 1, prefix="fraction")
+    bound = sa.bindparam("fraction_bound", int(request.sample_fraction * _HASH_PRIME), type_=sa.Integer)
+    return table, [key < bound]
+
+
+def _finish(statement: sa.Select, engine: sa.Engine, request: SampleRequest) -> CompiledQuery:
+    compiled = statement.compile(dialect=engine.dialect)
+    shape = str(compiled)
+    parameters = {k: _jsonable(v) for k, v in compiled.params.items()}
+    sensitive_columns = set(request.sensitive_columns)
+    sensitive = {f"f{i}" for i, f in enumerate(request.filters) if f.column in sensitive_columns}
+    if request.stratify_by in sensitive_columns:
+        sensitive |= {k.rsplit("_", 1)[0] for k in parameters if k.startswith("stratum_")}
+    redacted = {
+        k: (REDACTED if k in sensitive or k.rsplit("_", 1)[0] in sensitive else v) for k, v in parameters.items()
+    }
+    digest = hashlib.sha256((shape + "\n" + json.dumps(redacted, sort_keys=True, default=str)).encode()).hexdigest()
+    return CompiledQuery(statement, shape, parameters, redacted, digest)
+
+
+def build_queries(table: sa.Table, engine: sa.Engine, request: SampleRequest):
+    """The counting query (matched rows, per stratum when stratified) and a function turning its result into the
+    sampling SELECT."""
+    dialect = engine.dialect.name
+    source, extra = _source(table, dialect, request)
+    conditions = [_condition(source.c[f.column], f, i) for i, f in enumerate(request.filters)] + extra
+    selected = [source.c[name] for name in (request.columns or [c.name for c in table.columns])]
+    key = _seeded_hash(source, table, dialect, request.seed)
+    if request.stratify_by is not None:
+        stratum = source.c[request.stratify_by]
+        count_query = sa.select(stratum, sa.func.count()).select_from(source).where(*conditions).group_by(stratum)
+    else:
+        count_query = sa.select(sa.func.count()).select_from(source).where(*conditions)
+
+    def sample_query(limit: int, quotas: list[tuple[Any, int]] | None) -> CompiledQuery:
+        if quotas is None:
+            statement = sa.select(*selected).select_from(source).where(*conditions).order_by(key).limit(limit)
+            return _finish(statement, engine, request)
+        stratum_col = source.c[request.stratify_by]
+        inner = (
+            sa.select(
+                *selected,
+                stratum_col.label("__synth_stratum"),
+                key.label("__synth_key"),
+                sa.func.row_number().over(partition_by=stratum_col, order_by=key).label("__synth_rn"),
+            )
+            .select_from(source)
+            .where(*conditions)
+            .subquery("ranked")
+        )
+        whens = []
+        for i, (value, quota) in enumerate(quotas):
+            match = inner.c["__synth_stratum"].is_(None) if value is None else (
+                inner.c["__synth_stratum"] == sa.bindparam(f"stratum_{i}", value, type_=stratum_col.type)
+            )
+            whens.append((match, sa.bindparam(f"quota_{i}", quota, type_=sa.Integer)))
+        quota_expr = sa.case(*whens, else_=sa.literal(0, type_=sa.Integer)) if whens else sa.literal(0)
+        statement = (
+            sa.select(*[inner.c[c.name] for c in selected])
+            .where(inner.c["__synth_rn"] <= quota_expr)
+            .order_by(inner.c["__synth_key"])
+            .limit(limit)
+        )
+        return _finish(statement, engine, request)
+
+    return count_query, sample_query
+
+
+def proportional_quotas(counts: list[tuple[Any, int]], n: int) -> list[tuple[Any, int]]:
+    """Largest-remainder allocation of `n` rows over strata: each stratum within one row of its exact share."""
+    total = sum(c for _, c in counts)
+    if total == 0:
+        return [(v, 0) for v, _ in counts]
+    n = min(n, total)
+    exact = [n * c / total for _, c in counts]
+    quotas = [int(math.floor(e)) for e in exact]
+    order = sorted(range(len(counts)), key=lambda i: (-(exact[i] - quotas[i]), i))
+    for i in order[: n - sum(quotas)]:
+        quotas[i] += 1
+    return [(counts[i][0], min(quotas[i], counts[i][1])) for i in range(len(counts))]
+
+
+@dataclass
+class ReadResult:
+    frame: pd.DataFrame
+    rows_in_table: int
+    rows_matched: int
+    query: CompiledQuery
+
+
+def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state: dict[str, Any]) -> ReadResult:
+    try:
+        table = reflect_table(engine, request.table, shown_url)
+    except sa.exc.OperationalError as exc:
+        raise SourceReadFailed(f"Cannot connect to {shown_url}: {exc.orig}") from None
+    check_names(table, request)
+    count_query, sample_query = build_queries(table, engine, request)
+    state["query"] = _finish(count_query, engine, request)  # replaced by the sampling query once it is built
+
+    with read_only_connection(engine, request.statement_timeout_s) as conn:
         rows_in_table = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         if rows_in_table == 0:
             raise SourceError(f"Table {request.table!r} in {shown_url} is empty: there is nothing to synthesize.")
-        frame = pd.read_sql(sa.select(*selected), conn)
-    return frame, rows_in_table
+        if request.stratify_by is not None:
+            counts = [(row[0], int(row[1])) for row in conn.execute(count_query)]
+            if len(counts) > MAX_STRATA:
+                raise SourceError(
+                    f"Stratify column {request.stratify_by!r} has {len(counts)} distinct values; at most {MAX_STRATA} are supported."
+                )
+            rows_matched = sum(c for _, c in counts)
+        else:
+            counts = None
+            rows_matched = int(conn.execute(count_query).scalar_one())
+        if request.max_rows is None and rows_matched > request.row_cap:
+            raise SourceError(
+                f"{rows_matched} rows of {request.table!r} match the request, more than the row cap of "
+                f"{request.row_cap}: set max_rows (or a filter / sample_fraction)."
+            )
+        limit = min(request.max_rows or request.row_cap, request.row_cap)
+        quotas = proportional_quotas(counts, limit) if counts is not None else None
+        if quotas is not None:
+            limit = min(limit, sum(q for _, q in quotas)) or 1
+        query = sample_query(limit, quotas)
+        state["query"] = query
+        result = conn.execute(query.statement)
+        rows = result.fetchmany(request.row_cap + 1)
+        if len(rows) > min(limit, request.row_cap):
+            raise SourceReadFailed(f"The database returned more than the {limit} rows asked for; the read is discarded.")
+        frame = pd.DataFrame.from_records(rows, columns=list(result.keys()), coerce_float=True)
+    return ReadResult(frame, int(rows_in_table), rows_matched, query)
+
+
+def read_sample(
+    url: str,
+    request: SampleRequest,
+    *,
+    audit_url: str | None,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> SourceSample:
+    """Read a seeded sample of `request.table` from `url` read-only and split it into training and holdout.
+
+    Every call writes one record to the audit table at `audit_url` (outcome ok, refused or failed) before it
+    returns or raises; `audit_url=None` skips the audit and is meant for tests of the read path only."""
+    from synth_platform.sampling import audit  # local: audit imports this module
+
+    shown_url = mask_url(url)
+    state: dict[str, Any] = {}
+    outcome, error, sample = "ok", None, None
+    engine = None
+    try:
+        request.validate()
+        engine = sa.create_engine(url)
+        read = _read_table(engine, request, shown_url, state)
+        frame = read.frame.reset_index(drop=True)
+        if len(frame) < MIN_ROWS:
+            raise SourceError(
+                f"Table {request.table!r} in {shown_url} has {len(frame)} rows matching the request; at least "
+                f"{MIN_ROWS} are needed to train a generator and keep a holdout."
+            )
+        rng = np.random.default_rng(request.seed)
+        training, holdout = split_training_holdout(frame, request.holdout_fraction, rng)
+        state["rows_returned"] = len(frame)
+        sample = SourceSample(
+            training=training,
+            holdout=holdout,
+            table=request.table,
+            source=shown_url,
+            seed=request.seed,
+            rows_in_table=read.rows_in_table,
+            fingerprint=dataset_fingerprint(request.table, frame),
+            rows_matched=read.rows_matched,
+            query_shape=read.query.shape,
+            parameters=read.query.redacted_parameters,
+            query_hash=read.query.query_hash,
+        )
+    except SourceError as exc:
+        outcome, error = "refused", SourceError(scrub(str(exc), url))
+    except SourceReadFailed as exc:
+        outcome, error = "failed", SourceReadFailed(scrub(str(exc), url))
+    except sa.exc.SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]  # no echo of the statement
+        outcome, error = "failed", SourceReadFailed(
+            _redact_values(scrub(f"Reading {request.table!r} from {shown_url} failed: {detail}", url), request)
+        )
+    except Exception as exc:  # noqa: BLE001 - anything else is still audited, then reported without secrets
+        outcome, error = "failed", SourceReadFailed(
+            _redact_values(scrub(f"Reading {request.table!r} from {shown_url} failed: {type(exc).__name__}: {exc}", url), request)
+        )
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+    if audit_url is not None:
+        query: CompiledQuery | None = state.get("query")
+        record = audit.AuditRecord(
+            actor=actor or _os_user(),
+            run_id=run_id,
+            source=shown_url,
+            table_name=str(request.table),
+            columns=list(request.columns),
+            filters=_safe_filters(request),
+            sample_fraction=request.sample_fraction,
+            max_rows=request.max_rows,
+            seed=request.seed if isinstance(request.seed, int) else None,
+            stratify_by=request.stratify_by,
+            rows_returned=state.get("rows_returned"),
+            query_hash=query.query_hash if query else None,
+            query_shape=query.shape if query else None,
+            outcome=outcome,
+            error=str(error) if error is not None else None,
+        )
+        audit_id = audit.write_record(audit_url, record, secrets=[url])
+        if sample is not None:
+            sample.audit_id = audit_id
+            sample.audit_database = mask_url(audit_url)
+        elif error is not None:
+            error = type(error)(f"{error} (audit record {audit_id})")
+    if error is not None:
+        raise error
+    assert sample is not None
+    return sample
+
+
+def _redact_values(message: str, request: SampleRequest) -> str:
+    """`message` without the values of filters on sensitive columns (database errors may quote them)."""
+    sensitive = set(request.sensitive_columns)
+    for item in request.filters:
+        if item.column in sensitive and item.value is not None:
+            values = item.value if isinstance(item.value, tuple) else (item.value,)
+            for value in sorted((str(v) for v in values), key=len, reverse=True):
+                if value:
+                    message = message.replace(value, REDACTED)
+    return message
+
+
+def _safe_filters(request: SampleRequest) -> list[dict[str, Any]]:
+    try:
+        return request.filters_for_audit()
+    except Exception:  # noqa: BLE001 - a malformed filter is recorded by its shape only
+        return [{"column": str(getattr(f, "column", "?")), "op": str(getattr(f, "op", "?")), "value": REDACTED} for f in request.filters]
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime, dt.time, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def split_training_holdout(

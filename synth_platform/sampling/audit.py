@@ -1,0 +1,113 @@
+"""The source-read audit log: one record per read of a source table, refused and failed reads included.
+
+Pure logic: no Dagster here. The table's DDL lives in `sql/audit_log.<dialect>.sql`; it is created on first use in
+the audit database, which is the platform's own database (never the source, which the platform only reads).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+AUDIT_TABLE = "synth_source_audit"
+OUTCOMES = ("ok", "refused", "failed")
+
+
+@dataclass
+class AuditRecord:
+    actor: str
+    source: str  # masked URL
+    table_name: str
+    outcome: str
+    run_id: str | None = None
+    columns: list[str] = field(default_factory=list)
+    filters: list[dict[str, Any]] = field(default_factory=list)  # sensitive values already "<redacted>"
+    sample_fraction: float | None = None
+    max_rows: int | None = None
+    seed: int | None = None
+    stratify_by: str | None = None
+    rows_returned: int | None = None
+    epsilon_spent: float | None = None
+    query_hash: str | None = None
+    query_shape: str | None = None
+    error: str | None = None
+
+
+def ddl_path(dialect: str) -> Path:
+    path = SQL_DIR / f"audit_log.{dialect}.sql"
+    if not path.exists():
+        raise ValueError(f"No audit-log DDL for {dialect!r} databases: expected {path}.")
+    return path
+
+
+def _statements(text: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in text.splitlines()]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+def ensure_audit_table(engine: sa.Engine) -> sa.Table:
+    """Create the audit table from its DDL file when missing; return it reflected."""
+    with engine.begin() as conn:
+        if not sa.inspect(conn).has_table(AUDIT_TABLE):
+            for statement in _statements(ddl_path(engine.dialect.name).read_text()):
+                conn.exec_driver_sql(statement)
+    return sa.Table(AUDIT_TABLE, sa.MetaData(), autoload_with=engine)
+
+
+def _scrubbed(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, "***")
+    return value
+
+
+def _secrets_of(urls: list[str]) -> list[str]:
+    found = []
+    for url in urls:
+        try:
+            password = sa.make_url(url).password
+        except Exception:  # noqa: BLE001
+            password = None
+        if password:
+            found.extend([str(password), url])
+    return sorted(found, key=len, reverse=True)
+
+
+def write_record(audit_url: str, record: AuditRecord, secrets: list[str] = ()) -> int:
+    """Append `record` to the audit table at `audit_url` (created if missing); return its id.
+
+    `secrets` are URLs whose passwords (and full text) must not appear in any field: they are replaced by ***."""
+    if record.outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}, got {record.outcome!r}.")
+    hidden = _secrets_of([*secrets, audit_url])
+    row = {key: _scrubbed(value, hidden) for key, value in asdict(record).items()}
+    row["columns"] = _scrubbed(json.dumps(record.columns), hidden)
+    row["filters"] = _scrubbed(json.dumps(record.filters, default=str), hidden)
+    engine = sa.create_engine(audit_url)
+    try:
+        table = ensure_audit_table(engine)
+        with engine.begin() as conn:
+            return int(conn.execute(table.insert().values(**row).returning(table.c.id)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def read_records(audit_url: str) -> list[dict[str, Any]]:
+    """Every audit record, oldest first, with `columns` and `filters` decoded."""
+    engine = sa.create_engine(audit_url)
+    try:
+        table = ensure_audit_table(engine)
+        with engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(sa.select(table).order_by(table.c.id))]
+    finally:
+        engine.dispose()
+    for row in rows:
+        row["columns"] = json.loads(row["columns"])
+        row["filters"] = json.loads(row["filters"])
+    return rows
