@@ -363,17 +363,22 @@ def _heatmap_figure(columns: list[str]) -> Figure:
     return _figure(left + cells + 1.5, bottom + cells + 0.45, left=left, right=1.5, bottom=bottom, top=0.45)
 
 
-def _correlation_png(correlation: dict) -> bytes:
-    columns = list(correlation["columns"])
-    difference = np.asarray(correlation["synthetic_matrix"], dtype=float) - np.asarray(correlation["real_matrix"], dtype=float)
-    np.fill_diagonal(difference, np.nan)
+def _difference_heatmap_png(difference: np.ndarray, columns: list[str], statistic: str) -> bytes:
+    """Synthetic − real of a pairwise statistic, diverging colours centred at 0 (at least ±0.1)."""
     limit = max(0.1, float(np.nanmax(np.abs(difference))) if np.isfinite(difference).any() else 0.1)
     figure = _heatmap_figure(columns)
     axes = figure.add_subplot()
     image = _annotated_heatmap(axes, difference, columns, limit, len(columns) <= MAX_ANNOTATED_COLUMNS)
-    _colour_bar(figure, axes, image, "synthetic − real (Pearson ρ)")
-    axes.set_title("Pearson ρ, synthetic − real", fontsize=10)
+    _colour_bar(figure, axes, image, f"synthetic − real ({statistic})")
+    axes.set_title(f"{statistic}, synthetic − real", fontsize=10)
     return _png(figure)
+
+
+def _correlation_png(correlation: dict) -> bytes:
+    columns = list(correlation["columns"])
+    difference = np.asarray(correlation["synthetic_matrix"], dtype=float) - np.asarray(correlation["real_matrix"], dtype=float)
+    np.fill_diagonal(difference, np.nan)
+    return _difference_heatmap_png(difference, columns, "Pearson ρ")
 
 
 def _association_heatmap_png(association: dict) -> bytes | None:
@@ -390,13 +395,7 @@ def _association_heatmap_png(association: dict) -> bytes | None:
     for pair in pairs:
         i, j = position[pair["pair"][0]], position[pair["pair"][1]]
         matrix[i, j] = matrix[j, i] = float(pair["cramers_v_synthetic"]) - float(pair["cramers_v_real"])
-    limit = max(0.1, float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 0.1)
-    figure = _heatmap_figure(columns)
-    axes = figure.add_subplot()
-    image = _annotated_heatmap(axes, matrix, columns, limit, len(columns) <= MAX_ANNOTATED_COLUMNS)
-    _colour_bar(figure, axes, image, "synthetic − real (Cramér's V)")
-    axes.set_title("Cramér's V, synthetic − real", fontsize=10)
-    return _png(figure)
+    return _difference_heatmap_png(matrix, columns, "Cramér's V")
 
 
 def _association_bars_png(association: dict) -> bytes:
