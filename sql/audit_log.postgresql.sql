@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS synth_source_audit (
     seed           BIGINT,
     stratify_by    TEXT,
     rows_returned  BIGINT,
-    epsilon_spent  DOUBLE PRECISION,          -- query-level noise is not applied yet: NULL
+    epsilon_spent  DOUBLE PRECISION,          -- epsilon of the query-level Laplace noise this read spent; NULL: no noise
     query_hash     TEXT,                      -- sha256 of the compiled SQL (placeholders) + parameters JSON
     query_shape    TEXT,                      -- the compiled SQL with placeholders, no values
     outcome        TEXT NOT NULL CHECK (outcome IN ('ok', 'refused', 'failed')),

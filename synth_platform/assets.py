@@ -32,6 +32,8 @@ from synth_platform.sampling.source import (
     mask_url,
     read_sample,
 )
+from synth_platform.sampling import audit
+from synth_platform.sampling.noise import MECHANISM, NoiseBound
 from synth_platform.tuning.study import TuningBudget, TuningResult, run_study
 
 GROUP = "synthesis"
@@ -41,6 +43,12 @@ class FilterConfig(dg.Config):
     column: str = Field(description="Column the condition is on (checked against the table's schema).")
     op: str = Field(default="=", description=f"One of {list(OPERATORS)}.")
     value: Any = Field(default=None, description="A value; a list for in / not in; [low, high] for between; none for is (not) null.")
+
+
+class NoiseBoundConfig(dg.Config):
+    column: str = Field(description="A sensitive numeric column to noise.")
+    lower: float = Field(description="Stated lower bound: smaller values are clipped to it before noise is added.")
+    upper: float = Field(description="Stated upper bound: larger values are clipped to it before noise is added.")
 
 
 class SourceSampleConfig(dg.Config):
@@ -55,6 +63,8 @@ class SourceSampleConfig(dg.Config):
     sensitive_columns: list[str] = Field(default=[], description="Columns whose filter values never appear in metadata or the audit log.")
     statement_timeout_s: float = Field(default=DEFAULT_STATEMENT_TIMEOUT_S, description="Statement timeout of the read (seconds).")
     row_cap: int = Field(default=DEFAULT_ROW_CAP, description="Hard cap on rows read; larger requests are refused.")
+    noise_epsilon: float = Field(default=0.0, description="Epsilon of the bounded Laplace noise added to the noise_bounds columns as they are read; 0 means no noise.")
+    noise_bounds: list[NoiseBoundConfig] = Field(default=[], description="Sensitive numeric columns to noise, each with its stated [lower, upper] bound.")
 
     def to_request(self) -> SampleRequest:
         return SampleRequest(
@@ -69,6 +79,8 @@ class SourceSampleConfig(dg.Config):
             sensitive_columns=tuple(self.sensitive_columns),
             statement_timeout_s=self.statement_timeout_s,
             row_cap=self.row_cap,
+            noise_epsilon=self.noise_epsilon or None,
+            noise_bounds=tuple(NoiseBound(b.column, b.lower, b.upper) for b in self.noise_bounds),
         )
 
 
@@ -138,7 +150,8 @@ def source_sample(
     request = config.to_request()
     audit_url = platform_storage.audit_database_url()
     sample = read_sample(
-        source_database.resolve_url(platform_storage), request, audit_url=audit_url, run_id=context.run_id
+        source_database.resolve_url(platform_storage), request, audit_url=audit_url, run_id=context.run_id,
+        require_tls=source_database.require_tls,
     )
     context.log.info(
         f"read {sample.rows_returned} of {sample.rows_in_table} rows of {sample.table!r} "
@@ -159,14 +172,29 @@ def source_sample(
             "filters": dg.MetadataValue.json(request.filters_for_audit()),
             "audit_record_id": sample.audit_id,
             "audit_database": mask_url(audit_url),
+            "audit_record": dg.MetadataValue.json(_audit_record(audit_url, sample.audit_id)),
+            "audit_lookup": dg.MetadataValue.md(
+                f"Audit record **{sample.audit_id}** in `{mask_url(audit_url)}`:\n\n"
+                f"```sql\nSELECT * FROM {audit.AUDIT_TABLE} WHERE id = {sample.audit_id};\n```"
+            ),
+            "epsilon_spent": sample.epsilon_spent if sample.epsilon_spent is not None else 0.0,
+            "noise": dg.MetadataValue.json({"mechanism": MECHANISM if sample.noise else "none", "columns": sample.noise}),
             "training_rows": len(sample.training),
             "holdout_rows": len(sample.holdout),
             "columns": sample.columns,
             "seed": sample.seed,
             "dataset_fingerprint": sample.fingerprint,
-            "preview": _frame_preview(sample.training.drop(columns=list(request.sensitive_columns), errors="ignore")),
+            "preview": _frame_preview(sample.training.drop(columns=sorted(request.all_sensitive_columns), errors="ignore")),
         },
     )
+
+
+def _audit_record(audit_url: str, record_id: int | None) -> dict[str, Any]:
+    """The audit row of this read, as stored (it holds no password and no sensitive filter value)."""
+    if record_id is None:
+        return {}
+    (record,) = audit.read_records(audit_url, record_id)
+    return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in record.items()}
 
 
 @dg.asset(group_name=GROUP, description="Column types, missingness and cardinality; the NaN-free encoding generators train on.")

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import sqlalchemy as sa
 from pydantic import PrivateAttr
 
 from synth_platform.sampling.source import ensure_embedded_source
@@ -63,19 +64,39 @@ class PlatformStorage(dg.ConfigurableResource):
 
 class SourceDatabase(dg.ConfigurableResource):
     """The database the source table is read from (read-only). Empty `url`: the embedded SQLite seeded from UCI
-    Adult, built on first use under the platform storage root."""
+    Adult, built on first use under the platform storage root.
+
+    Give secrets as environment variables (`dg.EnvVar`), never as plain config: `url` may carry the password, or
+    the password can come separately in `password` (then `url` holds none). `require_tls` refuses plain-text
+    connections to non-local hosts (PostgreSQL needs `sslmode=require` or stricter)."""
 
     url: str = ""
+    password: str = ""
+    require_tls: bool = True
 
     def resolve_url(self, storage: PlatformStorage) -> str:
-        return self.url or ensure_embedded_source(storage.root_path / "embedded_source.sqlite")
+        if not self.url:
+            return ensure_embedded_source(storage.root_path / "embedded_source.sqlite")
+        if not self.password:
+            return self.url
+        try:
+            parsed = sa.make_url(self.url)
+        except Exception:  # noqa: BLE001 - never echo the URL: it may hold a secret
+            raise ValueError("The source_database url cannot be parsed; expected dialect+driver://user@host/database.") from None
+        return parsed.set(password=self.password).render_as_string(hide_password=False)
 
 
 def source_database_from_env() -> SourceDatabase:
-    """`SYNTH_SOURCE_URL` when set (kept as an env var reference, so the UI never shows its password)."""
+    """`SYNTH_SOURCE_URL` (and `SYNTH_SOURCE_PASSWORD`) when set, kept as env var references so the UI and the run
+    config never show them; `SYNTH_SOURCE_REQUIRE_TLS=0` allows plain-text connections to non-local hosts."""
+    fields: dict = {}
     if os.environ.get("SYNTH_SOURCE_URL"):
-        return SourceDatabase(url=dg.EnvVar("SYNTH_SOURCE_URL"))
-    return SourceDatabase()
+        fields["url"] = dg.EnvVar("SYNTH_SOURCE_URL")
+    if os.environ.get("SYNTH_SOURCE_PASSWORD"):
+        fields["password"] = dg.EnvVar("SYNTH_SOURCE_PASSWORD")
+    if os.environ.get("SYNTH_SOURCE_REQUIRE_TLS", "").strip().lower() in ("0", "false", "no", "off"):
+        fields["require_tls"] = False
+    return SourceDatabase(**fields)
 
 
 def platform_storage_from_env() -> PlatformStorage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import uuid
@@ -65,9 +66,9 @@ def credit() -> pd.DataFrame:
     return _shared_dataset("credit_data.csv")
 
 
-@pytest.fixture()
-def pg_database():
-    """A fresh, empty PostgreSQL database on the local server; dropped afterwards. Yields its URL."""
+@contextlib.contextmanager
+def fresh_pg_database():
+    """A fresh, empty PostgreSQL database on the local server, dropped on exit. Yields its URL."""
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"synth_test_{uuid.uuid4().hex[:10]}"
     try:
@@ -82,3 +83,17 @@ def pg_database():
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture()
+def pg_database():
+    """A fresh, empty PostgreSQL database for one test. Yields its URL."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_database_for_module():
+    """A fresh, empty PostgreSQL database shared by the tests of one module. Yields its URL."""
+    with fresh_pg_database() as url:
+        yield url

@@ -32,7 +32,7 @@ class AuditRecord:
     seed: int | None = None
     stratify_by: str | None = None
     rows_returned: int | None = None
-    epsilon_spent: float | None = None
+    epsilon_spent: float | None = None  # query-level noise budget spent by this read (noise.py); None: no noise
     query_hash: str | None = None
     query_shape: str | None = None
     error: str | None = None
@@ -98,13 +98,16 @@ def write_record(audit_url: str, record: AuditRecord, secrets: list[str] = ()) -
         engine.dispose()
 
 
-def read_records(audit_url: str) -> list[dict[str, Any]]:
-    """Every audit record, oldest first, with `columns` and `filters` decoded."""
+def read_records(audit_url: str, record_id: int | None = None) -> list[dict[str, Any]]:
+    """Every audit record (or only the one with `record_id`), oldest first, with `columns` and `filters` decoded."""
     engine = sa.create_engine(audit_url)
     try:
         table = ensure_audit_table(engine)
+        query = sa.select(table).order_by(table.c.id)
+        if record_id is not None:
+            query = query.where(table.c.id == record_id)
         with engine.connect() as conn:
-            rows = [dict(row._mapping) for row in conn.execute(sa.select(table).order_by(table.c.id))]
+            rows = [dict(row._mapping) for row in conn.execute(query)]
     finally:
         engine.dispose()
     for row in rows:

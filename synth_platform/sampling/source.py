@@ -22,12 +22,14 @@ import decimal
 import getpass
 import gzip
 import hashlib
+import ipaddress
 import json
 import math
 import os
 import sqlite3
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from synth_platform.sampling.noise import NoiseBound, NoiseError, NoisePlan, apply_noise
+
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "data" / "adult.csv.gz"
 EMBEDDED_TABLE = "adult"
 MIN_ROWS = 20
@@ -44,6 +48,12 @@ DEFAULT_ROW_CAP = 1_000_000
 DEFAULT_STATEMENT_TIMEOUT_S = 60.0
 MAX_STRATA = 1_000
 REDACTED = "<redacted>"
+MAX_IDENTIFIER_CHARS = 255  # PostgreSQL truncates at 63 bytes, SQLite has no limit; longer names are never real
+MAX_TEXT_VALUE_CHARS = 10_000
+MAX_LIST_VALUES = 10_000
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "sqlite_temp")
+TLS_SSLMODES = ("require", "verify-ca", "verify-full")  # libpq sslmode values that refuse plain-text connections
+MYSQL_TLS_MODES = ("REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
 
 SCALAR_OPS = ("=", "!=", "<", "<=", ">", ">=")
 LIST_OPS = ("in", "not in")
@@ -65,6 +75,36 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, _SCALAR_TYPES) and not (isinstance(value, float) and math.isnan(value))
 
 
+def _unprintable(text: str) -> str | None:
+    """The first control / format / surrogate character of `text` (NUL, escapes, bidi overrides), if any."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def check_identifier(what: str, name: Any) -> None:
+    """A table or column name must be plain text of sane length; whether it exists is checked against the schema."""
+    if not isinstance(name, str) or not name:
+        raise SourceError(f"{what} must be a non-empty name, got {type(name).__name__} {str(name)[:40]!r}.")
+    if len(name) > MAX_IDENTIFIER_CHARS:
+        raise SourceError(f"{what} {name[:40]!r}… is {len(name)} characters long; names have at most {MAX_IDENTIFIER_CHARS}.")
+    bad = _unprintable(name)
+    if bad is not None:
+        raise SourceError(f"{what} {name[:40]!r} contains the control character {bad}; names are plain text.")
+
+
+def _check_text_value(column: str, value: Any) -> None:
+    if not isinstance(value, str):
+        return
+    if len(value) > MAX_TEXT_VALUE_CHARS:
+        raise SourceError(f"A filter value on {column!r} is {len(value)} characters long; at most {MAX_TEXT_VALUE_CHARS} are accepted.")
+    if "\x00" in value:
+        raise SourceError(f"A filter value on {column!r} contains a NUL character, which no database text can hold.")
+    if any(unicodedata.category(char) == "Cs" for char in value):
+        raise SourceError(f"A filter value on {column!r} contains an unpaired surrogate; send valid Unicode text.")
+
+
 @dataclass(frozen=True)
 class Filter:
     """One structured condition: `column op value`. `value` is a scalar, a list (in / not in), a (low, high)
@@ -79,10 +119,9 @@ class Filter:
             object.__setattr__(self, "value", tuple(self.value))
 
     def validate(self) -> None:
-        if not isinstance(self.column, str) or not self.column:
-            raise SourceError(f"A filter needs a column name, got {self.column!r}.")
-        if self.op not in OPERATORS:
-            raise SourceError(f"Filter operator {self.op!r} on {self.column!r} is not one of {list(OPERATORS)}.")
+        check_identifier("A filter column", self.column)
+        if not isinstance(self.op, str) or self.op not in OPERATORS:
+            raise SourceError(f"Filter operator {str(self.op)[:40]!r} on {self.column!r} is not one of {list(OPERATORS)}.")
         value = self.value
         if self.op in NULL_OPS:
             if value is not None:
@@ -95,6 +134,11 @@ class Filter:
                 raise SourceError(f"Filter {self.column!r} between needs a [low, high] pair of plain values.")
         elif not _is_scalar(value):
             raise SourceError(f"Filter {self.column!r} {self.op} needs one plain value (text, number, date), got {type(value).__name__}.")
+        values = value if isinstance(value, tuple) else (value,)
+        if len(values) > MAX_LIST_VALUES:
+            raise SourceError(f"Filter {self.column!r} {self.op} lists {len(values)} values; at most {MAX_LIST_VALUES} are accepted.")
+        for item in values:
+            _check_text_value(self.column, item)
 
     def describe(self, redact: bool) -> dict[str, Any]:
         value: Any = self.value
@@ -112,7 +156,9 @@ class SampleRequest:
     to `sample_fraction` first), split into training and holdout with the same seed.
 
     `sensitive_columns` are columns whose filter values never appear in audit records or metadata.
-    `row_cap` is a hard limit: requests that could return more rows are refused."""
+    `row_cap` is a hard limit: requests that could return more rows are refused.
+    `noise_epsilon` with `noise_bounds` adds bounded Laplace noise to those numeric columns as they are read (see
+    `noise.py`); noised columns count as sensitive and cannot be filtered or stratified on."""
 
     table: str = ""
     columns: tuple[str, ...] = ()
@@ -125,19 +171,47 @@ class SampleRequest:
     sensitive_columns: tuple[str, ...] = ()
     statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S
     row_cap: int = DEFAULT_ROW_CAP
+    noise_epsilon: float | None = None
+    noise_bounds: tuple[NoiseBound, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("columns", "filters", "sensitive_columns"):
+        for name in ("columns", "filters", "sensitive_columns", "noise_bounds"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
         object.__setattr__(
             self, "filters", tuple(f if isinstance(f, Filter) else Filter(**f) for f in self.filters)
         )
+        object.__setattr__(
+            self, "noise_bounds", tuple(b if isinstance(b, NoiseBound) else NoiseBound(**b) for b in self.noise_bounds)
+        )
+
+    @property
+    def noise_plan(self) -> NoisePlan | None:
+        if self.noise_epsilon is None and not self.noise_bounds:
+            return None
+        return NoisePlan(self.noise_epsilon, self.noise_bounds)  # type: ignore[arg-type]
+
+    @property
+    def all_sensitive_columns(self) -> set[str]:
+        """Columns declared sensitive plus the noised ones."""
+        return set(self.sensitive_columns) | {b.column for b in self.noise_bounds}
 
     def validate(self) -> None:
         if not isinstance(self.table, str) or not self.table.strip():
             raise SourceError("No table given: set `table` to the name of the table to sample.")
+        schema, _, name = self.table.rpartition(".")
+        check_identifier("Table", name)
+        if schema:
+            check_identifier("Schema", schema)
+        if schema.lower() in SYSTEM_SCHEMAS or schema.lower().startswith("pg_") or name.lower().startswith(("sqlite_", "pg_")):
+            raise SourceError(f"Table {self.table!r} is a system catalog; only user tables can be sampled.")
+        for column in self.columns:
+            check_identifier("A column", column)
+        for column in self.sensitive_columns:
+            check_identifier("A sensitive column", column)
+        if self.stratify_by is not None:
+            check_identifier("The stratify column", self.stratify_by)
         if not 0.0 < self.holdout_fraction < 1.0:
             raise SourceError(f"holdout_fraction must lie strictly between 0 and 1, got {self.holdout_fraction}.")
         if not isinstance(self.row_cap, int) or self.row_cap < MIN_ROWS:
@@ -157,9 +231,26 @@ class SampleRequest:
             raise SourceError(f"statement_timeout_s must lie in (0, 86400], got {self.statement_timeout_s!r}.")
         for item in self.filters:
             item.validate()
+        plan = self.noise_plan
+        if plan is not None:
+            for bound in plan.bounds:
+                check_identifier("A noise column", bound.column)
+            try:
+                plan.validate()
+            except NoiseError as exc:
+                raise SourceError(str(exc)) from None
+            noised = set(plan.columns)
+            filtered = sorted(noised & {f.column for f in self.filters})
+            if filtered:
+                raise SourceError(
+                    f"Noised columns {filtered} cannot be filtered on: which rows come back would reveal their true "
+                    "values. Filter on other columns or drop the noise for them."
+                )
+            if self.stratify_by in noised:
+                raise SourceError(f"Noised column {self.stratify_by!r} cannot be the stratify column (its true values would shape the sample).")
 
     def filters_for_audit(self) -> list[dict[str, Any]]:
-        sensitive = set(self.sensitive_columns)
+        sensitive = self.all_sensitive_columns
         return [f.describe(redact=f.column in sensitive) for f in self.filters]
 
 
@@ -180,6 +271,8 @@ class SourceSample:
     query_hash: str = ""
     audit_id: int | None = None
     audit_database: str = ""  # masked URL
+    epsilon_spent: float | None = None  # query-level noise budget this read spent (None: no noise)
+    noise: list[dict[str, Any]] = field(default_factory=list)  # per noised column: bound, Laplace scale, epsilon
 
     @property
     def columns(self) -> list[str]:
@@ -196,6 +289,59 @@ def mask_url(url: str) -> str:
         return sa.make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparseable URL is shown as nothing at all rather than leaked
         return "<unparseable database URL>"
+
+
+def _is_local_host(host: str | None) -> bool:
+    """No host (the default Unix socket), a socket directory, `localhost` or a loopback address."""
+    if not host or host.startswith("/") or host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport_security(url: str, require_tls: bool = True) -> None:
+    """Refuse a plain-text connection to a database on another machine.
+
+    A URL whose hosts are all local (Unix socket, localhost, loopback) needs nothing. Otherwise, unless
+    `require_tls=False`: PostgreSQL needs `sslmode=require`, `verify-ca` or `verify-full` (in the URL or in
+    `PGSSLMODE`); MySQL / MariaDB need `ssl_mode` REQUIRED / VERIFY_CA / VERIFY_IDENTITY or an `ssl_ca`; other
+    dialects cannot be checked and are refused."""
+    if not require_tls:
+        return
+    try:
+        parsed = sa.make_url(url)
+    except Exception:  # noqa: BLE001
+        raise SourceError("The source database URL cannot be parsed; expected dialect+driver://user@host/database.") from None
+    if parsed.get_backend_name() == "sqlite":
+        return
+    query = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in parsed.query.items()}
+    hosts = [h for h in (query.get("host") or parsed.host or "").split(",")]
+    if all(_is_local_host(h) for h in hosts):
+        return
+    backend = parsed.get_backend_name()
+    shown = ", ".join(h for h in hosts if not _is_local_host(h))
+    if backend == "postgresql":
+        mode = query.get("sslmode") or os.environ.get("PGSSLMODE", "")
+        if mode in TLS_SSLMODES:
+            return
+        raise SourceError(
+            f"The source database on {shown} is not local and its URL does not require TLS (sslmode={mode or 'unset'}): "
+            "add ?sslmode=verify-full (or require) to the URL, or set require_tls=False on the source_database "
+            "resource if the connection is protected another way (e.g. an SSH tunnel)."
+        )
+    if backend in ("mysql", "mariadb"):
+        if str(query.get("ssl_mode", "")).upper() in MYSQL_TLS_MODES or query.get("ssl_ca"):
+            return
+        raise SourceError(
+            f"The source database on {shown} is not local and its URL does not require TLS: add ?ssl_mode=VERIFY_IDENTITY "
+            "(mysqlclient) or ?ssl_ca=/path/to/ca.pem (PyMySQL), or set require_tls=False on the source_database resource."
+        )
+    raise SourceError(
+        f"The source database on {shown} is not local and TLS cannot be verified for {backend!r} URLs: make sure the "
+        "connection is encrypted, then set require_tls=False on the source_database resource."
+    )
 
 
 def scrub(message: str, url: str) -> str:
@@ -301,6 +447,7 @@ def check_names(table: sa.Table, request: SampleRequest) -> None:
         ("Filter columns", [f.column for f in request.filters]),
         ("Stratify column", [request.stratify_by] if request.stratify_by is not None else []),
         ("Sensitive columns", list(request.sensitive_columns)),
+        ("Noise columns", [b.column for b in request.noise_bounds]),
     ]
     for what, names in checks:
         unknown = [name for name in names if name not in known]
@@ -310,6 +457,18 @@ def check_names(table: sa.Table, request: SampleRequest) -> None:
             )
     for item in request.filters:
         _check_value_type(table.c[item.column], item)
+    for bound in request.noise_bounds:
+        if request.columns and bound.column not in request.columns:
+            raise SourceError(f"Noise column {bound.column!r} is not among the columns read {list(request.columns)}: add it or drop its bound.")
+        if _python_type(table.c[bound.column]) not in (int, float, decimal.Decimal):
+            raise SourceError(f"Noise column {bound.column!r} ({table.c[bound.column].type}) is not numeric; noise applies to numeric columns only.")
+
+
+def _python_type(column: sa.Column) -> type | None:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
 
 
 def _check_value_type(column: sa.Column, item: Filter) -> None:
@@ -402,7 +561,7 @@ def _finish(statement: sa.Select, engine: sa.Engine, request: SampleRequest) -> 
     compiled = statement.compile(dialect=engine.dialect)
     shape = str(compiled)
     parameters = {k: _jsonable(v) for k, v in compiled.params.items()}
-    sensitive_columns = set(request.sensitive_columns)
+    sensitive_columns = request.all_sensitive_columns
     sensitive = {f"f{i}" for i, f in enumerate(request.filters) if f.column in sensitive_columns}
     if request.stratify_by in sensitive_columns:
         sensitive |= {k.rsplit("_", 1)[0] for k in parameters if k.startswith("stratum_")}
@@ -481,6 +640,7 @@ class ReadResult:
     rows_in_table: int
     rows_matched: int
     query: CompiledQuery
+    integer_columns: frozenset[str] = frozenset()
 
 
 def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state: dict[str, Any]) -> ReadResult:
@@ -522,7 +682,8 @@ def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state
         if len(rows) > min(limit, request.row_cap):
             raise SourceReadFailed(f"The database returned more than the {limit} rows asked for; the read is discarded.")
         frame = pd.DataFrame.from_records(rows, columns=list(result.keys()), coerce_float=True)
-    return ReadResult(frame, int(rows_in_table), rows_matched, query)
+    integer_columns = frozenset(c.name for c in table.columns if _python_type(c) is int)
+    return ReadResult(frame, int(rows_in_table), rows_matched, query, integer_columns)
 
 
 def read_sample(
@@ -532,11 +693,13 @@ def read_sample(
     audit_url: str | None,
     run_id: str | None = None,
     actor: str | None = None,
+    require_tls: bool = True,
 ) -> SourceSample:
     """Read a seeded sample of `request.table` from `url` read-only and split it into training and holdout.
 
     Every call writes one record to the audit table at `audit_url` (outcome ok, refused or failed) before it
-    returns or raises; `audit_url=None` skips the audit and is meant for tests of the read path only."""
+    returns or raises; `audit_url=None` skips the audit and is meant for tests of the read path only.
+    `require_tls` refuses plain-text connections to non-local hosts (see `check_transport_security`)."""
     from synth_platform.sampling import audit  # local: audit imports this module
 
     shown_url = mask_url(url)
@@ -545,6 +708,7 @@ def read_sample(
     engine = None
     try:
         request.validate()
+        check_transport_security(url, require_tls)
         engine = sa.create_engine(url)
         read = _read_table(engine, request, shown_url, state)
         frame = read.frame.reset_index(drop=True)
@@ -553,6 +717,10 @@ def read_sample(
                 f"Table {request.table!r} in {shown_url} has {len(frame)} rows matching the request; at least "
                 f"{MIN_ROWS} are needed to train a generator and keep a holdout."
             )
+        plan = request.noise_plan
+        if plan is not None:
+            frame = apply_noise(frame, plan, read.integer_columns)
+            state["epsilon_spent"] = plan.epsilon
         rng = np.random.default_rng(request.seed)
         training, holdout = split_training_holdout(frame, request.holdout_fraction, rng)
         state["rows_returned"] = len(frame)
@@ -568,6 +736,8 @@ def read_sample(
             query_shape=read.query.shape,
             parameters=read.query.redacted_parameters,
             query_hash=read.query.query_hash,
+            epsilon_spent=plan.epsilon if plan is not None else None,
+            noise=plan.describe() if plan is not None else [],
         )
     except SourceError as exc:
         outcome, error = "refused", SourceError(scrub(str(exc), url))
@@ -600,6 +770,7 @@ def read_sample(
             seed=request.seed if isinstance(request.seed, int) else None,
             stratify_by=request.stratify_by,
             rows_returned=state.get("rows_returned"),
+            epsilon_spent=state.get("epsilon_spent"),
             query_hash=query.query_hash if query else None,
             query_shape=query.shape if query else None,
             outcome=outcome,
@@ -619,7 +790,7 @@ def read_sample(
 
 def _redact_values(message: str, request: SampleRequest) -> str:
     """`message` without the values of filters on sensitive columns (database errors may quote them)."""
-    sensitive = set(request.sensitive_columns)
+    sensitive = request.all_sensitive_columns
     for item in request.filters:
         if item.column in sensitive and item.value is not None:
             values = item.value if isinstance(item.value, tuple) else (item.value,)
