@@ -105,7 +105,7 @@ def hospital_tables(adult: pd.DataFrame, credit: pd.DataFrame) -> dict[str, pd.D
     ].copy()
     patients.insert(0, "mrn", [f"MRN{v:08d}" for v in rng.choice(10**8, size=n, replace=False)])
     patients.insert(0, "patient_id", ids)
-    chosen = rng.choice(n, size=20_000, replace=False)
+    chosen = rng.choice(n, size=min(20_000, n // 2), replace=False)
     admitted = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, size=len(chosen)), unit="D")
     stay = rng.geometric(0.25, size=len(chosen)) - 1
     admissions = pd.DataFrame({
