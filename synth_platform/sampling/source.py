@@ -413,21 +413,77 @@ def _finish(statement: sa.Select, engine: sa.Engine, request: SampleRequest) -> 
     return CompiledQuery(statement, shape, parameters, redacted, digest)
 
 
+# Pre-thinning (PostgreSQL, `max_rows` set, no `sample_fraction`): when the matched rows M far outnumber the n rows
+# wanted, the sampling SELECT reads `TABLESAMPLE BERNOULLI(p) REPEATABLE(seed)` instead of the whole table, so md5
+# and the top-n sort run on ~n + 6·sqrt(n) + 50 rows instead of M. p = (n + THIN_SIGMAS·sqrt(n) + THIN_MARGIN) / M
+# puts the expected survivor count Mp about 6 standard deviations (sd = sqrt(Mp(1-p)) <= ~sqrt(n)) above n; by
+# Chernoff, P(Binomial(M, p) < n) <= exp(-t²/2Mp) with t = 6·sqrt(n) + 50, i.e. below 1.6e-8 for every n >= 1
+# (e^-30 at n = 20, e^-19.8 at n = 10,000), and the +50 keeps small n from resting on the normal approximation.
+# A short thinned read is re-run unthinned, so the row count is never short. Thinning is used only when
+# p <= THIN_MAX_FRACTION: above it, the saved hashing no longer pays for a second pass in the rare fallback.
+THIN_SIGMAS = 6.0
+THIN_MARGIN = 50.0
+THIN_MAX_FRACTION = 0.25
+
+
+def thinning_fraction(needs: list[tuple[int, int]]) -> float | None:
+    """The Bernoulli fraction p for pre-thinning, given (rows wanted, rows available) per stratum (one pair when not
+    stratified), or None when thinning would not pay (p > THIN_MAX_FRACTION).
+
+    One p serves all strata, so it is the largest per-stratum p: every stratum then keeps its quota with the same
+    probability bound or better (a stratum with quota 0 needs nothing; a union bound over at most MAX_STRATA
+    strata keeps a fallback rare)."""
+    fractions = [
+        (wanted + THIN_SIGMAS * math.sqrt(wanted) + THIN_MARGIN) / available
+        for wanted, available in needs
+        if wanted > 0 and available > 0
+    ]
+    if not fractions:
+        return None
+    p = max(fractions)
+    return p if 0.0 < p <= THIN_MAX_FRACTION else None
+
+
 def build_queries(table: sa.Table, engine: sa.Engine, request: SampleRequest):
     """The counting query (matched rows, per stratum when stratified) and a function turning its result into the
-    sampling SELECT."""
+    sampling SELECT.
+
+    `sample_query(limit, quotas, thin=p)` (PostgreSQL only) reads `TABLESAMPLE BERNOULLI(100·p) REPEATABLE(seed)`
+    and then orders by the seeded hash and keeps the first `limit` rows (per-stratum quotas) as usual. If that read
+    holds at least `limit` rows (each stratum at least its quota), the result is still a simple random sample of
+    `limit` of the M matched rows (stratified: one per stratum, independent across strata): Bernoulli inclusion is
+    independent per row, so given k survivors they are a uniformly random k-subset of the M; the md5 order is
+    unrelated to which rows survived (PostgreSQL's Bernoulli sampler keeps a tuple when hash_any(its TID, seed) is
+    below a cutoff; our key is md5 of the primary key, or of the ctid text without one, and the seed: two unrelated
+    hash functions), so the first `limit` survivors by it are a uniformly random `limit`-subset of the k; and a
+    uniform subset of a uniform subset is a uniform subset of the whole. Whether the read came up short depends on
+    k only, so re-running unthinned in that case (itself a simple random sample) leaves the overall draw uniform.
+    Thinned and unthinned reads with the same seed pick different (equally random) rows.
+
+    Repeatability: REPEATABLE draws the same rows while the table's physical layout is unchanged (the same holds for
+    `sample_fraction`); after VACUUM FULL, CLUSTER or updates, the same seed gives another, equally uniform sample."""
     dialect = engine.dialect.name
     source, extra = _source(table, dialect, request)
     conditions = [_condition(source.c[f.column], f, i) for i, f in enumerate(request.filters)] + extra
-    selected = [source.c[name] for name in (request.columns or [c.name for c in table.columns])]
-    key = _seeded_hash(source, table, dialect, request.seed)
     if request.stratify_by is not None:
         stratum = source.c[request.stratify_by]
         count_query = sa.select(stratum, sa.func.count()).select_from(source).where(*conditions).group_by(stratum)
     else:
         count_query = sa.select(sa.func.count()).select_from(source).where(*conditions)
 
-    def sample_query(limit: int, quotas: list[tuple[Any, int]] | None) -> CompiledQuery:
+    def sample_query(limit: int, quotas: list[tuple[Any, int]] | None, thin: float | None = None) -> CompiledQuery:
+        source, extra = _source(table, dialect, request)
+        if thin is not None:
+            if dialect != "postgresql" or source is not table:
+                raise ValueError("Pre-thinning is for PostgreSQL requests without sample_fraction only.")
+            source = table.tablesample(
+                sa.func.bernoulli(sa.bindparam("thin_pct", thin * 100.0, type_=sa.Float)),
+                name="thinned",
+                seed=sa.bindparam("thin_seed", request.seed, type_=sa.Integer),
+            )
+        conditions = [_condition(source.c[f.column], f, i) for i, f in enumerate(request.filters)] + extra
+        selected = [source.c[name] for name in (request.columns or [c.name for c in table.columns])]
+        key = _seeded_hash(source, table, dialect, request.seed)
         if quotas is None:
             statement = sa.select(*selected).select_from(source).where(*conditions).order_by(key).limit(limit)
             return _finish(statement, engine, request)
@@ -492,20 +548,28 @@ def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state
     count_query, sample_query = build_queries(table, engine, request)
     state["query"] = _finish(count_query, engine, request)  # replaced by the sampling query once it is built
 
+    # Without filters or sample_fraction the counting query counts the whole table: one scan serves both counts.
+    whole_table = not request.filters and (request.sample_fraction is None or request.sample_fraction >= 1.0)
     with read_only_connection(engine, request.statement_timeout_s) as conn:
-        rows_in_table = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-        if rows_in_table == 0:
-            raise SourceError(f"Table {request.table!r} in {shown_url} is empty: there is nothing to synthesize.")
+        rows_in_table = None
+        if not whole_table:
+            rows_in_table = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            if rows_in_table == 0:
+                raise SourceError(f"Table {request.table!r} in {shown_url} is empty: there is nothing to synthesize.")
         if request.stratify_by is not None:
             counts = [(row[0], int(row[1])) for row in conn.execute(count_query)]
-            if len(counts) > MAX_STRATA:
-                raise SourceError(
-                    f"Stratify column {request.stratify_by!r} has {len(counts)} distinct values; at most {MAX_STRATA} are supported."
-                )
             rows_matched = sum(c for _, c in counts)
         else:
             counts = None
             rows_matched = int(conn.execute(count_query).scalar_one())
+        if rows_in_table is None:
+            rows_in_table = rows_matched
+            if rows_in_table == 0:
+                raise SourceError(f"Table {request.table!r} in {shown_url} is empty: there is nothing to synthesize.")
+        if counts is not None and len(counts) > MAX_STRATA:
+            raise SourceError(
+                f"Stratify column {request.stratify_by!r} has {len(counts)} distinct values; at most {MAX_STRATA} are supported."
+            )
         if request.max_rows is None and rows_matched > request.row_cap:
             raise SourceError(
                 f"{rows_matched} rows of {request.table!r} match the request, more than the row cap of "
@@ -515,12 +579,23 @@ def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state
         quotas = proportional_quotas(counts, limit) if counts is not None else None
         if quotas is not None:
             limit = min(limit, sum(q for _, q in quotas)) or 1
-        query = sample_query(limit, quotas)
-        state["query"] = query
-        result = conn.execute(query.statement)
-        rows = result.fetchmany(request.row_cap + 1)
-        if len(rows) > min(limit, request.row_cap):
-            raise SourceReadFailed(f"The database returned more than the {limit} rows asked for; the read is discarded.")
+        # Pre-thinning (see `thinning_fraction` and `build_queries`): PostgreSQL, max_rows set, no sample_fraction.
+        thin = None
+        if engine.dialect.name == "postgresql" and request.max_rows is not None and request.sample_fraction is None:
+            needs = [(q, c) for (_, q), (_, c) in zip(quotas, counts)] if quotas is not None else [(limit, rows_matched)]
+            thin = thinning_fraction(needs)
+        # Rows the read must return: the limit, or each stratum's quota (the LIMIT is their sum).
+        expected = min(limit, rows_matched) if quotas is None else sum(q for _, q in quotas)
+        while True:
+            query = sample_query(limit, quotas, thin=thin)
+            state["query"] = query
+            result = conn.execute(query.statement)
+            rows = result.fetchmany(request.row_cap + 1)
+            if len(rows) > min(limit, request.row_cap):
+                raise SourceReadFailed(f"The database returned more than the {limit} rows asked for; the read is discarded.")
+            if thin is None or len(rows) >= expected:
+                break
+            thin = None  # the thinned read came up short (rare, see THIN_SIGMAS): read again, unthinned
         frame = pd.DataFrame.from_records(rows, columns=list(result.keys()), coerce_float=True)
     return ReadResult(frame, int(rows_in_table), rows_matched, query)
 
