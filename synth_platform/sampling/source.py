@@ -414,8 +414,8 @@ def _finish(statement: sa.Select, engine: sa.Engine, request: SampleRequest) -> 
 
 
 # Pre-thinning (PostgreSQL, `max_rows` set, no `sample_fraction`): when the matched rows M far outnumber the n rows
-# wanted, the sampling SELECT reads `TABLESAMPLE BERNOULLI(p) REPEATABLE(seed)` instead of the whole table, so md5
-# and the top-n sort run on ~n + 6·sqrt(n) + 50 rows instead of M. p = (n + THIN_SIGMAS·sqrt(n) + THIN_MARGIN) / M
+# wanted, the sampling SELECT first keeps each row independently with probability p, so md5 and the top-n sort run
+# on ~n + 6·sqrt(n) + 50 rows instead of M (see `_thinned`). p = (n + THIN_SIGMAS·sqrt(n) + THIN_MARGIN) / M
 # puts the expected survivor count Mp about 6 standard deviations (sd = sqrt(Mp(1-p)) <= ~sqrt(n)) above n; by
 # Chernoff, P(Binomial(M, p) < n) <= exp(-t²/2Mp) with t = 6·sqrt(n) + 50, i.e. below 1.6e-8 for every n >= 1
 # (e^-30 at n = 20, e^-19.8 at n = 10,000), and the +50 keeps small n from resting on the normal approximation.
@@ -444,24 +444,49 @@ def thinning_fraction(needs: list[tuple[int, int]]) -> float | None:
     return p if 0.0 < p <= THIN_MAX_FRACTION else None
 
 
+def _thinned(table: sa.Table, seed: int, p: float) -> tuple[sa.FromClause, list[sa.ColumnElement]]:
+    """The FROM clause and extra WHERE condition that keep each row of `table` independently with probability `p`.
+
+    With a primary key: `hashint8extended(key, seed)` (one integer key column) or `hashtextextended(the key text,
+    seed)` below a bound cutoff. Both are PostgreSQL's 64-bit Jenkins hashes (PostgreSQL 11+), uniform over the int8
+    range, so P(kept) = p; they depend on the key and seed only, so, like the md5 order, the same rows are kept
+    after UPDATE / VACUUM FULL / CLUSTER move them. Without one: `TABLESAMPLE BERNOULLI(100·p) REPEATABLE(seed)`
+    (it hashes each tuple's TID with the seed; the md5 order of such a table is of the ctid too, so a physical
+    rewrite changes the sample either way), cheaper still: no expression per row."""
+    pk = list(table.primary_key.columns)
+    if not pk:
+        sampled = table.tablesample(
+            sa.func.bernoulli(sa.bindparam("thin_pct", p * 100.0, type_=sa.Float)),
+            name="thinned",
+            seed=sa.bindparam("thin_seed", seed, type_=sa.Integer),
+        )
+        return sampled, []
+    thin_seed = sa.bindparam("thin_seed", seed, type_=sa.BigInteger)
+    if len(pk) == 1 and isinstance(pk[0].type, sa.Integer):
+        hashed = sa.func.hashint8extended(sa.cast(table.c[pk[0].name], sa.BigInteger), thin_seed, type_=sa.BigInteger)
+    else:
+        identity = sa.func.concat_ws("|", *[sa.cast(table.c[c.name], sa.Text) for c in pk])
+        hashed = sa.func.hashtextextended(identity, thin_seed, type_=sa.BigInteger)
+    cutoff = -(2**63) + min(int(p * 2.0**64), 2**64 - 1)  # keep h < cutoff: a share p of [-2^63, 2^63)
+    return table, [hashed < sa.bindparam("thin_cutoff", cutoff, type_=sa.BigInteger)]
+
+
 def build_queries(table: sa.Table, engine: sa.Engine, request: SampleRequest):
     """The counting query (matched rows, per stratum when stratified) and a function turning its result into the
     sampling SELECT.
 
-    `sample_query(limit, quotas, thin=p)` (PostgreSQL only) reads `TABLESAMPLE BERNOULLI(100·p) REPEATABLE(seed)`
-    and then orders by the seeded hash and keeps the first `limit` rows (per-stratum quotas) as usual. If that read
-    holds at least `limit` rows (each stratum at least its quota), the result is still a simple random sample of
-    `limit` of the M matched rows (stratified: one per stratum, independent across strata): Bernoulli inclusion is
-    independent per row, so given k survivors they are a uniformly random k-subset of the M; the md5 order is
-    unrelated to which rows survived (PostgreSQL's Bernoulli sampler keeps a tuple when hash_any(its TID, seed) is
-    below a cutoff; our key is md5 of the primary key, or of the ctid text without one, and the seed: two unrelated
-    hash functions), so the first `limit` survivors by it are a uniformly random `limit`-subset of the k; and a
-    uniform subset of a uniform subset is a uniform subset of the whole. Whether the read came up short depends on
-    k only, so re-running unthinned in that case (itself a simple random sample) leaves the overall draw uniform.
-    Thinned and unthinned reads with the same seed pick different (equally random) rows.
-
-    Repeatability: REPEATABLE draws the same rows while the table's physical layout is unchanged (the same holds for
-    `sample_fraction`); after VACUUM FULL, CLUSTER or updates, the same seed gives another, equally uniform sample."""
+    `sample_query(limit, quotas, thin=p)` (PostgreSQL only) first keeps each row with probability p (`_thinned`: a
+    seeded 64-bit hash of the primary key below a cutoff, or TABLESAMPLE BERNOULLI without a key), then orders by
+    the seeded md5 key and keeps the first `limit` rows (per-stratum quotas) as usual. If that read holds at least
+    `limit` rows (each stratum at least its quota), the result is still a simple random sample of `limit` of the M
+    matched rows (stratified: one per stratum, independent across strata): inclusion is independent per row with
+    the same p, so given k survivors they are a uniformly random k-subset of the M; the md5 order is unrelated to
+    which rows survived (Jenkins hash vs md5, two unrelated hash functions of the key), so the first `limit`
+    survivors by it are a uniformly random `limit`-subset of the k; and a uniform subset of a uniform subset is a
+    uniform subset of the whole. Whether the read came up short depends on k only, so re-running unthinned in that
+    case (itself a simple random sample) leaves the overall draw uniform. Thinned and unthinned reads with the same
+    seed pick different (equally random) rows; the same seed on the same rows picks the same ones (for keyed
+    tables whatever their physical layout, as without thinning)."""
     dialect = engine.dialect.name
     source, extra = _source(table, dialect, request)
     conditions = [_condition(source.c[f.column], f, i) for i, f in enumerate(request.filters)] + extra
@@ -474,13 +499,9 @@ def build_queries(table: sa.Table, engine: sa.Engine, request: SampleRequest):
     def sample_query(limit: int, quotas: list[tuple[Any, int]] | None, thin: float | None = None) -> CompiledQuery:
         source, extra = _source(table, dialect, request)
         if thin is not None:
-            if dialect != "postgresql" or source is not table:
+            if dialect != "postgresql" or source is not table or extra:
                 raise ValueError("Pre-thinning is for PostgreSQL requests without sample_fraction only.")
-            source = table.tablesample(
-                sa.func.bernoulli(sa.bindparam("thin_pct", thin * 100.0, type_=sa.Float)),
-                name="thinned",
-                seed=sa.bindparam("thin_seed", request.seed, type_=sa.Integer),
-            )
+            source, extra = _thinned(table, request.seed, thin)
         conditions = [_condition(source.c[f.column], f, i) for i, f in enumerate(request.filters)] + extra
         selected = [source.c[name] for name in (request.columns or [c.name for c in table.columns])]
         key = _seeded_hash(source, table, dialect, request.seed)
