@@ -572,21 +572,98 @@ def _finish(statement: sa.Select, engine: sa.Engine, request: SampleRequest) -> 
     return CompiledQuery(statement, shape, parameters, redacted, digest)
 
 
+# Pre-thinning (PostgreSQL, `max_rows` set, no `sample_fraction`): when the matched rows M far outnumber the n rows
+# wanted, the sampling SELECT first keeps each row independently with probability p, so md5 and the top-n sort run
+# on ~n + 6·sqrt(n) + 50 rows instead of M (see `_thinned`). p = (n + THIN_SIGMAS·sqrt(n) + THIN_MARGIN) / M
+# puts the expected survivor count Mp about 6 standard deviations (sd = sqrt(Mp(1-p)) <= ~sqrt(n)) above n; by
+# Chernoff, P(Binomial(M, p) < n) <= exp(-t²/2Mp) with t = 6·sqrt(n) + 50, i.e. below 1.6e-8 for every n >= 1
+# (e^-30 at n = 20, e^-19.8 at n = 10,000), and the +50 keeps small n from resting on the normal approximation.
+# A short thinned read is re-run unthinned, so the row count is never short. Thinning is used only when
+# p <= THIN_MAX_FRACTION: above it, the saved hashing no longer pays for a second pass in the rare fallback.
+THIN_SIGMAS = 6.0
+THIN_MARGIN = 50.0
+THIN_MAX_FRACTION = 0.25
+
+
+def thinning_fraction(needs: list[tuple[int, int]]) -> float | None:
+    """The Bernoulli fraction p for pre-thinning, given (rows wanted, rows available) per stratum (one pair when not
+    stratified), or None when thinning would not pay (p > THIN_MAX_FRACTION).
+
+    One p serves all strata, so it is the largest per-stratum p: every stratum then keeps its quota with the same
+    probability bound or better (a stratum with quota 0 needs nothing; a union bound over at most MAX_STRATA
+    strata keeps a fallback rare)."""
+    fractions = [
+        (wanted + THIN_SIGMAS * math.sqrt(wanted) + THIN_MARGIN) / available
+        for wanted, available in needs
+        if wanted > 0 and available > 0
+    ]
+    if not fractions:
+        return None
+    p = max(fractions)
+    return p if 0.0 < p <= THIN_MAX_FRACTION else None
+
+
+def _thinned(table: sa.Table, seed: int, p: float) -> tuple[sa.FromClause, list[sa.ColumnElement]]:
+    """The FROM clause and extra WHERE condition that keep each row of `table` independently with probability `p`.
+
+    With a primary key: `hashint8extended(key, seed)` (one integer key column) or `hashtextextended(the key text,
+    seed)` below a bound cutoff. Both are PostgreSQL's 64-bit Jenkins hashes (PostgreSQL 11+), uniform over the int8
+    range, so P(kept) = p; they depend on the key and seed only, so, like the md5 order, the same rows are kept
+    after UPDATE / VACUUM FULL / CLUSTER move them. Without one: `TABLESAMPLE BERNOULLI(100·p) REPEATABLE(seed)`
+    (it hashes each tuple's TID with the seed; the md5 order of such a table is of the ctid too, so a physical
+    rewrite changes the sample either way), cheaper still: no expression per row."""
+    pk = list(table.primary_key.columns)
+    if not pk:
+        sampled = table.tablesample(
+            sa.func.bernoulli(sa.bindparam("thin_pct", p * 100.0, type_=sa.Float)),
+            name="thinned",
+            seed=sa.bindparam("thin_seed", seed, type_=sa.Integer),
+        )
+        return sampled, []
+    thin_seed = sa.bindparam("thin_seed", seed, type_=sa.BigInteger)
+    if len(pk) == 1 and isinstance(pk[0].type, sa.Integer):
+        hashed = sa.func.hashint8extended(sa.cast(table.c[pk[0].name], sa.BigInteger), thin_seed, type_=sa.BigInteger)
+    else:
+        identity = sa.func.concat_ws("|", *[sa.cast(table.c[c.name], sa.Text) for c in pk])
+        hashed = sa.func.hashtextextended(identity, thin_seed, type_=sa.BigInteger)
+    cutoff = -(2**63) + min(int(p * 2.0**64), 2**64 - 1)  # keep h < cutoff: a share p of [-2^63, 2^63)
+    return table, [hashed < sa.bindparam("thin_cutoff", cutoff, type_=sa.BigInteger)]
+
+
 def build_queries(table: sa.Table, engine: sa.Engine, request: SampleRequest):
     """The counting query (matched rows, per stratum when stratified) and a function turning its result into the
-    sampling SELECT."""
+    sampling SELECT.
+
+    `sample_query(limit, quotas, thin=p)` (PostgreSQL only) first keeps each row with probability p (`_thinned`: a
+    seeded 64-bit hash of the primary key below a cutoff, or TABLESAMPLE BERNOULLI without a key), then orders by
+    the seeded md5 key and keeps the first `limit` rows (per-stratum quotas) as usual. If that read holds at least
+    `limit` rows (each stratum at least its quota), the result is still a simple random sample of `limit` of the M
+    matched rows (stratified: one per stratum, independent across strata): inclusion is independent per row with
+    the same p, so given k survivors they are a uniformly random k-subset of the M; the md5 order is unrelated to
+    which rows survived (Jenkins hash vs md5, two unrelated hash functions of the key), so the first `limit`
+    survivors by it are a uniformly random `limit`-subset of the k; and a uniform subset of a uniform subset is a
+    uniform subset of the whole. Whether the read came up short depends on k only, so re-running unthinned in that
+    case (itself a simple random sample) leaves the overall draw uniform. Thinned and unthinned reads with the same
+    seed pick different (equally random) rows; the same seed on the same rows picks the same ones (for keyed
+    tables whatever their physical layout, as without thinning)."""
     dialect = engine.dialect.name
     source, extra = _source(table, dialect, request)
     conditions = [_condition(source.c[f.column], f, i) for i, f in enumerate(request.filters)] + extra
-    selected = [source.c[name] for name in (request.columns or [c.name for c in table.columns])]
-    key = _seeded_hash(source, table, dialect, request.seed)
     if request.stratify_by is not None:
         stratum = source.c[request.stratify_by]
         count_query = sa.select(stratum, sa.func.count()).select_from(source).where(*conditions).group_by(stratum)
     else:
         count_query = sa.select(sa.func.count()).select_from(source).where(*conditions)
 
-    def sample_query(limit: int, quotas: list[tuple[Any, int]] | None) -> CompiledQuery:
+    def sample_query(limit: int, quotas: list[tuple[Any, int]] | None, thin: float | None = None) -> CompiledQuery:
+        source, extra = _source(table, dialect, request)
+        if thin is not None:
+            if dialect != "postgresql" or source is not table or extra:
+                raise ValueError("Pre-thinning is for PostgreSQL requests without sample_fraction only.")
+            source, extra = _thinned(table, request.seed, thin)
+        conditions = [_condition(source.c[f.column], f, i) for i, f in enumerate(request.filters)] + extra
+        selected = [source.c[name] for name in (request.columns or [c.name for c in table.columns])]
+        key = _seeded_hash(source, table, dialect, request.seed)
         if quotas is None:
             statement = sa.select(*selected).select_from(source).where(*conditions).order_by(key).limit(limit)
             return _finish(statement, engine, request)
@@ -652,20 +729,28 @@ def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state
     count_query, sample_query = build_queries(table, engine, request)
     state["query"] = _finish(count_query, engine, request)  # replaced by the sampling query once it is built
 
+    # Without filters or sample_fraction the counting query counts the whole table: one scan serves both counts.
+    whole_table = not request.filters and (request.sample_fraction is None or request.sample_fraction >= 1.0)
     with read_only_connection(engine, request.statement_timeout_s) as conn:
-        rows_in_table = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-        if rows_in_table == 0:
-            raise SourceError(f"Table {request.table!r} in {shown_url} is empty: there is nothing to synthesize.")
+        rows_in_table = None
+        if not whole_table:
+            rows_in_table = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            if rows_in_table == 0:
+                raise SourceError(f"Table {request.table!r} in {shown_url} is empty: there is nothing to synthesize.")
         if request.stratify_by is not None:
             counts = [(row[0], int(row[1])) for row in conn.execute(count_query)]
-            if len(counts) > MAX_STRATA:
-                raise SourceError(
-                    f"Stratify column {request.stratify_by!r} has {len(counts)} distinct values; at most {MAX_STRATA} are supported."
-                )
             rows_matched = sum(c for _, c in counts)
         else:
             counts = None
             rows_matched = int(conn.execute(count_query).scalar_one())
+        if rows_in_table is None:
+            rows_in_table = rows_matched
+            if rows_in_table == 0:
+                raise SourceError(f"Table {request.table!r} in {shown_url} is empty: there is nothing to synthesize.")
+        if counts is not None and len(counts) > MAX_STRATA:
+            raise SourceError(
+                f"Stratify column {request.stratify_by!r} has {len(counts)} distinct values; at most {MAX_STRATA} are supported."
+            )
         if request.max_rows is None and rows_matched > request.row_cap:
             raise SourceError(
                 f"{rows_matched} rows of {request.table!r} match the request, more than the row cap of "
@@ -675,12 +760,23 @@ def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state
         quotas = proportional_quotas(counts, limit) if counts is not None else None
         if quotas is not None:
             limit = min(limit, sum(q for _, q in quotas)) or 1
-        query = sample_query(limit, quotas)
-        state["query"] = query
-        result = conn.execute(query.statement)
-        rows = result.fetchmany(request.row_cap + 1)
-        if len(rows) > min(limit, request.row_cap):
-            raise SourceReadFailed(f"The database returned more than the {limit} rows asked for; the read is discarded.")
+        # Pre-thinning (see `thinning_fraction` and `build_queries`): PostgreSQL, max_rows set, no sample_fraction.
+        thin = None
+        if engine.dialect.name == "postgresql" and request.max_rows is not None and request.sample_fraction is None:
+            needs = [(q, c) for (_, q), (_, c) in zip(quotas, counts)] if quotas is not None else [(limit, rows_matched)]
+            thin = thinning_fraction(needs)
+        # Rows the read must return: the limit, or each stratum's quota (the LIMIT is their sum).
+        expected = min(limit, rows_matched) if quotas is None else sum(q for _, q in quotas)
+        while True:
+            query = sample_query(limit, quotas, thin=thin)
+            state["query"] = query
+            result = conn.execute(query.statement)
+            rows = result.fetchmany(request.row_cap + 1)
+            if len(rows) > min(limit, request.row_cap):
+                raise SourceReadFailed(f"The database returned more than the {limit} rows asked for; the read is discarded.")
+            if thin is None or len(rows) >= expected:
+                break
+            thin = None  # the thinned read came up short (rare, see THIN_SIGMAS): read again, unthinned
         frame = pd.DataFrame.from_records(rows, columns=list(result.keys()), coerce_float=True)
     integer_columns = frozenset(c.name for c in table.columns if _python_type(c) is int)
     return ReadResult(frame, int(rows_in_table), rows_matched, query, integer_columns)

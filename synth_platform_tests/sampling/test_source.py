@@ -1,3 +1,4 @@
+import io
 import re
 import sqlite3
 
@@ -7,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from synth_platform.sampling import audit
+from synth_platform.sampling import source as source_module
 from synth_platform.sampling.source import (
     EMBEDDED_TABLE,
     Filter,
@@ -351,3 +353,163 @@ def test_failed_reads_are_audited_without_the_password(pg_database, audit_url):
     assert PG_PASSWORD not in str(failed.value) and "Cannot connect" in str(failed.value)
     (record,) = audit.read_records(audit_url)
     assert record["outcome"] == "failed" and record["error"] and PG_PASSWORD not in str(record)
+
+
+# ------------------------------------------------------------------------------- PostgreSQL pre-thinning
+
+
+BIG_ROWS = 120_000
+
+
+def _copy_into(url, ddl, name, frame):
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(ddl)
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, header=False)
+    buffer.seek(0)
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            cursor.copy_expert(f"COPY {name} FROM STDIN WITH (FORMAT csv)", buffer)
+        raw.commit()
+    finally:
+        raw.close()
+    engine.dispose()
+
+
+@pytest.fixture()
+def pg_big(pg_database):
+    """120,000 rows, written in `id` order with COPY: `id` primary key, `value` uniform on [0, 100), `grp` with
+    strata of 90%, 9% and 1% (a, b, c, interleaved). Yields (URL, the table as a DataFrame)."""
+    rng = np.random.default_rng(0)
+    ids = np.arange(1, BIG_ROWS + 1)
+    frame = pd.DataFrame({
+        "id": ids,
+        "value": np.round(rng.uniform(0, 100, BIG_ROWS), 6),
+        "grp": np.where(ids % 100 == 0, "c", np.where(ids % 100 < 10, "b", "a")),
+    })
+    _copy_into(pg_database, "CREATE TABLE big (id integer PRIMARY KEY, value double precision, grp text)", "big", frame)
+    return pg_database, frame
+
+
+def _rows(sample):
+    return pd.concat([sample.training, sample.holdout]).sort_values("id").reset_index(drop=True)
+
+
+def test_postgresql_large_table_is_prethinned_exact_seeded_and_uniform(pg_big, audit_url):
+    url, table = pg_big
+    n = 2000
+
+    def read(seed, **more):
+        return read_sample(url, SampleRequest(table="big", max_rows=n, seed=seed, **more), audit_url=audit_url)
+
+    with _Statements() as statements:
+        first = read(1)
+    # A keyed table is thinned by a seeded hash of its key, below a bound cutoff: p = (2000 + 268 + 50) / 120,000.
+    assert "hashint8extended" in first.query_shape and "md5" in first.query_shape
+    assert "%(thin_cutoff)s" in first.query_shape and first.parameters["thin_seed"] == 1
+    assert first.parameters["thin_cutoff"] == -(2**63) + int((n + 6 * np.sqrt(n) + 50) / BIG_ROWS * 2.0**64)
+    assert first.rows_returned == n and first.rows_in_table == first.rows_matched == BIG_ROWS
+    counts = [s for s in statements.data_queries("big") if "count(" in s]
+    selects = [s for s in statements.data_queries("big") if "count(" not in s]
+    assert len(counts) == 1 and len(selects) == 1  # no filter: one count serves rows_in_table and rows_matched
+    assert "hashint8extended" in selects[0]
+
+    rows = _rows(first)
+    assert rows["id"].is_unique
+    pd.testing.assert_frame_equal(rows, _rows(read(1)))  # same seed, same rows
+    assert len(set(rows["id"]) & set(_rows(read(2))["id"])) < 150  # 2,000 of 120,000 twice: ~33 in common by chance
+
+    # A plausible simple random sample: means within 4 standard errors (finite-population corrected) of the table's,
+    # for `id` (the physical order: no bias towards the start or the end) and for `value`.
+    fpc = np.sqrt(1 - n / BIG_ROWS)
+    for seed in (0, 2, 3):
+        got = _rows(read(seed))
+        for column in ("id", "value"):
+            se = table[column].std() / np.sqrt(n) * fpc
+            assert abs(got[column].mean() - table[column].mean()) < 4 * se, (seed, column)
+        assert abs((got["grp"] == "c").mean() - 0.01) < 4 * np.sqrt(0.01 * 0.99 / n)
+
+    # With a filter the matched count decides: ~60,000 rows with value >= 50, still thinned, only matching rows.
+    filtered = read(4, filters=(Filter("value", ">=", 50.0),))
+    assert "thin_cutoff" in filtered.parameters and filtered.rows_returned == n
+    assert filtered.rows_in_table == BIG_ROWS and filtered.rows_matched == int((table["value"] >= 50).sum())
+    assert (_rows(filtered)["value"] >= 50).all()
+
+    # Not worth it when n is a large share of the table, and never with an explicit sample_fraction.
+    many = read_sample(url, SampleRequest(table="big", max_rows=40_000, seed=5), audit_url=audit_url)
+    assert "thin_cutoff" not in many.parameters and many.rows_returned == 40_000
+    fraction = read(6, sample_fraction=0.5)
+    assert "thin_cutoff" not in fraction.parameters and fraction.parameters["fraction_pct"] == 50.0
+
+    # Keyed tables keep their sample through a physical rewrite, thinned as unthinned.
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE big SET value = value WHERE mod(id, 2) = 0")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM FULL big")
+    engine.dispose()
+    pd.testing.assert_frame_equal(rows, _rows(read(1)))
+
+
+def test_postgresql_prethinning_of_text_keyed_and_unkeyed_tables(pg_big, audit_url):
+    url, table = pg_big
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE big_text (code text PRIMARY KEY, id integer, value double precision)")
+        conn.exec_driver_sql("INSERT INTO big_text SELECT 'k-' || id, id, value FROM big ORDER BY id")
+        conn.exec_driver_sql("CREATE TABLE big_heap AS SELECT * FROM big ORDER BY id")  # no key: ordered by ctid
+    engine.dispose()
+    n = 2000
+    for name, marker in (("big_text", "hashtextextended"), ("big_heap", "TABLESAMPLE bernoulli")):
+        request = SampleRequest(table=name, max_rows=n, seed=11)
+        sample = read_sample(url, request, audit_url=audit_url)
+        assert marker in sample.query_shape and sample.rows_returned == n, name
+        rows = _rows(sample)
+        assert rows["id"].is_unique
+        pd.testing.assert_frame_equal(rows, _rows(read_sample(url, request, audit_url=audit_url)))
+        se = table["id"].std() / np.sqrt(n)
+        assert abs(rows["id"].mean() - table["id"].mean()) < 4 * se, name
+    heap = read_sample(url, SampleRequest(table="big_heap", max_rows=n, seed=11), audit_url=audit_url)
+    assert heap.parameters["thin_pct"] == pytest.approx(100 * (n + 6 * np.sqrt(n) + 50) / BIG_ROWS)
+    assert "ctid" in heap.query_shape and "REPEATABLE" in heap.query_shape
+
+
+def test_postgresql_stratified_request_is_prethinned_with_exact_quotas(pg_big, audit_url):
+    url, table = pg_big
+    n = 2000
+    request = SampleRequest(table="big", max_rows=n, stratify_by="grp", seed=7)
+    sample = read_sample(url, request, audit_url=audit_url)
+    assert "hashint8extended" in sample.query_shape and sample.rows_returned == n
+    # One p for all strata, the largest need: c's (20 + 27 + 50) / 1,200.
+    assert sample.parameters["thin_cutoff"] == -(2**63) + int((20 + 6 * np.sqrt(20) + 50) / 1200 * 2.0**64)
+    quotas = dict(proportional_quotas(list(table["grp"].value_counts().items()), n))
+    assert _rows(sample)["grp"].value_counts().to_dict() == quotas  # {a: 1800, b: 180, c: 20}
+    pd.testing.assert_frame_equal(_rows(sample), _rows(read_sample(url, request, audit_url=audit_url)))
+
+
+@pytest.mark.parametrize("stratify_by", [None, "grp"])
+def test_postgresql_short_thinned_read_falls_back_to_the_whole_table(pg_big, audit_url, monkeypatch, stratify_by):
+    url, table = pg_big
+    n = 2000
+    request = SampleRequest(table="big", max_rows=n, seed=8, stratify_by=stratify_by)
+    monkeypatch.setattr(source_module, "THIN_MAX_FRACTION", 0.0)  # thinning off: the plain md5 top-n
+    unthinned = read_sample(url, request, audit_url=audit_url)
+    assert "thin_cutoff" not in unthinned.parameters
+    monkeypatch.setattr(source_module, "THIN_MAX_FRACTION", 0.25)
+    # p = (q - 10·sqrt(q)) / rows for the largest stratum: ~1,553 survivors for 2,000 rows (stratified: 1,376 for
+    # a's 1,800, 138 for b's 180, 15 for c's 20): the thinned read is (all but surely) short.
+    monkeypatch.setattr(source_module, "THIN_SIGMAS", -10.0)
+    monkeypatch.setattr(source_module, "THIN_MARGIN", 0.0)
+    with _Statements() as statements:
+        sample = read_sample(url, request, audit_url=audit_url)
+    selects = [s for s in statements.data_queries("big") if "count(" not in s]
+    assert len(selects) == 2 and "hashint8extended" in selects[0] and "hashint8extended" not in selects[1]
+    assert sample.rows_returned == n and "thin_cutoff" not in sample.parameters
+    pd.testing.assert_frame_equal(_rows(sample), _rows(unthinned))  # the fallback is the unthinned read
+    if stratify_by:
+        quotas = dict(proportional_quotas(list(table["grp"].value_counts().items()), n))
+        assert _rows(sample)["grp"].value_counts().to_dict() == quotas
+    (*_, record) = audit.read_records(audit_url)
+    assert record["outcome"] == "ok" and record["rows_returned"] == n and "hashint8extended" not in record["query_shape"]
