@@ -9,8 +9,12 @@ Safety properties of every read:
   every filter value a bound parameter;
 * reads run in a read-only transaction (`SET TRANSACTION READ ONLY` plus a transaction-local `statement_timeout`
   on PostgreSQL, `PRAGMA query_only` plus a progress-handler deadline on SQLite);
+* non-local sources need TLS (`check_transport_security`); names and values that are not plain text are refused,
+  and so are system catalogs;
 * sampling happens in the database with a seeded ordering (and `TABLESAMPLE BERNOULLI … REPEATABLE` for
-  `sample_fraction` on PostgreSQL), so only the sampled rows cross the wire, never more than `row_cap`;
+  `sample_fraction` on PostgreSQL), so only the sampled rows cross the wire, never more than `row_cap`; large
+  PostgreSQL tables are pre-thinned by a seeded key hash first, so the ordering runs on a few n rows, not all M;
+* optional query-level noise on sensitive numeric columns (`noise.py`), its epsilon recorded;
 * every read, refused and failed ones included, is written to the audit table (see `audit.py`).
 """
 
