@@ -34,7 +34,8 @@ from synth_platform.sampling.source import (
 )
 from synth_platform.sampling import audit
 from synth_platform.sampling.noise import MECHANISM, NoiseBound
-from synth_platform.tuning.study import TuningBudget, TuningResult, run_study
+from synth_platform.tuning.strategy import OBJECTIVES, PRUNERS, SAMPLERS
+from synth_platform.tuning.study import PrivacyConstraints, SearchSettings, TuningBudget, TuningResult, run_study
 
 GROUP = "synthesis"
 
@@ -91,6 +92,12 @@ class TuningConfig(dg.Config):
     tuning_rows: int = Field(default=TuningBudget.tuning_rows, description="Training rows a trial uses (fit + validation).")
     validation_fraction: float = Field(default=TuningBudget.validation_fraction, description="Share of the tuning rows a trial is scored on.")
     timeout_s: float = Field(default=TuningBudget.timeout_s, description="No new trial starts after this many seconds.")
+    trial_timeout_s: float = Field(default=TuningBudget.trial_timeout_s, description="A trial still running after this many seconds is stopped and recorded as failed.")
+    sampler: str = Field(default="tpe", description=f"Optuna sampler: one of {list(SAMPLERS)}.")
+    pruner: str = Field(default="median", description=f"Optuna pruner (ddpm reports its loss per epoch): one of {list(PRUNERS)}.")
+    objective: str = Field(default="single", description=f"One of {list(OBJECTIVES)}: utility only, or utility and MIA AUC (Pareto front).")
+    mia_auc_max: float = Field(default=PrivacyConstraints.mia_auc_max, description="Privacy constraint on every trial: membership-inference AUC (use the report's threshold).")
+    exact_copy_rate_max: float = Field(default=PrivacyConstraints.exact_copy_rate_max, description="Privacy constraint on every trial: share of synthetic rows copying a fit row.")
     epsilon: float = Field(default=1.0, description="Differential-privacy epsilon for DP generators (policy, never tuned).")
     seed: int = 0
 
@@ -133,6 +140,7 @@ class SyntheticTable:
     privacy_budget: dict[str, float] | None
     fit_seconds: float
     study_name: str
+    trial_number: int | None = None  # the study's trial whose parameters were used
 
 
 def _frame_preview(frame: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -230,7 +238,9 @@ def tuned_hyperparameters(
 ) -> dg.Output[TuningResult]:
     generators.check_plugin(config.plugin)
     generators.configure_torch()
-    budget = TuningBudget(config.n_trials, config.trial_steps, config.tuning_rows, config.validation_fraction, config.timeout_s)
+    budget = TuningBudget(
+        config.n_trials, config.trial_steps, config.tuning_rows, config.validation_fraction, config.timeout_s, config.trial_timeout_s
+    )
     result = run_study(
         profiled_dataset.encoded_training,
         profiled_dataset.training,
@@ -239,14 +249,27 @@ def tuned_hyperparameters(
         fingerprint=profiled_dataset.fingerprint,
         storage=platform_storage.optuna_url(),
         budget=budget,
+        search=SearchSettings(config.sampler, config.pruner, config.objective),
         seed=config.seed,
         workspace=platform_storage.workspace(context.run_id),
         privacy=generators.PrivacyPolicy(epsilon=config.epsilon),
+        constraints=PrivacyConstraints(config.mia_auc_max, config.exact_copy_rate_max),
         log=context.log.info,
     )
+    if not result.feasible:
+        context.log.warning(
+            f"no trial of study {result.study_name!r} met the privacy constraints; trial {result.best_trial_number} "
+            f"misses them least ({result.best_scores}). Expect the privacy checks to fail."
+        )
     result.params["epsilon"] = config.epsilon  # the policy travels with the choice; only DP plugins use it
-    trials = [dg.TableRecord({"trial": t["number"], "state": t["state"], "value": t["value"] if t["value"] is not None else float("nan"),
-                              "params": json.dumps(t["params"])}) for t in result.trials]
+    trials = [
+        dg.TableRecord({
+            "trial": t["number"], "state": t["state"], "origin": t["origin"], "feasible": t["feasible"],
+            "utility_distance": t.get("utility_distance", float("nan")), "mia_auc": t.get("membership_inference_auc", float("nan")),
+            "exact_copy_rate": t.get("exact_copy_rate", float("nan")), "params": json.dumps(t["params"]),
+        })
+        for t in result.trials
+    ]
     return dg.Output(
         result,
         metadata={
@@ -255,13 +278,21 @@ def tuned_hyperparameters(
             "optuna_storage": result.storage.split("://")[0] + "://…",
             "best_value": result.best_value,
             "best_trial": result.best_trial_number,
+            "best_trial_feasible": result.feasible,
+            "best_scores": dg.MetadataValue.json(result.best_scores),
+            "selection_rule": result.selection_rule,
+            "privacy_policy": result.policy,
+            "search": dg.MetadataValue.json(result.search),
+            "pareto_front": dg.MetadataValue.json(result.pareto_front),
+            "timed_out": result.timed_out,
             "best_params": dg.MetadataValue.json(result.params),
             "trials_this_run": result.trials_this_run,
             "trials_in_study": result.trials_in_study,
             "failed_trials_this_run": result.failed_trials_this_run,
             "trials": dg.MetadataValue.table(trials, dg.TableSchema(columns=[
-                dg.TableColumn("trial", "int"), dg.TableColumn("state", "string"), dg.TableColumn("value", "float"),
-                dg.TableColumn("params", "string")])),
+                dg.TableColumn("trial", "int"), dg.TableColumn("state", "string"), dg.TableColumn("origin", "string"),
+                dg.TableColumn("feasible", "bool"), dg.TableColumn("utility_distance", "float"), dg.TableColumn("mia_auc", "float"),
+                dg.TableColumn("exact_copy_rate", "float"), dg.TableColumn("params", "string")])),
         },
     )
 
@@ -293,9 +324,14 @@ def synthetic_table(
     frame.to_csv(path, index=False)
     shutil.rmtree(platform_storage.workspace(context.run_id), ignore_errors=True)
     return dg.Output(
-        SyntheticTable(frame, plugin, fitted.params, fitted.privacy_budget, fitted.fit_seconds, tuned_hyperparameters.study_name),
+        SyntheticTable(
+            frame, plugin, fitted.params, fitted.privacy_budget, fitted.fit_seconds, tuned_hyperparameters.study_name,
+            tuned_hyperparameters.best_trial_number,
+        ),
         metadata={
             "plugin": plugin,
+            "study_name": tuned_hyperparameters.study_name,
+            "study_trial": tuned_hyperparameters.best_trial_number,
             "rows": len(frame),
             "training_steps": steps,
             "params": dg.MetadataValue.json({k: v for k, v in fitted.params.items()}),
@@ -325,7 +361,8 @@ def privacy_utility_report(
     )
     report["generator"] = {
         "plugin": synthetic_table.plugin, "params": synthetic_table.params, "privacy_budget": synthetic_table.privacy_budget,
-        "study_name": synthetic_table.study_name, "fit_seconds": synthetic_table.fit_seconds,
+        "study_name": synthetic_table.study_name, "study_trial": synthetic_table.trial_number,
+        "fit_seconds": synthetic_table.fit_seconds,
     }
     report["source"] = {"table": source_sample.table, "database": source_sample.source, "seed": source_sample.seed}
     report["run_id"] = context.run_id
@@ -345,6 +382,8 @@ def privacy_utility_report(
             "all_green": report["all_green"],
             "report_path": dg.MetadataValue.path(str(path)),
             "report_html": dg.MetadataValue.path(report["html_path"]),
+            "study_name": synthetic_table.study_name,
+            "study_trial": synthetic_table.trial_number if synthetic_table.trial_number is not None else -1,
             **{k: float(v) for k, v in metrics.items()},
         },
     )

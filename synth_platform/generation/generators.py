@@ -113,8 +113,14 @@ def fit_generator(
     workspace: Path,
     privacy: PrivacyPolicy = PrivacyPolicy(),
     log: Callable[[str], None] = lambda message: None,
+    on_epoch_end: Callable[[int, float | None], None] | None = None,
+    passthrough: tuple[type[BaseException], ...] = (),
 ) -> FittedGenerator:
-    """Fit `plugin` on the (NaN-free, encoded) training frame with `params` merged over the plugin defaults."""
+    """Fit `plugin` on the (NaN-free, encoded) training frame with `params` merged over the plugin defaults.
+
+    `on_epoch_end(epoch, loss)` is called after every epoch of plugins in `EPOCH_HOOK_PLUGINS` (loss: the latest
+    logged training loss, or None); it may stop training by raising one of `passthrough`, which propagate as they
+    are (e.g. a tuner's prune or deadline signal). Any other failure becomes one `GenerationError`."""
     from synthcity.plugins.core.dataloader import GenericDataLoader
 
     check_plugin(plugin)
@@ -136,9 +142,14 @@ def fit_generator(
         # strict=False: one sampling pass. synthcity's strict mode silently drops rows outside the training schema
         # and duplicates, and re-samples up to 500 times, which has no time bound on a poorly trained model;
         # decode_from_generation enforces the source's ranges and types instead.
-        hooks = {"callbacks": [_epoch_progress(plugin, int(merged["n_iter"]), log)]} if plugin in EPOCH_HOOK_PLUGINS else {}
+        hooks = (
+            {"callbacks": [_epoch_progress(plugin, int(merged["n_iter"]), log, on_epoch_end)]}
+            if plugin in EPOCH_HOOK_PLUGINS else {}
+        )
         model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **merged, **hooks)
         model.fit(GenericDataLoader(training))
+    except passthrough:
+        raise
     except Exception as exc:  # synthcity raises many types; surface one clear error
         raise GenerationError(f"{plugin} failed to fit with {merged}: {type(exc).__name__}: {exc}") from exc
     if plugin == "ddpm":
@@ -148,8 +159,20 @@ def fit_generator(
     return FittedGenerator(plugin, merged, model, seconds, budget)
 
 
-def _epoch_progress(plugin: str, n_epochs: int, log: Callable[[str], None]):
-    """A synthcity callback that logs about every tenth of the epochs, with the time left."""
+def _latest_loss(model: Any) -> float | None:
+    """The last training loss synthcity's TabDDPM logged (every `log_interval` steps), if any."""
+    history = getattr(model, "loss_history", None)
+    if isinstance(history, list) and history:
+        return float(history[-1][-1])
+    return None
+
+
+def _epoch_progress(
+    plugin: str, n_epochs: int, log: Callable[[str], None],
+    on_epoch_end: Callable[[int, float | None], None] | None = None,
+):
+    """A synthcity callback that logs about every tenth of the epochs, with the time left, and calls
+    `on_epoch_end(epoch, loss)` after every epoch."""
     from synthcity.utils.callbacks import Callback
 
     class EpochProgress(Callback):
@@ -164,6 +187,8 @@ def _epoch_progress(plugin: str, n_epochs: int, log: Callable[[str], None]):
 
         def on_epoch_end(self, model: Any) -> None:
             self.epoch += 1
+            if on_epoch_end is not None:
+                on_epoch_end(self.epoch, _latest_loss(model))
             if self.epoch < n_epochs and self.epoch * 10 // n_epochs > (self.epoch - 1) * 10 // n_epochs:
                 elapsed = time.perf_counter() - self.start
                 left = elapsed / self.epoch * (n_epochs - self.epoch)

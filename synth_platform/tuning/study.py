@@ -1,9 +1,12 @@
-"""A persisted Optuna study per (dataset, generator): each trial fits the generator on part of the training rows and
-scores its samples against the rest. Pure logic: no Dagster here; the holdout never reaches this module."""
+"""A persisted Optuna study per (dataset, generator, privacy policy): each trial fits the generator on part of the
+training rows, scores its samples against the rest for utility (the objective) and privacy (constraints), and the
+best feasible trial is chosen. Pure logic: no Dagster here; the holdout never reaches this module."""
 
 from __future__ import annotations
 
 import logging
+import math
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,12 +16,19 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from synth_platform.evaluation import metrics
+from synth_platform.evaluation import distances, metrics
+from synth_platform.evaluation.report import Thresholds
 from synth_platform.generation import generators
 from synth_platform.profiling.profile import DatasetProfile, decode_from_generation
+from synth_platform.tuning import strategy
 from synth_platform.tuning.search_space import default_params, search_space, suggest
 
 optuna.logging.set_verbosity(logging.WARNING)
+PRIVACY_ROWS = 1000  # members and non-members per trial for the membership attack
+
+
+class TrialTimedOut(RuntimeError):
+    """A trial ran past its time limit; it is recorded as failed and the study goes on."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class TuningBudget:
     tuning_rows: int = 5000  # training rows a trial uses (fit + validation)
     validation_fraction: float = 0.25
     timeout_s: float = 900.0  # no new trial starts after this many seconds
+    trial_timeout_s: float = 600.0  # a trial still training or sampling after this long is stopped and failed
 
     def validate(self) -> None:
         if self.n_trials < 1:
@@ -38,11 +49,46 @@ class TuningBudget:
             raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {self.validation_fraction}.")
         if self.tuning_rows < 20:
             raise ValueError(f"tuning_rows must be at least 20, got {self.tuning_rows}.")
+        if not self.timeout_s > 0 or not self.trial_timeout_s > 0:
+            raise ValueError(f"timeout_s and trial_timeout_s must be positive, got {self.timeout_s} and {self.trial_timeout_s}.")
 
     @property
     def signature(self) -> str:
         """Trials are comparable only under the same budget; this names it."""
         return f"steps={self.trial_steps},rows={self.tuning_rows},val={self.validation_fraction}"
+
+
+@dataclass(frozen=True)
+class PrivacyConstraints:
+    """The report's privacy thresholds, applied to every trial as Optuna constraints (value <= 0: satisfied)."""
+
+    mia_auc_max: float = Thresholds.mia_auc_max
+    exact_copy_rate_max: float = Thresholds.exact_copy_rate_max
+
+    def values(self, scores: dict[str, float]) -> list[float]:
+        return [scores["membership_inference_auc"] - self.mia_auc_max, scores["exact_copy_rate"] - self.exact_copy_rate_max]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How the study searches: sampler, pruner and single (utility) or multi (utility, MIA AUC) objective."""
+
+    sampler: str = "tpe"
+    pruner: str = "median"
+    objective: str = "single"
+
+    def validate(self) -> None:
+        strategy.check_strategy(self.sampler, self.pruner, self.objective)
+
+
+def policy_signature(plugin: str, privacy: generators.PrivacyPolicy, constraints: PrivacyConstraints) -> str:
+    """The privacy policy a study is tuned under: the DP budget (DP plugins only) and the privacy thresholds."""
+    dp = f"eps{privacy.epsilon:g}" + (f"-delta{privacy.delta:g}" if privacy.delta is not None else "") if plugin in generators.DP_PLUGINS else "nodp"
+    return f"{dp}-mia{constraints.mia_auc_max:g}-copy{constraints.exact_copy_rate_max:g}"
+
+
+def study_name_for(fingerprint: str, plugin: str, policy: str) -> str:
+    return f"{fingerprint}-{plugin}-{policy}"
 
 
 @dataclass
@@ -56,8 +102,15 @@ class TuningResult:
     trials_this_run: int
     trials_in_study: int
     failed_trials_this_run: int
+    feasible: bool = True  # False: no trial met the privacy constraints; the least-violating one was chosen
+    selection_rule: str = ""
+    best_scores: dict[str, float] = field(default_factory=dict)
+    pareto_front: list[dict] = field(default_factory=list)
+    policy: str = ""
     budget: dict = field(default_factory=dict)
+    search: dict = field(default_factory=dict)
     trials: list[dict] = field(default_factory=list)
+    timed_out: bool = False  # the study's time budget ended it before n_trials
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,8 +125,182 @@ def utility_distance(real: pd.DataFrame, synthetic: pd.DataFrame, profile: Datas
     return float(np.mean(shapes) + metrics.correlation_delta(real, synthetic, numeric)["mean"])
 
 
-def study_name_for(fingerprint: str, plugin: str) -> str:
-    return f"{fingerprint}-{plugin}"
+def trial_scores(
+    fit_rows: pd.DataFrame, validation: pd.DataFrame, synthetic: pd.DataFrame, profile: DatasetProfile,
+    *, privacy_rows: int = PRIVACY_ROWS, seed: int = 0,
+) -> dict[str, float]:
+    """Utility against the validation rows and privacy against the rows the generator was fitted on.
+
+    The membership attack is the report's: distance to the closest synthetic row, members (fit rows) vs
+    non-members (validation rows the generator never saw). The exact-copy rate counts synthetic rows equal to a fit
+    row on every compared column."""
+    numeric = profile.by_kind("numeric", "datetime")
+    categorical = profile.by_kind("categorical")
+    compared = numeric + categorical
+    rng = np.random.default_rng(seed)
+    space = distances.MixedSpace.fit(fit_rows[compared], numeric, categorical)
+    n = min(privacy_rows, len(fit_rows), len(validation))
+    members = space.transform(fit_rows[compared].iloc[rng.choice(len(fit_rows), size=n, replace=False)])
+    non_members = space.transform(validation[compared].iloc[rng.choice(len(validation), size=n, replace=False)])
+    encoded_synthetic = space.transform(synthetic[compared])
+    member_dcr = distances.distance_to_closest_record(members, encoded_synthetic, space.n_columns)
+    non_member_dcr = distances.distance_to_closest_record(non_members, encoded_synthetic, space.n_columns)
+    return {
+        "utility_distance": utility_distance(validation, synthetic, profile),
+        "membership_inference_auc": metrics.membership_inference_auc(member_dcr, non_member_dcr),
+        "exact_copy_rate": metrics.exact_copy_rate(synthetic[compared], fit_rows[compared]),
+    }
+
+
+@dataclass
+class TrialSetup:
+    """Everything a trial needs, picklable, so trials can run in this process or in worker processes."""
+
+    plugin: str
+    fit_frame: pd.DataFrame  # encoded, what the generator trains on
+    fit_rows: pd.DataFrame  # the same rows, source-shaped, for the privacy scores
+    validation: pd.DataFrame  # source-shaped rows the generator never sees
+    profile: DatasetProfile
+    space: list
+    budget: TuningBudget
+    search: SearchSettings
+    privacy: generators.PrivacyPolicy
+    constraints: PrivacyConstraints
+    seed: int
+    workspace: Path
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            pickle.dump(self, handle)
+        return path
+
+
+def objective_from_file(setup_path: str) -> Callable[[optuna.Trial], Any]:
+    """The objective for worker processes: loads a pickled `TrialSetup` written by `run_study`."""
+    with open(setup_path, "rb") as handle:
+        setup: TrialSetup = pickle.load(handle)
+    generators.configure_torch()
+    return make_objective(setup)
+
+
+def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda message: None) -> Callable[[optuna.Trial], Any]:
+    """One trial: suggest parameters, fit within the step budget and time limit (ddpm reports its training loss
+    per epoch for pruning), sample as many rows as the validation part, score, store the scores and the privacy
+    constraints as user attributes, return utility (single) or (utility, MIA AUC) (multi). Exceptions, a timeout
+    and non-finite scores make the trial FAIL; the study goes on."""
+    plugin, budget = setup.plugin, setup.budget
+    single = setup.search.objective == "single"
+
+    def objective(trial: optuna.Trial) -> Any:
+        params = suggest(trial, setup.space)
+        params["n_iter"] = generators.epochs_for_steps(plugin, budget.trial_steps, len(setup.fit_frame), params.get("batch_size"))
+        if plugin == "ddpm":  # one logged loss per epoch: the mean over the epoch's steps
+            batch = params.get("batch_size") or generators.PLUGIN_DEFAULTS["ddpm"]["batch_size"]
+            params["log_interval"] = max(1, math.ceil(len(setup.fit_frame) / min(batch, len(setup.fit_frame))))
+        trial.set_user_attr("budget", budget.signature)
+        start = time.perf_counter()
+        deadline = time.monotonic() + budget.trial_timeout_s
+
+        def on_epoch_end(epoch: int, loss: float | None) -> None:
+            if time.monotonic() > deadline:
+                raise TrialTimedOut(f"trial {trial.number} passed its {budget.trial_timeout_s:g} s limit at epoch {epoch}")
+            if loss is None:
+                return
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss} at epoch {epoch}")
+            if single:
+                trial.report(loss, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"training loss {loss:.4f} at epoch {epoch} is worse than the median")
+
+        try:
+            fitted = generators.fit_generator(
+                setup.fit_frame, plugin, params, seed=setup.seed + trial.number, workspace=setup.workspace / f"trial-{trial.number}",
+                privacy=setup.privacy, on_epoch_end=on_epoch_end, passthrough=(optuna.TrialPruned, TrialTimedOut, FloatingPointError),
+            )
+            if time.monotonic() > deadline:
+                raise TrialTimedOut(f"trial {trial.number} passed its {budget.trial_timeout_s:g} s limit while fitting")
+            generated = generators.sample(fitted, len(setup.validation), seed=setup.seed + trial.number)
+            synthetic = decode_from_generation(generated, setup.profile)
+            scores = trial_scores(setup.fit_rows, setup.validation, synthetic, setup.profile, seed=setup.seed + trial.number)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])
+            log(f"trial {trial.number} failed: {type(exc).__name__}: {str(exc)[:200]}")
+            raise
+        for key, value in scores.items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr(strategy.CONSTRAINTS_ATTR, setup.constraints.values(scores))
+        trial.set_user_attr("seconds", time.perf_counter() - start)
+        if not all(math.isfinite(v) for v in scores.values()):
+            raise FloatingPointError(f"non-finite scores {scores}")
+        log(
+            f"trial {trial.number}: utility distance {scores['utility_distance']:.4f}, MIA AUC {scores['membership_inference_auc']:.3f}, "
+            f"exact copies {scores['exact_copy_rate']:.3f} in {time.perf_counter() - start:.0f} s with {params}"
+        )
+        if single:
+            return scores["utility_distance"]
+        return scores["utility_distance"], scores["membership_inference_auc"]
+
+    return objective
+
+
+SELECTION_RULE = (
+    "among COMPLETE trials under this budget that meet every privacy constraint, the lowest utility distance; "
+    "if none meets them, the one with the smallest total constraint violation (flagged not feasible)"
+)
+
+
+def select_best(trials: list[optuna.trial.FrozenTrial]) -> tuple[optuna.trial.FrozenTrial, bool]:
+    """The chosen trial and whether it is feasible, by `SELECTION_RULE`."""
+    feasible = [t for t in trials if strategy.is_feasible(t)]
+    if feasible:
+        return min(feasible, key=lambda t: (t.values[0], t.number)), True
+    return min(trials, key=lambda t: (strategy.constraint_violation(t), t.values[0], t.number)), False
+
+
+def pareto_front(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """Feasible trials no other feasible trial beats on both utility distance and MIA AUC."""
+    candidates = [t for t in trials if strategy.is_feasible(t)]
+
+    def scores(t: optuna.trial.FrozenTrial) -> tuple[float, float]:
+        return t.user_attrs["utility_distance"], t.user_attrs["membership_inference_auc"]
+
+    front = []
+    for t in candidates:
+        a = scores(t)
+        if not any(scores(o)[0] <= a[0] and scores(o)[1] <= a[1] and scores(o) != a for o in candidates):
+            front.append(t)
+    return sorted(front, key=lambda t: scores(t))
+
+
+def prepare_setup(
+    encoded_training: pd.DataFrame, training: pd.DataFrame, profile: DatasetProfile, *, plugin: str,
+    budget: TuningBudget, search: SearchSettings, privacy: generators.PrivacyPolicy,
+    constraints: PrivacyConstraints, seed: int, workspace: Path,
+) -> TrialSetup:
+    """Split the tuning rows into a fit part and a validation part (both from the training part)."""
+    rng = np.random.default_rng(seed)
+    n = min(budget.tuning_rows, len(encoded_training))
+    rows = rng.choice(len(encoded_training), size=n, replace=False)
+    n_validation = max(1, int(round(n * budget.validation_fraction)))
+    fit_index, validation_index = rows[n_validation:], rows[:n_validation]
+    return TrialSetup(
+        plugin=plugin,
+        fit_frame=encoded_training.iloc[fit_index].reset_index(drop=True),
+        fit_rows=training.iloc[fit_index].reset_index(drop=True),
+        validation=training.iloc[validation_index].reset_index(drop=True),
+        profile=profile,
+        space=search_space(plugin),
+        budget=budget,
+        search=search,
+        privacy=privacy,
+        constraints=constraints,
+        seed=seed,
+        workspace=workspace,
+    )
 
 
 def run_study(
@@ -85,53 +312,61 @@ def run_study(
     fingerprint: str,
     storage: str,
     budget: TuningBudget = TuningBudget(),
+    search: SearchSettings = SearchSettings(),
     seed: int = 0,
     workspace: Path,
     privacy: generators.PrivacyPolicy = generators.PrivacyPolicy(),
+    constraints: PrivacyConstraints = PrivacyConstraints(),
+    warm_start: list[dict[str, Any]] = (),
+    callbacks: list[Callable] = (),
     log: Callable[[str], None] = lambda message: None,
 ) -> TuningResult:
     """Run `budget.n_trials` more trials of the persisted study and return its best trial under this budget.
 
     `encoded_training` is what the generator sees; `training` (same rows, source-shaped) is what samples are
-    compared with. A trial whose generator fails is recorded as FAIL and does not stop the study.
+    compared with. `warm_start` parameter sets (each optionally with an "origin") are enqueued first in a new study.
+    A trial whose generator fails is recorded as FAIL and does not stop the study.
     """
     budget.validate()
+    search.validate()
     generators.check_plugin(plugin)
-    rng = np.random.default_rng(seed)
-    n = min(budget.tuning_rows, len(encoded_training))
-    rows = rng.choice(len(encoded_training), size=n, replace=False)
-    n_validation = max(1, int(round(n * budget.validation_fraction)))
-    fit_rows, validation_rows = rows[n_validation:], rows[:n_validation]
-    fit_frame = encoded_training.iloc[fit_rows].reset_index(drop=True)
-    validation_frame = training.iloc[validation_rows].reset_index(drop=True)
-    space = search_space(plugin)
-    name = study_name_for(fingerprint, plugin)
-
-    def objective(trial: optuna.Trial) -> float:
-        params = suggest(trial, space)
-        params["n_iter"] = generators.epochs_for_steps(plugin, budget.trial_steps, len(fit_frame), params.get("batch_size"))
-        trial.set_user_attr("budget", budget.signature)
-        start = time.perf_counter()
-        fitted = generators.fit_generator(fit_frame, plugin, params, seed=seed + trial.number, workspace=workspace, privacy=privacy)
-        generated = generators.sample(fitted, len(validation_frame), seed=seed + trial.number)
-        value = utility_distance(validation_frame, decode_from_generation(generated, profile), profile)
-        trial.set_user_attr("seconds", time.perf_counter() - start)
-        log(f"trial {trial.number}: utility distance {value:.4f} in {time.perf_counter() - start:.0f} s with {params}")
-        return value
-
+    setup = prepare_setup(
+        encoded_training, training, profile, plugin=plugin, budget=budget, search=search, privacy=privacy,
+        constraints=constraints, seed=seed, workspace=workspace,
+    )
+    policy = policy_signature(plugin, privacy, constraints)
+    name = study_name_for(fingerprint, plugin, policy)
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
+        directions=strategy.directions(search.objective),
+        sampler=strategy.make_sampler(search.sampler, seed, search.objective),
+        pruner=strategy.make_pruner(search.pruner, search.objective),
         load_if_exists=True,
     )
     before = {t.number for t in study.trials}
     if not before:
-        study.enqueue_trial(default_params(plugin, space), user_attrs={"origin": "plugin defaults"})
-    log(f"study {name!r}: {len(before)} earlier trials; running {budget.n_trials} more on {len(fit_frame)} + {n_validation} rows")
-    study.optimize(objective, n_trials=budget.n_trials, timeout=budget.timeout_s, catch=(Exception,))
+        study.enqueue_trial(default_params(plugin, setup.space), user_attrs={"origin": "plugin defaults"})
+        for item in warm_start:
+            params = {k: v for k, v in item.items() if k != "origin"}
+            study.enqueue_trial(params, user_attrs={"origin": item.get("origin", "warm start")}, skip_if_exists=True)
+    log(
+        f"study {name!r}: {len(before)} earlier trials; running {budget.n_trials} more on {len(setup.fit_frame)} + "
+        f"{len(setup.validation)} rows ({search.sampler} sampler, {search.pruner} pruner, {search.objective} objective)"
+    )
+    started = time.monotonic()
+    study.optimize(
+        make_objective(setup, log), n_trials=budget.n_trials, timeout=budget.timeout_s, catch=(Exception,),
+        callbacks=list(callbacks),
+    )
+    return summarize(study, before, plugin=plugin, storage=storage, budget=budget, search=search, policy=policy,
+                     timed_out=time.monotonic() - started >= budget.timeout_s)
 
+
+def summarize(
+    study: optuna.Study, before: set[int], *, plugin: str, storage: str, budget: TuningBudget, search: SearchSettings,
+    policy: str, timed_out: bool = False,
+) -> TuningResult:
     trials = study.get_trials(deepcopy=False)
     this_run = [t for t in trials if t.number not in before]
     comparable = [
@@ -139,22 +374,26 @@ def run_study(
         if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("budget") == budget.signature
     ]
     if not comparable:
-        errors = "; ".join(str(t.system_attrs.get("fail_reason", ""))[:300] for t in this_run)
+        errors = "; ".join(str(t.user_attrs.get("fail_reason", t.state.name))[:300] for t in this_run)
         raise generators.GenerationError(f"Every tuning trial of {plugin} failed: {errors}")
-    best = min(comparable, key=lambda t: t.value)
+    best, feasible = select_best(comparable)
     return TuningResult(
         plugin=plugin,
         params=dict(best.params),
-        study_name=name,
+        study_name=study.study_name,
         storage=storage,
-        best_value=float(best.value),
+        best_value=float(best.values[0]),
         best_trial_number=best.number,
         trials_this_run=len(this_run),
         trials_in_study=len(trials),
         failed_trials_this_run=sum(t.state == optuna.trial.TrialState.FAIL for t in this_run),
+        feasible=feasible,
+        selection_rule=SELECTION_RULE,
+        best_scores={k: best.user_attrs[k] for k in ("utility_distance", "membership_inference_auc", "exact_copy_rate") if k in best.user_attrs},
+        pareto_front=[strategy.describe_trial(t) for t in pareto_front(comparable)],
+        policy=policy,
         budget=asdict(budget),
-        trials=[
-            {"number": t.number, "state": t.state.name, "value": t.value, "params": dict(t.params)}
-            for t in this_run
-        ],
+        search=asdict(search),
+        trials=[strategy.describe_trial(t) for t in this_run],
+        timed_out=timed_out and len(this_run) < budget.n_trials,
     )

@@ -3,7 +3,15 @@ import pytest
 from scipy.stats import ks_2samp
 
 from synth_platform.profiling.profile import encode_for_generation, profile_dataframe
-from synth_platform.tuning.study import TuningBudget, run_study, utility_distance
+from synth_platform.tuning.study import (
+    PrivacyConstraints,
+    SearchSettings,
+    TuningBudget,
+    pareto_front,
+    run_study,
+    select_best,
+    utility_distance,
+)
 
 
 def test_utility_distance_is_zero_on_identical_tables_and_equals_a_hand_computed_damage(adult_small):
@@ -25,15 +33,15 @@ def test_study_is_persisted_and_resumed_in_sqlite(tmp_path, adult_small):
     budget = TuningBudget(n_trials=2, trial_steps=10, tuning_rows=200)
     kwargs = dict(plugin="ddpm", fingerprint="adult-test", storage=storage, budget=budget, workspace=tmp_path / "ws")
     first = run_study(encoded, adult_small, profile, **kwargs)
-    assert first.study_name == "adult-test-ddpm"
+    assert first.study_name == "adult-test-ddpm-nodp-mia0.6-copy0.05"
     assert first.trials_this_run == 2 and first.trials_in_study == 2
     assert set(first.params) == {"lr", "batch_size"}
     second = run_study(encoded, adult_small, profile, **kwargs)
     assert second.trials_in_study == 4
     assert second.best_value <= first.best_value
-    study = optuna.load_study(study_name="adult-test-ddpm", storage=storage)
+    study = optuna.load_study(study_name=first.study_name, storage=storage)
     assert len(study.trials) == 4
-    assert study.best_value == pytest.approx(second.best_value)
+    assert min(t.value for t in study.trials if t.user_attrs.get("constraints") and max(t.user_attrs["constraints"]) <= 0) == pytest.approx(second.best_value)
     assert all(t.user_attrs["budget"] == budget.signature for t in study.trials)
 
 
@@ -44,10 +52,118 @@ def test_failing_trials_are_recorded_not_fatal_and_all_failing_is_a_clear_error(
     with pytest.raises(Exception, match="Every tuning trial of ddpm failed"):
         run_study(encoded, adult_small, profile, plugin="ddpm", fingerprint="broken", storage=f"sqlite:///{tmp_path / 'o.db'}",
                   budget=TuningBudget(n_trials=2, trial_steps=5, tuning_rows=800), workspace=tmp_path / "ws")
-    study = optuna.load_study(study_name="broken-ddpm", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    study = optuna.load_study(study_name="broken-ddpm-nodp-mia0.6-copy0.05", storage=f"sqlite:///{tmp_path / 'o.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
 
 
 def test_budget_is_validated():
     with pytest.raises(ValueError, match="n_trials must be at least 1"):
         TuningBudget(n_trials=0).validate()
+
+
+# ----------------------------------------------------------------------------------- constraints, limits, failures
+
+
+def _frozen(number, value, constraints, **attrs):
+    return optuna.trial.create_trial(
+        params={"x": float(number)}, distributions={"x": optuna.distributions.FloatDistribution(0, 100)},
+        value=value, user_attrs={"constraints": constraints, **attrs},
+    )
+
+
+def test_an_infeasible_trial_loses_to_a_worse_feasible_one():
+    infeasible = _frozen(0, 0.05, [0.08, -0.01])  # best utility, but MIA AUC 0.08 above its limit
+    feasible = _frozen(1, 0.20, [-0.05, -0.04])
+    best, is_feasible = select_best([infeasible, feasible])
+    assert best is feasible and is_feasible
+    closest = _frozen(2, 0.50, [0.01, -0.01])
+    best, is_feasible = select_best([infeasible, closest])  # nothing feasible: the smallest violation, flagged
+    assert best is closest and not is_feasible
+
+
+def test_pareto_front_keeps_the_feasible_undominated_trials():
+    trials = [
+        _frozen(0, 0.10, [-0.01, -0.01], utility_distance=0.10, membership_inference_auc=0.59),
+        _frozen(1, 0.20, [-0.10, -0.01], utility_distance=0.20, membership_inference_auc=0.50),
+        _frozen(2, 0.25, [-0.05, -0.01], utility_distance=0.25, membership_inference_auc=0.55),  # dominated by 1
+        _frozen(3, 0.05, [0.10, -0.01], utility_distance=0.05, membership_inference_auc=0.70),  # infeasible
+    ]
+    assert [t.params["x"] for t in pareto_front(trials)] == [0.0, 1.0]
+
+
+@pytest.fixture(scope="module")
+def encoded_adult(adult_small):
+    profile = profile_dataframe(adult_small)
+    return encode_for_generation(adult_small, profile), adult_small, profile
+
+
+def test_trials_record_privacy_scores_and_constraints_and_impossible_constraints_are_flagged(tmp_path, encoded_adult):
+    encoded, frame, profile = encoded_adult
+    kwargs = dict(plugin="ddpm", storage=f"sqlite:///{tmp_path / 'o.db'}", budget=TuningBudget(n_trials=2, trial_steps=20, tuning_rows=400),
+                  workspace=tmp_path / "ws")
+    result = run_study(encoded, frame, profile, fingerprint="adult-open", **kwargs)
+    for trial in optuna.load_study(study_name=result.study_name, storage=kwargs["storage"]).trials:
+        scores = trial.user_attrs
+        assert 0.0 <= scores["membership_inference_auc"] <= 1.0 and 0.0 <= scores["exact_copy_rate"] <= 1.0
+        assert scores["constraints"] == pytest.approx([scores["membership_inference_auc"] - 0.6, scores["exact_copy_rate"] - 0.05])
+    impossible = run_study(encoded, frame, profile, fingerprint="adult-closed", constraints=PrivacyConstraints(mia_auc_max=0.0), **kwargs)
+    assert impossible.study_name.endswith("nodp-mia0-copy0.05") and not impossible.feasible
+    assert "smallest total constraint violation" in impossible.selection_rule
+
+
+def test_a_diverging_configuration_fails_its_trial_and_the_study_goes_on(tmp_path, encoded_adult):
+    encoded, frame, profile = encoded_adult
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    result = run_study(
+        encoded, frame, profile, plugin="ddpm", fingerprint="adult", storage=storage, workspace=tmp_path / "ws",
+        budget=TuningBudget(n_trials=3, trial_steps=20, tuning_rows=400),
+        warm_start=[{"lr": 50.0, "batch_size": 256, "origin": "a learning rate that diverges"}],
+    )
+    trials = optuna.load_study(study_name=result.study_name, storage=storage).trials
+    assert [t.state.name for t in trials][:2] == ["COMPLETE", "FAIL"]  # defaults first, then the enqueued lr = 50
+    assert trials[1].params["lr"] == 50.0 and trials[1].user_attrs["origin"] == "a learning rate that diverges"
+    assert "FloatingPointError" in trials[1].user_attrs["fail_reason"] or "nan" in trials[1].user_attrs["fail_reason"].lower()
+    assert trials[2].state.name == "COMPLETE" and result.failed_trials_this_run == 1 and result.best_trial_number != 1
+
+
+def test_the_time_budget_returns_the_best_so_far_and_a_trial_past_its_limit_fails(tmp_path, encoded_adult):
+    encoded, frame, profile = encoded_adult
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    partial = run_study(
+        encoded, frame, profile, plugin="ddpm", fingerprint="adult", storage=storage, workspace=tmp_path / "ws",
+        budget=TuningBudget(n_trials=50, trial_steps=20, tuning_rows=400, timeout_s=0.5),
+    )
+    assert partial.timed_out and 1 <= partial.trials_this_run < 50
+    assert len(optuna.load_study(study_name=partial.study_name, storage=storage).trials) == partial.trials_this_run
+    with pytest.raises(Exception, match="Every tuning trial of ddpm failed: TrialTimedOut: trial 0 passed its 0.01 s limit"):
+        run_study(encoded, frame, profile, plugin="ddpm", fingerprint="slow", storage=storage, workspace=tmp_path / "ws",
+                  budget=TuningBudget(n_trials=1, trial_steps=200, tuning_rows=400, trial_timeout_s=0.01))
+
+
+def test_ddpm_reports_its_loss_per_epoch_and_a_hopeless_trial_is_pruned(tmp_path, encoded_adult):
+    encoded, frame, profile = encoded_adult
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    result = run_study(
+        encoded, frame, profile, plugin="ddpm", fingerprint="adult", storage=storage, workspace=tmp_path / "ws",
+        budget=TuningBudget(n_trials=3, trial_steps=40, tuning_rows=400),
+        warm_start=[{"lr": 2e-3, "batch_size": 256}, {"lr": 1e-5, "batch_size": 256, "origin": "too small a learning rate"}],
+    )
+    trials = optuna.load_study(study_name=result.study_name, storage=storage).trials
+    completed = [t for t in trials if t.state.name == "COMPLETE"]
+    assert all(len(t.intermediate_values) >= 5 for t in completed)  # 300 fit rows / batch 256: 2 steps an epoch
+    assert trials[2].params["lr"] == 1e-5 and trials[2].state.name == "PRUNED"  # after two trials, above their median
+
+
+def test_multi_objective_records_the_pareto_front_and_picks_by_the_stated_rule(tmp_path, encoded_adult):
+    encoded, frame, profile = encoded_adult
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    result = run_study(
+        encoded, frame, profile, plugin="ddpm", fingerprint="adult", storage=storage, workspace=tmp_path / "ws",
+        budget=TuningBudget(n_trials=3, trial_steps=20, tuning_rows=400), search=SearchSettings(sampler="tpe", objective="multi"),
+    )
+    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    assert len(study.directions) == 2
+    feasible = [t for t in study.trials if t.state.name == "COMPLETE" and max(t.user_attrs["constraints"]) <= 0]
+    assert result.best_value == min(t.values[0] for t in feasible)
+    front = {p["number"] for p in result.pareto_front}
+    assert result.best_trial_number in front and front <= {t.number for t in feasible}
