@@ -406,7 +406,9 @@ def _fail_trials_of_dead_workers(storage: RDBStorage, spec: WorkerSpec, dead: Se
     host = socket.gethostname()
     pids = {summary.pid for summary in dead}
     study = optuna.load_study(study_name=spec.study_name, storage=storage)
-    retry = RetryHeartbeatStaleTrialCallback(max_retry=spec.max_retry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=spec.max_retry)
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get("worker_host") != host or trial.user_attrs.get("worker_pid") not in pids:
