@@ -99,6 +99,9 @@ class TuningConfig(dg.Config):
     mia_auc_max: float = Field(default=PrivacyConstraints.mia_auc_max, description="Privacy constraint on every trial: membership-inference AUC (use the report's threshold).")
     exact_copy_rate_max: float = Field(default=PrivacyConstraints.exact_copy_rate_max, description="Privacy constraint on every trial: share of synthetic rows copying a fit row.")
     epsilon: float = Field(default=1.0, description="Differential-privacy epsilon for DP generators (policy, never tuned).")
+    workers: int = Field(default=1, description="Worker processes sharing the study (more than 1 needs a PostgreSQL Optuna storage).")
+    warm_start: bool = Field(default=True, description="Start a new study with the best parameters of the most similar past datasets.")
+    track_in_mlflow: bool = Field(default=True, description="Log the study and every trial to MLflow.")
     seed: int = 0
 
 
@@ -254,8 +257,14 @@ def tuned_hyperparameters(
         workspace=platform_storage.workspace(context.run_id),
         privacy=generators.PrivacyPolicy(epsilon=config.epsilon),
         constraints=PrivacyConstraints(config.mia_auc_max, config.exact_copy_rate_max),
+        n_workers=config.workers,
+        memory_url=platform_storage.tuning_memory_database_url() if config.warm_start else None,
+        tracking_uri=platform_storage.mlflow_uri() if config.track_in_mlflow else None,
+        run_id=context.run_id,
         log=context.log.info,
     )
+    for problem in result.tracking_problems:
+        context.log.warning(f"MLflow tracking: {problem}")
     if not result.feasible:
         context.log.warning(
             f"no trial of study {result.study_name!r} met the privacy constraints; trial {result.best_trial_number} "
@@ -285,6 +294,10 @@ def tuned_hyperparameters(
             "search": dg.MetadataValue.json(result.search),
             "pareto_front": dg.MetadataValue.json(result.pareto_front),
             "timed_out": result.timed_out,
+            "warm_start": dg.MetadataValue.json(result.warm_start),
+            "tuning_memory_record": result.memory_record_id if result.memory_record_id is not None else -1,
+            "mlflow_run_id": result.mlflow_run_id or "",
+            "workers": dg.MetadataValue.json(result.workers),
             "best_params": dg.MetadataValue.json(result.params),
             "trials_this_run": result.trials_this_run,
             "trials_in_study": result.trials_in_study,

@@ -18,11 +18,16 @@ class PlatformStorage(dg.ConfigurableResource):
     `root` empty means `<DAGSTER_HOME or the instance's temp dir>/synth_platform`.
     `optuna_storage` empty means a SQLite file under `root`; a `postgresql+psycopg2://…` URL shares studies.
     `audit_url` empty means `<root>/audit.sqlite3`: where every read of the source is recorded (never the source).
+    `tuning_memory_url` empty means `<root>/tuning_memory.sqlite3`: past studies' best parameters, for warm starts.
+    `mlflow_tracking_uri` empty means a SQLite MLflow store under `<root>/mlflow`; a server URL (http://…) or
+    database URL shares it.
     """
 
     root: str = ""
     optuna_storage: str = ""
     audit_url: str = ""
+    tuning_memory_url: str = ""
+    mlflow_tracking_uri: str = ""
 
     _root: Path | None = PrivateAttr(default=None)
 
@@ -48,6 +53,14 @@ class PlatformStorage(dg.ConfigurableResource):
 
     def audit_database_url(self) -> str:
         return self.audit_url or f"sqlite:///{self.root_path / 'audit.sqlite3'}"
+
+    def tuning_memory_database_url(self) -> str:
+        return self.tuning_memory_url or f"sqlite:///{self.root_path / 'tuning_memory.sqlite3'}"
+
+    def mlflow_uri(self) -> str:
+        from synth_platform.tuning.tracking import tracking_uri_for
+
+        return tracking_uri_for(self.root_path, self.mlflow_tracking_uri)
 
     def workspace(self, run_id: str) -> Path:
         return self.root_path / "workspace" / run_id
@@ -101,10 +114,15 @@ def source_database_from_env() -> SourceDatabase:
 
 def platform_storage_from_env() -> PlatformStorage:
     """`SYNTH_OPTUNA_STORAGE` when set selects a shared Optuna storage (e.g. PostgreSQL); `SYNTH_AUDIT_URL` the
-    database of the source-read audit log."""
+    database of the source-read audit log; `SYNTH_TUNING_MEMORY_URL` the tuning memory; `MLFLOW_TRACKING_URI` the
+    MLflow tracking store."""
     fields = {}
     if os.environ.get("SYNTH_OPTUNA_STORAGE"):
         fields["optuna_storage"] = dg.EnvVar("SYNTH_OPTUNA_STORAGE")
     if os.environ.get("SYNTH_AUDIT_URL"):
         fields["audit_url"] = dg.EnvVar("SYNTH_AUDIT_URL")
+    if os.environ.get("SYNTH_TUNING_MEMORY_URL"):
+        fields["tuning_memory_url"] = dg.EnvVar("SYNTH_TUNING_MEMORY_URL")
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        fields["mlflow_tracking_uri"] = dg.EnvVar("MLFLOW_TRACKING_URI")
     return PlatformStorage(**fields)

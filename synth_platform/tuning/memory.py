@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from synth_platform.generation.generators import DP_PLUGINS, PrivacyPolicy
 from synth_platform.profiling.profile import DatasetProfile
+from synth_platform.tuning.strategy import is_feasible
 
 if TYPE_CHECKING:  # synthcity (and torch) are imported on first use
     from synthcity.plugins.core.distribution import Distribution
@@ -357,16 +358,6 @@ def warm_start_params(
         trial = f" trial {entry.best_trial_number}" if entry.best_trial_number is not None else ""
         starts.append(WarmStart(params, f"{WARM_START_ORIGIN} from {entry.study_name}{trial}", distance, entry.dataset_fingerprint))
     return starts
-
-
-def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
-    """Every constraint value <= 0 (Optuna's convention): Optuna's own (`trial.set_constraint`, or a sampler's
-    constraints_func) and a user attribute "constraints" (a list or a mapping of values); none at all: feasible."""
-    values = list(trial.constraints.values())
-    by_user = trial.user_attrs.get("constraints")
-    if by_user is not None:
-        values += list(by_user.values()) if isinstance(by_user, dict) else list(by_user)
-    return all(value is not None and float(value) <= 0 for value in values)
 
 
 def is_warm_start(trial: optuna.trial.FrozenTrial) -> bool:

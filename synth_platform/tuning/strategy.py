@@ -3,61 +3,74 @@ constraints. Pure logic: no Dagster here."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import warnings
 from typing import Any
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "successive_halving", "none")
 OBJECTIVES = ("single", "multi")  # utility only / utility and membership-inference AUC (Pareto front)
 CONSTRAINTS_ATTR = "constraints"  # user attribute: one value per privacy constraint, <= 0 when satisfied
+ERROR_ATTR = "error"  # user attribute: why a trial failed (Optuna 5 keeps no fail reason of its own)
 
 
-def trial_constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
-    """Optuna's `constraints_func`: the trial's stored constraint values. A trial that stopped before it was scored
-    (pruned, timed out) counts as infeasible, so the sampler never learns from it as if it were private."""
-    values = trial.user_attrs.get(CONSTRAINTS_ATTR)
-    if not values:
-        return [1.0]
+def constraint_values(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """The trial's constraint values: Optuna's own (`trial.set_constraint`) or else the user attribute."""
+    if trial.constraints:
+        return [float(v) for v in trial.constraints.values()]
+    listed = trial.user_attrs.get(CONSTRAINTS_ATTR)
+    if listed is None:
+        return []
+    values = list(listed.values()) if isinstance(listed, dict) else [listed] if isinstance(listed, (int, float)) else list(listed)
     return [float(v) for v in values]
 
 
 def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
-    values = trial.user_attrs.get(CONSTRAINTS_ATTR)
+    """Every constraint value <= 0 (Optuna's convention). A trial with none recorded was never scored (failed,
+    pruned or timed out before its privacy was measured), so it is not known to be feasible: False."""
+    values = constraint_values(trial)
     return bool(values) and all(math.isfinite(v) and v <= 0 for v in values)
 
 
 def constraint_violation(trial: optuna.trial.FrozenTrial) -> float:
     """Sum of the positive constraint values: 0 for a feasible trial, how far it misses otherwise."""
-    values = trial.user_attrs.get(CONSTRAINTS_ATTR)
+    values = constraint_values(trial)
     if not values:
         return math.inf
     return float(sum(max(0.0, v) for v in values))
 
 
-def make_sampler(name: str, seed: int, objective: str = "single") -> optuna.samplers.BaseSampler:
-    """The named sampler with the privacy constraints wired in where the sampler supports them.
-
-    tpe (default) and gp handle constraints and (tpe) several objectives; random ignores both; cmaes is single
-    objective and unconstrained (infeasible trials still lose at selection time)."""
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=trial_constraints, multivariate=True)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "gp":
-        if objective != "single":
-            raise ValueError("The gp sampler is single-objective here: use sampler 'tpe' for objective 'multi'.")
-        return optuna.samplers.GPSampler(seed=seed, constraints_func=trial_constraints)
+def check_sampler(name: str, *, multi_objective: bool = False, constraints: bool = False) -> None:
+    if name not in SAMPLERS:
+        raise ValueError(f"Unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
     if name == "cmaes":
-        if objective != "single":
-            raise ValueError("CMA-ES is single-objective: use sampler 'tpe' for objective 'multi'.")
-        try:
-            import cmaes  # noqa: F401
-        except ImportError:
-            raise ValueError("The cmaes sampler needs the `cmaes` package: pip install cmaes.") from None
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    raise ValueError(f"Unknown sampler {name!r}; choose one of {list(SAMPLERS)}.")
+        if importlib.util.find_spec("cmaes") is None:
+            raise ImportError("The 'cmaes' sampler needs the cmaes package: pip install cmaes (or use sampler 'tpe' or 'gp').")
+        if multi_objective or constraints:
+            raise ValueError("Optuna's CMA-ES sampler handles neither several objectives nor constraints; use 'tpe' or 'gp'.")
+    if name == "gp" and multi_objective:
+        raise ValueError("The gp sampler is used single-objective here: use sampler 'tpe' for objective 'multi'.")
+
+
+def make_sampler(name: str, seed: int, *, multi_objective: bool = False, constraints: bool = False) -> optuna.samplers.BaseSampler:
+    """The named sampler. TPE runs with `constant_liar` (Optuna 5's default): trials still RUNNING on other
+    workers count as bad, so parallel workers do not all crowd the same promising region. Constraints reach TPE
+    and GP through the trials themselves (`trial.set_constraint`, Optuna 5; `constraints_func` is deprecated);
+    random ignores them and CMA-ES cannot take them (refused)."""
+    check_sampler(name, multi_objective=multi_objective, constraints=constraints)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        if name == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True)
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if name == "gp":
+            return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.CmaEsSampler(seed=seed)
 
 
 def make_pruner(name: str, objective: str = "single") -> optuna.pruners.BasePruner:
@@ -75,7 +88,8 @@ def make_pruner(name: str, objective: str = "single") -> optuna.pruners.BasePrun
 def check_strategy(sampler: str, pruner: str, objective: str) -> None:
     if objective not in OBJECTIVES:
         raise ValueError(f"Unknown objective {objective!r}; choose one of {list(OBJECTIVES)}.")
-    make_sampler(sampler, 0, objective)
+    # CMA-ES runs unconstrained: infeasible trials still lose at selection time (study.select_best)
+    check_sampler(sampler, multi_objective=objective == "multi", constraints=sampler != "cmaes")
     make_pruner(pruner, objective)
 
 
@@ -91,5 +105,5 @@ def describe_trial(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "feasible": is_feasible(trial),
         "params": dict(trial.params),
         "origin": trial.user_attrs.get("origin", "sampler"),
-        **{k: trial.user_attrs[k] for k in ("membership_inference_auc", "exact_copy_rate", "utility_distance", "seconds", "fail_reason") if k in trial.user_attrs},
+        **{k: trial.user_attrs[k] for k in ("membership_inference_auc", "exact_copy_rate", "utility_distance", "seconds", ERROR_ATTR) if k in trial.user_attrs},
     }

@@ -4,6 +4,7 @@ best feasible trial is chosen. Pure logic: no Dagster here; the holdout never re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import pickle
@@ -20,7 +21,7 @@ from synth_platform.evaluation import distances, metrics
 from synth_platform.evaluation.report import Thresholds
 from synth_platform.generation import generators
 from synth_platform.profiling.profile import DatasetProfile, decode_from_generation
-from synth_platform.tuning import strategy
+from synth_platform.tuning import memory, strategy, tracking, workers
 from synth_platform.tuning.search_space import default_params, search_space, suggest
 
 optuna.logging.set_verbosity(logging.WARNING)
@@ -82,8 +83,9 @@ class SearchSettings:
 
 
 def policy_signature(plugin: str, privacy: generators.PrivacyPolicy, constraints: PrivacyConstraints) -> str:
-    """The privacy policy a study is tuned under: the DP budget (DP plugins only) and the privacy thresholds."""
-    dp = f"eps{privacy.epsilon:g}" + (f"-delta{privacy.delta:g}" if privacy.delta is not None else "") if plugin in generators.DP_PLUGINS else "nodp"
+    """The privacy policy a study is tuned under: the DP budget (as the tuning memory names it; "none" for non-DP
+    plugins) and the privacy thresholds its trials are constrained by."""
+    dp = memory.policy_signature(plugin, privacy)
     return f"{dp}-mia{constraints.mia_auc_max:g}-copy{constraints.exact_copy_rate_max:g}"
 
 
@@ -111,6 +113,11 @@ class TuningResult:
     search: dict = field(default_factory=dict)
     trials: list[dict] = field(default_factory=list)
     timed_out: bool = False  # the study's time budget ended it before n_trials
+    warm_start: dict = field(default_factory=dict)  # warm-start trials, their sources and whether they beat the cold ones
+    memory_record_id: int | None = None
+    mlflow_run_id: str | None = None
+    tracking_problems: list[str] = field(default_factory=list)
+    workers: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -176,12 +183,25 @@ class TrialSetup:
         return path
 
 
-def objective_from_file(setup_path: str) -> Callable[[optuna.Trial], Any]:
-    """The objective for worker processes: loads a pickled `TrialSetup` written by `run_study`."""
+LOGGER = logging.getLogger("synth_platform.tuning")
+
+
+def objective_from_file(setup_path: str, torch_threads: int = 0) -> Callable[[optuna.Trial], Any]:
+    """The objective factory workers import ("synth_platform.tuning.study:objective_from_file"): loads the pickled
+    `TrialSetup` that `run_study` wrote. Trial progress goes to the `synth_platform.tuning` logger (on stderr in a
+    spawned worker process)."""
+    import multiprocessing
+
     with open(setup_path, "rb") as handle:
         setup: TrialSetup = pickle.load(handle)
-    generators.configure_torch()
-    return make_objective(setup)
+    generators.configure_torch(torch_threads or None)
+    if multiprocessing.parent_process() is not None and not LOGGER.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[tuning worker %(process)d] %(message)s"))
+        LOGGER.addHandler(handler)
+        LOGGER.setLevel(logging.INFO)
+        LOGGER.propagate = False  # libraries configure the root logger in workers: one line per message
+    return make_objective(setup, LOGGER.info)
 
 
 def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda message: None) -> Callable[[optuna.Trial], Any]:
@@ -227,7 +247,7 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
         except optuna.TrialPruned:
             raise
         except Exception as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])
+            trial.set_user_attr(strategy.ERROR_ATTR, f"{type(exc).__name__}: {exc}"[:2000])
             log(f"trial {trial.number} failed: {type(exc).__name__}: {str(exc)[:200]}")
             raise
         for key, value in scores.items():
@@ -317,15 +337,22 @@ def run_study(
     workspace: Path,
     privacy: generators.PrivacyPolicy = generators.PrivacyPolicy(),
     constraints: PrivacyConstraints = PrivacyConstraints(),
+    n_workers: int = 1,
+    memory_url: str | None = None,
+    tracking_uri: str | None = None,
+    run_id: str = "",
     warm_start: list[dict[str, Any]] = (),
-    callbacks: list[Callable] = (),
     log: Callable[[str], None] = lambda message: None,
 ) -> TuningResult:
-    """Run `budget.n_trials` more trials of the persisted study and return its best trial under this budget.
+    """Run `budget.n_trials` more trials of the persisted study (on `n_workers` processes) and return its best
+    trial under this budget by `SELECTION_RULE`.
 
     `encoded_training` is what the generator sees; `training` (same rows, source-shaped) is what samples are
-    compared with. `warm_start` parameter sets (each optionally with an "origin") are enqueued first in a new study.
-    A trial whose generator fails is recorded as FAIL and does not stop the study.
+    compared with. A new study starts with the plugin defaults, then `warm_start` parameter sets (each optionally
+    with an "origin"), then the best parameters of the most similar past datasets in the tuning memory at
+    `memory_url`; afterwards the study's best feasible result is recorded there. With `tracking_uri` the study is an
+    MLflow run with one nested run per trial. A trial whose generator fails is recorded as FAIL and does not stop
+    the study.
     """
     budget.validate()
     search.validate()
@@ -336,31 +363,95 @@ def run_study(
     )
     policy = policy_signature(plugin, privacy, constraints)
     name = study_name_for(fingerprint, plugin, policy)
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        directions=strategy.directions(search.objective),
-        sampler=strategy.make_sampler(search.sampler, seed, search.objective),
-        pruner=strategy.make_pruner(search.pruner, search.objective),
-        load_if_exists=True,
-    )
+    directions = strategy.directions(search.objective)
+    study = workers.ensure_study(storage, name, directions)
     before = {t.number for t in study.trials}
+    features = memory.meta_features(training, profile)
+    past = memory.TuningMemory(memory_url) if memory_url else None
     if not before:
         study.enqueue_trial(default_params(plugin, setup.space), user_attrs={"origin": "plugin defaults"})
         for item in warm_start:
             params = {k: v for k, v in item.items() if k != "origin"}
-            study.enqueue_trial(params, user_attrs={"origin": item.get("origin", "warm start")}, skip_if_exists=True)
+            study.enqueue_trial(params, user_attrs={"origin": item.get("origin", "warm start (given)")}, skip_if_exists=True)
+        if past is not None:
+            for start in memory.warm_start_params(
+                past, plugin, memory.policy_signature(plugin, privacy), features, setup.space, exclude_fingerprint=fingerprint
+            ):
+                study.enqueue_trial(start.params, user_attrs=start.user_attrs, skip_if_exists=True)
+                log(f"warm start: {start.origin} (meta-feature distance {start.distance:.2f})")
     log(
         f"study {name!r}: {len(before)} earlier trials; running {budget.n_trials} more on {len(setup.fit_frame)} + "
-        f"{len(setup.validation)} rows ({search.sampler} sampler, {search.pruner} pruner, {search.objective} objective)"
+        f"{len(setup.validation)} rows with {n_workers} worker(s) ({search.sampler} sampler, {search.pruner} pruner, "
+        f"{search.objective} objective)"
     )
+    setup_path = setup.save(workspace / "trial_setup.pkl")
+    tracker = (
+        tracking.StudyTracker(tracking_uri, study_name=name, dagster_run_id=run_id, tags={"plugin": plugin, "policy": policy})
+        if tracking_uri else contextlib.nullcontext()
+    )
+    forward = _LogForwarder(log)
+    LOGGER.addHandler(forward)
+    LOGGER.setLevel(logging.INFO)
     started = time.monotonic()
-    study.optimize(
-        make_objective(setup, log), n_trials=budget.n_trials, timeout=budget.timeout_s, catch=(Exception,),
-        callbacks=list(callbacks),
-    )
-    return summarize(study, before, plugin=plugin, storage=storage, budget=budget, search=search, policy=policy,
-                     timed_out=time.monotonic() - started >= budget.timeout_s)
+    try:
+        with tracker:
+            if tracking_uri:
+                tracker.log_params({"plugin": plugin, "policy": policy, "seed": seed, "workers": n_workers, **asdict(budget), **asdict(search)})
+            spec = workers.WorkerSpec(
+                storage_url=storage, study_name=name, objective="synth_platform.tuning.study:objective_from_file",
+                objective_kwargs={"setup_path": str(setup_path), "torch_threads": _threads_per_worker(n_workers)},
+                timeout_s=budget.timeout_s, sampler=search.sampler, pruner=search.pruner, base_seed=seed,
+                directions=tuple(directions), constraints=search.sampler != "cmaes",
+                trial_callbacks=(tracker.trial_logger(),) if tracking_uri else (),
+            )
+            summaries = workers.run_workers(spec, n_workers, total_trials=budget.n_trials, log=log)
+            study = optuna.load_study(study_name=name, storage=storage)
+            result = summarize(study, before, plugin=plugin, storage=storage, budget=budget, search=search, policy=policy,
+                               timed_out=time.monotonic() - started >= budget.timeout_s)
+            if tracking_uri:
+                tracker.log_choice(name, result.best_trial_number, result.params, {"feasible": float(result.feasible), **result.best_scores})
+                result.mlflow_run_id = tracker.parent_run_id
+                result.tracking_problems = list(tracker.problems)
+    finally:
+        LOGGER.removeHandler(forward)
+    result.workers = [w.to_dict() for w in summaries]
+    comparable = _comparable(study.get_trials(deepcopy=False), budget)
+    result.warm_start = {
+        **memory.warm_start_outcome(comparable),
+        "sources": [t.user_attrs.get("origin") for t in study.trials if memory.is_warm_start(t)],
+    }
+    if past is not None:
+        result.memory_record_id = past.record(memory.TuningMemoryEntry(
+            plugin=plugin, privacy_policy=memory.policy_signature(plugin, privacy), dataset_fingerprint=fingerprint,
+            meta_features=features, best_params=result.params, best_value=result.best_value, study_name=name,
+            metrics={**result.best_scores, "feasible": result.feasible}, storage=storage,
+            best_trial_number=result.best_trial_number, budget=budget.signature, run_id=run_id or None,
+            trials_in_study=result.trials_in_study,
+            **{k: v for k, v in result.warm_start.items() if k != "sources"},
+        ))
+    return result
+
+
+class _LogForwarder(logging.Handler):
+    """Trial progress of in-process workers to the caller's `log` (e.g. Dagster's context.log.info)."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.forward = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.forward(record.getMessage())
+
+
+def _threads_per_worker(n_workers: int) -> int:
+    """Torch threads per worker so that workers together use the cores once (no oversubscription)."""
+    import os
+
+    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
+
+
+def _comparable(trials: list[optuna.trial.FrozenTrial], budget: TuningBudget) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("budget") == budget.signature]
 
 
 def summarize(
@@ -369,12 +460,9 @@ def summarize(
 ) -> TuningResult:
     trials = study.get_trials(deepcopy=False)
     this_run = [t for t in trials if t.number not in before]
-    comparable = [
-        t for t in trials
-        if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("budget") == budget.signature
-    ]
+    comparable = _comparable(trials, budget)
     if not comparable:
-        errors = "; ".join(str(t.user_attrs.get("fail_reason", t.state.name))[:300] for t in this_run)
+        errors = "; ".join(str(t.user_attrs.get(strategy.ERROR_ATTR, t.state.name))[:300] for t in this_run)
         raise generators.GenerationError(f"Every tuning trial of {plugin} failed: {errors}")
     best, feasible = select_best(comparable)
     return TuningResult(

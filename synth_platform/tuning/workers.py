@@ -47,9 +47,8 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp")
-CONSTRAINTS_USER_ATTR = "constraints"
-ERROR_USER_ATTR = "error"
+from synth_platform.tuning.strategy import CONSTRAINTS_ATTR, ERROR_ATTR, SAMPLERS, check_sampler, make_pruner, make_sampler
+
 
 ObjectiveFn = Callable[[optuna.Trial], "float | Sequence[float]"]
 
@@ -145,9 +144,12 @@ class WorkerSpec:
     heartbeat_interval_s: int = 10
     grace_period_s: int = 60
     max_retry: int | None = 2
+    pruner: str = "none"  # a strategy.PRUNERS name
+    trial_callbacks: tuple[Callable, ...] = ()  # picklable Optuna callbacks (study, trial), e.g. tracking.TrialLogger
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "directions", tuple(self.directions))
+        object.__setattr__(self, "trial_callbacks", tuple(self.trial_callbacks))
         object.__setattr__(self, "objective_kwargs", dict(self.objective_kwargs))
 
     def validate(self) -> None:
@@ -194,32 +196,6 @@ class WorkerSummary:
         return asdict(self)
 
 
-def check_sampler(name: str, *, multi_objective: bool = False, constraints: bool = False) -> None:
-    if name not in SAMPLERS:
-        raise ValueError(f"Unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
-    if name == "cmaes":
-        if importlib.util.find_spec("cmaes") is None:
-            raise ImportError("The 'cmaes' sampler needs the cmaes package: pip install cmaes (or use sampler 'tpe' or 'gp').")
-        if multi_objective or constraints:
-            raise ValueError("Optuna's CMA-ES sampler handles neither several objectives nor constraints; use 'tpe' or 'gp'.")
-
-
-def make_sampler(name: str, seed: int, *, multi_objective: bool = False, constraints: bool = False) -> optuna.samplers.BaseSampler:
-    """The sampler of one worker. TPE runs with `constant_liar` (Optuna 5's default): trials still RUNNING on other
-    workers count as bad, so parallel workers do not all crowd the same promising region. Constraints reach TPE
-    and GP through the trials themselves (`trial.constraints`, Optuna 5), not a `constraints_func`."""
-    check_sampler(name, multi_objective=multi_objective, constraints=constraints)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if name == "gp":
-            return optuna.samplers.GPSampler(seed=seed)
-        return optuna.samplers.CmaEsSampler(seed=seed)
-
-
 def load_objective(spec: WorkerSpec) -> ObjectiveFn:
     module_name, _, function_name = spec.objective.partition(":")
     try:
@@ -240,7 +216,7 @@ def load_objective(spec: WorkerSpec) -> ObjectiveFn:
 
 def _apply_constraints(trial: optuna.Trial) -> None:
     """Hand the user attr "constraints" to Optuna 5's samplers (`trial.set_constraint`); fail if there are none."""
-    listed = trial.user_attrs.get(CONSTRAINTS_USER_ATTR)
+    listed = trial.user_attrs.get(CONSTRAINTS_ATTR)
     if listed is None:
         # Optuna 5's Trial has set_constraint but no getter: read the stored trial (private handles, no public one)
         frozen = trial.study._storage.get_trial(trial._trial_id)
@@ -272,7 +248,7 @@ def _with_bookkeeping(objective: ObjectiveFn, spec: WorkerSpec, seed: int) -> Ob
         except optuna.TrialPruned:
             raise
         except Exception as exc:  # Optuna 5 keeps no fail reason: record it where every worker can read it
-            trial.set_user_attr(ERROR_USER_ATTR, f"{type(exc).__name__}: {exc}"[:2000])
+            trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}"[:2000])
             raise
 
     return run_trial
@@ -292,7 +268,8 @@ def ensure_study(storage: RDBStorage | str, study_name: str, directions: Sequenc
 
 def _load_study(storage: RDBStorage, spec: WorkerSpec, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
     try:
-        return optuna.load_study(study_name=spec.study_name, storage=storage, sampler=sampler)
+        pruner = make_pruner(spec.pruner, "multi" if len(spec.directions) > 1 else "single")
+        return optuna.load_study(study_name=spec.study_name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError as exc:
         raise KeyError(
             f"Study {spec.study_name!r} does not exist in this storage; the coordinator creates it (run_workers / "
@@ -313,7 +290,10 @@ def _run_worker(spec: WorkerSpec, storage: RDBStorage, *, recovery: bool = False
         finished[trial.state.name] += 1
 
     if spec.n_trials > 0:
-        study.optimize(objective, n_trials=spec.n_trials, timeout=spec.timeout_s, catch=(Exception,), callbacks=[record])
+        study.optimize(
+            objective, n_trials=spec.n_trials, timeout=spec.timeout_s, catch=(Exception,),
+            callbacks=[record, *spec.trial_callbacks],
+        )
     summary.states = dict(finished)
     return summary
 
@@ -441,7 +421,7 @@ def _unfinished_budget(storage: RDBStorage, spec: WorkerSpec, dead: WorkerSummar
             continue
         dead.trial_numbers.append(trial.number)
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-            trial.state == TrialState.FAIL and ERROR_USER_ATTR in trial.user_attrs
+            trial.state == TrialState.FAIL and ERROR_ATTR in trial.user_attrs
         ):
             finished += 1
     states = {trial.number: trial.state.name for trial in study.get_trials(deepcopy=False)}

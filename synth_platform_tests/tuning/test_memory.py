@@ -316,7 +316,11 @@ def test_warm_start_enqueues_the_clipped_parameters_of_the_most_similar_past_stu
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'optuna.sqlite3'}", sampler=optuna.samplers.TPESampler(seed=0))
     for start in warm_start_params(memory, "ddpm", "none", credit_like, space, k=3):
         study.enqueue_trial(start.params, user_attrs=start.user_attrs)
-    study.optimize(lambda trial: suggest(trial, space)["lr"] * 100, n_trials=4)
+    def objective(trial):  # scored and within the privacy constraints, as run_study's trials are
+        trial.set_user_attr("constraints", [-0.1, -0.01])
+        return suggest(trial, space)["lr"] * 100
+
+    study.optimize(objective, n_trials=4)
     first, second, third, cold = study.trials
     assert first.params == {"lr": 3e-3, "batch_size": 1024} and first.user_attrs["origin"].startswith("warm start from credit")
     assert {second.user_attrs["warm_start_dataset"], third.user_attrs["warm_start_dataset"]} == {"penguins-fp", "adult-fp"}
@@ -339,6 +343,8 @@ def test_warm_starts_with_the_same_clipped_parameters_are_enqueued_once(tmp_path
 
 def _trial(value, origin=None, state=TrialState.COMPLETE, constraints=None, user_constraints=None):
     user_attrs = {} if origin is None else {"origin": origin}
+    if constraints is None and user_constraints is None:
+        user_constraints = [-0.1]  # scored and feasible; a trial with no constraints at all was never scored
     if user_constraints is not None:
         user_attrs["constraints"] = user_constraints
     return create_trial(state=state, value=value if state == TrialState.COMPLETE else None, user_attrs=user_attrs,

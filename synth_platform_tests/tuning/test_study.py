@@ -3,6 +3,7 @@ import pytest
 from scipy.stats import ks_2samp
 
 from synth_platform.profiling.profile import encode_for_generation, profile_dataframe
+from synth_platform.tuning.memory import TuningMemory
 from synth_platform.tuning.study import (
     PrivacyConstraints,
     SearchSettings,
@@ -33,7 +34,7 @@ def test_study_is_persisted_and_resumed_in_sqlite(tmp_path, adult_small):
     budget = TuningBudget(n_trials=2, trial_steps=10, tuning_rows=200)
     kwargs = dict(plugin="ddpm", fingerprint="adult-test", storage=storage, budget=budget, workspace=tmp_path / "ws")
     first = run_study(encoded, adult_small, profile, **kwargs)
-    assert first.study_name == "adult-test-ddpm-nodp-mia0.6-copy0.05"
+    assert first.study_name == "adult-test-ddpm-none-mia0.6-copy0.05"
     assert first.trials_this_run == 2 and first.trials_in_study == 2
     assert set(first.params) == {"lr", "batch_size"}
     second = run_study(encoded, adult_small, profile, **kwargs)
@@ -52,7 +53,7 @@ def test_failing_trials_are_recorded_not_fatal_and_all_failing_is_a_clear_error(
     with pytest.raises(Exception, match="Every tuning trial of ddpm failed"):
         run_study(encoded, adult_small, profile, plugin="ddpm", fingerprint="broken", storage=f"sqlite:///{tmp_path / 'o.db'}",
                   budget=TuningBudget(n_trials=2, trial_steps=5, tuning_rows=800), workspace=tmp_path / "ws")
-    study = optuna.load_study(study_name="broken-ddpm-nodp-mia0.6-copy0.05", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    study = optuna.load_study(study_name="broken-ddpm-none-mia0.6-copy0.05", storage=f"sqlite:///{tmp_path / 'o.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
 
 
@@ -107,7 +108,7 @@ def test_trials_record_privacy_scores_and_constraints_and_impossible_constraints
         assert 0.0 <= scores["membership_inference_auc"] <= 1.0 and 0.0 <= scores["exact_copy_rate"] <= 1.0
         assert scores["constraints"] == pytest.approx([scores["membership_inference_auc"] - 0.6, scores["exact_copy_rate"] - 0.05])
     impossible = run_study(encoded, frame, profile, fingerprint="adult-closed", constraints=PrivacyConstraints(mia_auc_max=0.0), **kwargs)
-    assert impossible.study_name.endswith("nodp-mia0-copy0.05") and not impossible.feasible
+    assert impossible.study_name.endswith("none-mia0-copy0.05") and not impossible.feasible
     assert "smallest total constraint violation" in impossible.selection_rule
 
 
@@ -122,7 +123,7 @@ def test_a_diverging_configuration_fails_its_trial_and_the_study_goes_on(tmp_pat
     trials = optuna.load_study(study_name=result.study_name, storage=storage).trials
     assert [t.state.name for t in trials][:2] == ["COMPLETE", "FAIL"]  # defaults first, then the enqueued lr = 50
     assert trials[1].params["lr"] == 50.0 and trials[1].user_attrs["origin"] == "a learning rate that diverges"
-    assert "FloatingPointError" in trials[1].user_attrs["fail_reason"] or "nan" in trials[1].user_attrs["fail_reason"].lower()
+    assert "FloatingPointError" in trials[1].user_attrs["error"] or "nan" in trials[1].user_attrs["error"].lower()
     assert trials[2].state.name == "COMPLETE" and result.failed_trials_this_run == 1 and result.best_trial_number != 1
 
 
@@ -167,3 +168,62 @@ def test_multi_objective_records_the_pareto_front_and_picks_by_the_stated_rule(t
     assert result.best_value == min(t.values[0] for t in feasible)
     front = {p["number"] for p in result.pareto_front}
     assert result.best_trial_number in front and front <= {t.number for t in feasible}
+
+
+# ------------------------------------------------------------------------- memory, MLflow and workers, end to end
+
+
+def test_a_new_study_is_warm_started_from_the_memory_of_the_most_similar_past_study(tmp_path, encoded_adult):
+    encoded, frame, profile = encoded_adult
+    common = dict(plugin="ddpm", storage=f"sqlite:///{tmp_path / 'o.db'}", workspace=tmp_path / "ws",
+                  memory_url=f"sqlite:///{tmp_path / 'memory.db'}", budget=TuningBudget(n_trials=2, trial_steps=20, tuning_rows=400))
+    first = run_study(encoded, frame, profile, fingerprint="adult-first", run_id="run-first", **common)
+    assert first.memory_record_id is not None and first.warm_start["warm_start_trials"] == 0
+    (entry,) = TuningMemory(common["memory_url"]).entries(plugin="ddpm")
+    assert entry.run_id == "run-first" and entry.best_params == first.params and entry.study_name == first.study_name
+
+    second = run_study(encoded, frame, profile, fingerprint="adult-second", run_id="run-second", **common)
+    trials = optuna.load_study(study_name=second.study_name, storage=common["storage"]).trials
+    assert trials[0].user_attrs["origin"] == "plugin defaults"
+    assert trials[1].user_attrs["origin"].startswith("warm start from") and trials[1].params == first.params
+    assert second.warm_start["warm_start_trials"] == 1 and second.warm_start["sources"] == [trials[1].user_attrs["origin"]]
+    assert second.warm_start["warm_start_won"] in (True, False)  # measured either way; None only without a cold trial
+
+
+def test_the_study_is_an_mlflow_run_with_a_nested_run_per_trial_finished_or_failed(tmp_path, encoded_adult):
+    from mlflow.tracking import MlflowClient
+
+    encoded, frame, profile = encoded_adult
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    kwargs = dict(plugin="ddpm", storage=f"sqlite:///{tmp_path / 'o.db'}", workspace=tmp_path / "ws", tracking_uri=uri)
+    result = run_study(encoded, frame, profile, fingerprint="adult", budget=TuningBudget(n_trials=2, trial_steps=20, tuning_rows=400),
+                       warm_start=[{"lr": 50.0, "batch_size": 256, "origin": "diverges"}], **kwargs)
+    client = MlflowClient(uri)
+    parent = client.get_run(result.mlflow_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["chosen_trial"] == str(result.best_trial_number)
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]  # the diverging trial failed
+    finished = next(c for c in children if c.info.status == "FINISHED")
+    assert {"membership_inference_auc", "exact_copy_rate", "utility_distance"} <= set(finished.data.metrics)
+
+    broken = encoded.copy()
+    broken.iloc[0, 0] = None  # every fit fails: the study raises, and its MLflow run must end FAILED
+    with pytest.raises(Exception, match="Every tuning trial"):
+        run_study(broken, frame, profile, fingerprint="broken", budget=TuningBudget(n_trials=1, trial_steps=5, tuning_rows=800), **kwargs)
+    statuses = {r.info.run_name: r.info.status for r in client.search_runs([parent.info.experiment_id])}
+    assert "RUNNING" not in statuses.values()
+    assert [s for name, s in statuses.items() if name.startswith("broken")] == ["FAILED"]
+
+
+def test_two_worker_processes_share_one_postgresql_study_with_real_training(tmp_path, encoded_adult, pg_database):
+    encoded, frame, profile = encoded_adult
+    result = run_study(
+        encoded, frame, profile, plugin="ddpm", fingerprint="adult", storage=pg_database, workspace=tmp_path / "ws",
+        budget=TuningBudget(n_trials=4, trial_steps=20, tuning_rows=400), n_workers=2,
+    )
+    study = optuna.load_study(study_name=result.study_name, storage=pg_database)
+    assert len(study.trials) == 4 and {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}  # none lost or failed
+    assert len({t.user_attrs["worker_pid"] for t in study.trials}) == 2
+    assert len({t.user_attrs["sampler_seed"] for t in study.trials}) == 2
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4  # distinct parameter sets
+    assert [w["n_trials_asked"] for w in result.workers] == [2, 2]
