@@ -7,7 +7,7 @@ DAGSTER_YAML ?= dagster.yaml
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export TQDM_DISABLE := 1
 
-.PHONY: materialize test ui home install
+.PHONY: materialize test ui home install dashboard mlflow
 
 install: $(VENV)/.installed
 
@@ -31,3 +31,11 @@ test: install
 
 ui: install home
 	$(VENV)/bin/dagster dev -w workspace.yaml
+
+# Optuna studies (trials, parameters, Pareto fronts) in optuna-dashboard, on http://127.0.0.1:8080
+dashboard: install
+	$(VENV)/bin/optuna-dashboard $${SYNTH_OPTUNA_STORAGE:-sqlite:///$(DAGSTER_HOME)/synth_platform/optuna.sqlite3} --host 127.0.0.1 --port 8080
+
+# The MLflow runs of the studies (one per study, one nested run per trial), on http://127.0.0.1:5000
+mlflow: install
+	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(DAGSTER_HOME)/synth_platform/mlflow/mlflow.db} --host 127.0.0.1 --port 5000
