@@ -2,7 +2,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from synth_platform.generation.generators import GenerationError
+from synth_platform.generation.generators import SUPPORTED_PLUGINS, GenerationError
 from synth_platform.tuning.search_space import search_space, suggest
 
 
@@ -54,3 +54,44 @@ def test_default_params_lie_in_the_space():
     assert default_params("ddpm", search_space("ddpm")) == {"lr": 2e-3, "batch_size": 1024}
     ctgan = default_params("ctgan", search_space("ctgan"))
     assert ctgan["batch_size"] == 500 and ctgan["generator_n_units_hidden"] == 150  # synthcity's 500 clipped to 150
+
+
+@pytest.mark.parametrize("plugin", SUPPORTED_PLUGINS)
+def test_every_supported_plugin_space_maps_one_to_one_onto_optuna(plugin):
+    """Each synthcity distribution becomes the Optuna distribution of the same kind, bounds, step and scale, and
+    200 random suggestions stay inside it (integers on the step grid, categoricals among the choices)."""
+    from synthcity.plugins.core.distribution import (
+        CategoricalDistribution as Categorical,
+        FloatDistribution as Float,
+        IntegerDistribution as Integer,
+        IntLogDistribution as IntLog,
+        LogDistribution as Log,
+    )
+
+    space = search_space(plugin)
+    assert space and not {"n_iter", "epsilon", "delta"} & {d.name for d in space}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(200):
+        trial = study.ask()
+        params = suggest(trial, space)
+        for d in space:
+            got, value = trial.distributions[d.name], params[d.name]
+            if isinstance(d, Categorical):
+                assert got == CategoricalDistribution(list(d.choices)) and value in d.choices
+            elif isinstance(d, IntLog):
+                assert got == IntDistribution(int(d.low), int(d.high), log=True) and d.low <= value <= d.high
+            elif isinstance(d, Integer):
+                assert got == IntDistribution(int(d.low), int(d.high), step=int(d.step))
+                assert d.low <= value <= d.high and (value - d.low) % d.step == 0 and isinstance(value, int)
+            elif isinstance(d, Log):
+                assert got == FloatDistribution(float(d.low), float(d.high), log=True) and d.low <= value <= d.high
+            else:
+                assert isinstance(d, Float) and got == FloatDistribution(float(d.low), float(d.high))
+        study.tell(trial, 0.0)
+    # default parameters (the first trial of every new study) suggest exactly themselves
+    from synth_platform.tuning.search_space import default_params
+
+    defaults = default_params(plugin, space)
+    study.enqueue_trial(defaults)
+    trial = study.ask()
+    assert {k: v for k, v in suggest(trial, space).items() if k in defaults} == defaults
