@@ -392,6 +392,7 @@ def run_study(
     forward = _LogForwarder(log)
     LOGGER.addHandler(forward)
     LOGGER.setLevel(logging.INFO)
+    propagate, LOGGER.propagate = LOGGER.propagate, False  # to `log` only, not also to whatever the root prints
     started = time.monotonic()
     try:
         with tracker:
@@ -414,6 +415,7 @@ def run_study(
                 result.tracking_problems = list(tracker.problems)
     finally:
         LOGGER.removeHandler(forward)
+        LOGGER.propagate = propagate
     result.workers = [w.to_dict() for w in summaries]
     comparable = _comparable(study.get_trials(deepcopy=False), budget)
     result.warm_start = {
