@@ -368,11 +368,12 @@ def warm_start_outcome(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, 
     """Did the warm start beat the cold trials? Over the COMPLETE feasible trials given (pass only comparable ones,
     e.g. those of one budget): the best warm value, the best cold value (every trial not marked warm: the plugin
     defaults and the sampler's own) and whether warm was strictly lower; `warm_start_won` is None when either side
-    has no such trial. The keys are the `TuningMemoryEntry` fields of the same names."""
+    has no such trial. The keys are the `TuningMemoryEntry` fields of the same names. In multi-objective studies
+    the value compared is the first objective (the utility distance)."""
     warm_trials = [t for t in trials if is_warm_start(t)]
-    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None and is_feasible(t)]
-    warm = [float(t.value) for t in done if is_warm_start(t)]
-    cold = [float(t.value) for t in done if not is_warm_start(t)]
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.values and is_feasible(t)]
+    warm = [float(t.values[0]) for t in done if is_warm_start(t)]
+    cold = [float(t.values[0]) for t in done if not is_warm_start(t)]
     warm_best = min(warm) if warm else None
     cold_best = min(cold) if cold else None
     return {

@@ -422,7 +422,7 @@ def run_study(
         **memory.warm_start_outcome(comparable),
         "sources": [t.user_attrs.get("origin") for t in study.trials if memory.is_warm_start(t)],
     }
-    if past is not None:
+    if past is not None and result.feasible:  # only parameters that met the privacy constraints are worth reusing
         result.memory_record_id = past.record(memory.TuningMemoryEntry(
             plugin=plugin, privacy_policy=memory.policy_signature(plugin, privacy), dataset_fingerprint=fingerprint,
             meta_features=features, best_params=result.params, best_value=result.best_value, study_name=name,
