@@ -13,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+from synth_platform import ddl
+
 AUDIT_TABLE = "synth_source_audit"
 OUTCOMES = ("ok", "refused", "failed")
 
@@ -39,24 +40,12 @@ class AuditRecord:
 
 
 def ddl_path(dialect: str) -> Path:
-    path = SQL_DIR / f"audit_log.{dialect}.sql"
-    if not path.exists():
-        raise ValueError(f"No audit-log DDL for {dialect!r} databases: expected {path}.")
-    return path
-
-
-def _statements(text: str) -> list[str]:
-    lines = [line.split("--", 1)[0] for line in text.splitlines()]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    return ddl.ddl_path("audit_log", dialect, "audit-log")
 
 
 def ensure_audit_table(engine: sa.Engine) -> sa.Table:
     """Create the audit table from its DDL file when missing; return it reflected."""
-    with engine.begin() as conn:
-        if not sa.inspect(conn).has_table(AUDIT_TABLE):
-            for statement in _statements(ddl_path(engine.dialect.name).read_text()):
-                conn.exec_driver_sql(statement)
-    return sa.Table(AUDIT_TABLE, sa.MetaData(), autoload_with=engine)
+    return ddl.ensure_table(engine, AUDIT_TABLE, ddl_path(engine.dialect.name))
 
 
 def _scrubbed(value: Any, secrets: list[str]) -> Any:

@@ -26,6 +26,7 @@ import optuna
 import pandas as pd
 import sqlalchemy as sa
 
+from synth_platform import ddl
 from synth_platform.generation.generators import DP_PLUGINS, PrivacyPolicy
 from synth_platform.profiling.profile import DatasetProfile
 from synth_platform.tuning.strategy import is_feasible
@@ -33,7 +34,6 @@ from synth_platform.tuning.strategy import is_feasible
 if TYPE_CHECKING:  # synthcity (and torch) are imported on first use
     from synthcity.plugins.core.distribution import Distribution
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 MEMORY_TABLE = "synth_tuning_memory"
 WARM_START_ORIGIN = "warm start"  # prefix of the "origin" user attribute of every warm-start trial
 
@@ -136,28 +136,12 @@ _JSON_FIELDS = ("meta_features", "best_params", "metrics")
 
 
 def ddl_path(dialect: str) -> Path:
-    path = SQL_DIR / f"tuning_memory.{dialect}.sql"
-    if not path.exists():
-        raise ValueError(f"No tuning-memory DDL for {dialect!r} databases: expected {path}. Use SQLite or PostgreSQL.")
-    return path
-
-
-def _statements(text: str) -> list[str]:
-    lines = [line.split("--", 1)[0] for line in text.splitlines()]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    return ddl.ddl_path("tuning_memory", dialect, "tuning-memory")
 
 
 def ensure_memory_table(engine: sa.Engine) -> sa.Table:
     """Create the memory table from its DDL file when missing; return it reflected."""
-    try:
-        with engine.begin() as conn:
-            if not sa.inspect(conn).has_table(MEMORY_TABLE):
-                for statement in _statements(ddl_path(engine.dialect.name).read_text()):
-                    conn.exec_driver_sql(statement)
-    except sa.exc.DBAPIError:
-        if not sa.inspect(engine).has_table(MEMORY_TABLE):  # not a concurrent creator that got there first
-            raise
-    return sa.Table(MEMORY_TABLE, sa.MetaData(), autoload_with=engine)
+    return ddl.ensure_table(engine, MEMORY_TABLE, ddl_path(engine.dialect.name))
 
 
 def _masked(url: str | None) -> str | None:

@@ -30,16 +30,7 @@ def pg_adult(pg_database, adult):
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA ward")
     adult.head(0).to_sql("patients", engine, schema="ward", index=False)
-    buffer = io.StringIO()
-    adult.to_csv(buffer, index=False, header=False)
-    buffer.seek(0)
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cursor:
-            cursor.copy_expert("COPY ward.patients FROM STDIN WITH (FORMAT csv)", buffer)
-        raw.commit()
-    finally:
-        raw.close()
+    copy_frame(engine, "ward.patients", adult)
     engine.dispose()
     return sa.make_url(pg_database).set(password=PG_PASSWORD).render_as_string(hide_password=False)
 
@@ -81,7 +72,8 @@ CREATE TABLE hospital.staff_credentials (username TEXT PRIMARY KEY, password_has
 HOSPITAL_WARDS = ("cardiology", "oncology", "maternity", "orthopaedics", "general medicine")
 
 
-def _copy(engine: sa.Engine, table: str, frame: pd.DataFrame) -> None:
+def copy_frame(engine: sa.Engine, table: str, frame: pd.DataFrame) -> None:
+    """Bulk-load `frame` into an existing PostgreSQL table with COPY."""
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, header=False)
     buffer.seek(0)
@@ -130,7 +122,7 @@ def seed_hospital(url: str, adult: pd.DataFrame, credit: pd.DataFrame) -> dict[s
                     conn.exec_driver_sql(statement)
         tables = hospital_tables(adult, credit)
         for name, frame in tables.items():
-            _copy(engine, f"hospital.{name}", frame)
+            copy_frame(engine, f"hospital.{name}", frame)
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
     finally:

@@ -1,4 +1,3 @@
-import io
 import re
 import sqlite3
 
@@ -24,7 +23,7 @@ from synth_platform.sampling.source import (
     reflect_table,
 )
 
-from .conftest import PG_PASSWORD
+from .conftest import PG_PASSWORD, copy_frame
 
 INJECTION = "x'; DROP TABLE adult; --"
 
@@ -365,16 +364,7 @@ def _copy_into(url, ddl, name, frame):
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql(ddl)
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False)
-    buffer.seek(0)
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cursor:
-            cursor.copy_expert(f"COPY {name} FROM STDIN WITH (FORMAT csv)", buffer)
-        raw.commit()
-    finally:
-        raw.close()
+    copy_frame(engine, name, frame)
     engine.dispose()
 
 

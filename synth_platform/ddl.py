@@ -1,0 +1,38 @@
+"""The platform's own tables, created on first use from the DDL files in `sql/` (one file per table and dialect).
+Pure logic: no Dagster here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+
+
+def ddl_path(stem: str, dialect: str, what: str) -> Path:
+    """`sql/<stem>.<dialect>.sql`; a dialect without one is refused naming `what` the table holds."""
+    path = SQL_DIR / f"{stem}.{dialect}.sql"
+    if not path.exists():
+        raise ValueError(f"No {what} DDL for {dialect!r} databases: expected {path}. Use SQLite or PostgreSQL.")
+    return path
+
+
+def statements(text: str) -> list[str]:
+    """The SQL statements of a DDL file, `--` comments removed."""
+    lines = [line.split("--", 1)[0] for line in text.splitlines()]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+def ensure_table(engine: sa.Engine, table: str, ddl: Path) -> sa.Table:
+    """Create `table` from its DDL file when missing (another process creating it at the same moment is fine);
+    return it reflected."""
+    try:
+        with engine.begin() as conn:
+            if not sa.inspect(conn).has_table(table):
+                for statement in statements(ddl.read_text()):
+                    conn.exec_driver_sql(statement)
+    except sa.exc.DBAPIError:
+        if not sa.inspect(engine).has_table(table):  # not a concurrent creator that got there first
+            raise
+    return sa.Table(table, sa.MetaData(), autoload_with=engine)
