@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ import pandas as pd
 from pydantic import Field
 
 from synth_platform.evaluation.html_report import headline_png, render_html_report
-from synth_platform.evaluation.report import Thresholds, build_report, report_markdown
+from synth_platform.evaluation.report import Thresholds, build_report, copies_of_training, report_markdown
 from synth_platform.generation import generators
+from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS, generate_accepted
 from synth_platform.profiling.profile import DatasetProfile, decode_from_generation, encode_for_generation, profile_dataframe
 from synth_platform.resources import PlatformStorage, SourceDatabase
 from synth_platform.sampling.source import (
@@ -35,7 +36,10 @@ from synth_platform.sampling.source import (
 from synth_platform.sampling import audit
 from synth_platform.sampling.noise import MECHANISM, NoiseBound
 from synth_platform.tuning.strategy import OBJECTIVES, PRUNERS, SAMPLERS
-from synth_platform.tuning.study import PrivacyConstraints, SearchSettings, TuningBudget, TuningResult, run_study
+from synth_platform import attempt_chain
+from synth_platform.optimizer.attempts import SCORE_RULE, choose
+from synth_platform.optimizer.policy import MODEL_WIDTH_PARAMETER, policy_markdown
+from synth_platform.tuning.study import PrivacyConstraints, SearchSettings, TuningBudget, TuningResult, reopened_trials, run_study
 
 GROUP = "synthesis"
 
@@ -102,12 +106,17 @@ class TuningConfig(dg.Config):
     workers: int = Field(default=1, description="Worker processes sharing the study (more than 1 needs a PostgreSQL Optuna storage).")
     warm_start: bool = Field(default=True, description="Start a new study with the best parameters of the most similar past datasets.")
     track_in_mlflow: bool = Field(default=True, description="Log the study and every trial to MLflow.")
+    reopen_study: str = Field(default="", description="A study whose trials that meet this run's (stricter) privacy constraints start a new study (set by the auto-optimizer).")
     seed: int = 0
 
 
 class GenerationConfig(dg.Config):
     training_steps: int = Field(default=0, description="Optimizer steps of the final fit; 0 means the plugin default.")
     num_rows: int = Field(default=10_000, description="Synthetic rows to generate; 0 means as many as training rows.")
+    batch_size: int = Field(default=0, description="Batch size of the final fit; 0 means the tuned value.")
+    model_width: int = Field(default=0, description="Embedding / hidden units of the final fit (dim_embed, n_units_embedding or generator_n_units_hidden by plugin); 0 means the tuned value.")
+    drop_training_copies: bool = Field(default=False, description="Remove generated rows that copy a training row and generate replacements (counted in metadata).")
+    max_regeneration_rounds: int = Field(default=DEFAULT_MAX_ROUNDS, description="Draws at most, when rows are removed and replaced.")
     seed: int = 0
 
 
@@ -144,6 +153,7 @@ class SyntheticTable:
     fit_seconds: float
     study_name: str
     trial_number: int | None = None  # the study's trial whose parameters were used
+    training_copies: dict[str, Any] = field(default_factory=dict)  # the de-duplication step: on/off, rows removed
 
 
 def _frame_preview(frame: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -244,6 +254,10 @@ def tuned_hyperparameters(
     budget = TuningBudget(
         config.n_trials, config.trial_steps, config.tuning_rows, config.validation_fraction, config.timeout_s, config.trial_timeout_s
     )
+    constraints = PrivacyConstraints(config.mia_auc_max, config.exact_copy_rate_max)
+    carried = reopened_trials(platform_storage.optuna_url(), config.reopen_study, constraints) if config.reopen_study else []
+    if config.reopen_study:
+        context.log.info(f"re-opening study {config.reopen_study!r} under {constraints}: {len(carried)} of its trials meet them")
     result = run_study(
         profiled_dataset.encoded_training,
         profiled_dataset.training,
@@ -256,7 +270,8 @@ def tuned_hyperparameters(
         seed=config.seed,
         workspace=platform_storage.workspace(context.run_id),
         privacy=generators.PrivacyPolicy(epsilon=config.epsilon),
-        constraints=PrivacyConstraints(config.mia_auc_max, config.exact_copy_rate_max),
+        constraints=constraints,
+        warm_start=carried,
         n_workers=config.workers,
         memory_url=platform_storage.tuning_memory_database_url() if config.warm_start else None,
         tracking_uri=platform_storage.mlflow_uri() if config.track_in_mlflow else None,
@@ -322,6 +337,10 @@ def synthetic_table(
     plugin = tuned_hyperparameters.plugin
     training = profiled_dataset.encoded_training
     params = {k: v for k, v in tuned_hyperparameters.params.items() if k not in generators.PRIVACY_PARAMETERS}
+    if config.batch_size:
+        params["batch_size"] = config.batch_size
+    if config.model_width:
+        params[MODEL_WIDTH_PARAMETER[plugin][0]] = config.model_width
     steps = config.training_steps or generators.DEFAULT_TRAINING_STEPS[plugin]
     params["n_iter"] = generators.epochs_for_steps(plugin, steps, len(training), params.get("batch_size"))
     policy = generators.PrivacyPolicy(epsilon=tuned_hyperparameters.params.get("epsilon", 1.0))
@@ -331,15 +350,33 @@ def synthetic_table(
     )
     count = config.num_rows or len(training)
     context.log.info(f"sampling {count} synthetic rows from {plugin}")
-    generated = generators.sample(fitted, count, seed=config.seed, log=context.log.info)
-    frame = decode_from_generation(generated, profiled_dataset.profile)
+
+    def draw(rows: int, seed: int) -> pd.DataFrame:
+        return decode_from_generation(generators.sample(fitted, rows, seed=seed, log=context.log.info), profiled_dataset.profile)
+
+    copies: dict[str, Any] = {"drop_training_copies": config.drop_training_copies}
+    if config.drop_training_copies:
+        accepted = generate_accepted(
+            draw, count, lambda rows: copies_of_training(rows, profiled_dataset.training, profiled_dataset.profile),
+            seed=config.seed, max_rounds=config.max_regeneration_rounds, log=context.log.info,
+        )
+        frame = accepted.frame
+        copies.update(training_copies_removed=accepted.rejected, regeneration_rounds=accepted.rounds, rows_short=accepted.short_by)
+        context.log.info(f"removed {accepted.rejected} generated rows that copied a training row, in {accepted.rounds} draw(s)")
+        if accepted.short_by:
+            context.log.warning(
+                f"{accepted.short_by} of {count} rows are missing after {accepted.rounds} draws: the generator mostly "
+                "copies training rows; raise max_regeneration_rounds or fix the generator (fewer steps, a DP plugin)."
+            )
+    else:
+        frame = draw(count, config.seed)
     path = platform_storage.run_dir(context.run_id) / "synthetic_table.csv"
     frame.to_csv(path, index=False)
     shutil.rmtree(platform_storage.workspace(context.run_id), ignore_errors=True)
     return dg.Output(
         SyntheticTable(
             frame, plugin, fitted.params, fitted.privacy_budget, fitted.fit_seconds, tuned_hyperparameters.study_name,
-            tuned_hyperparameters.best_trial_number,
+            tuned_hyperparameters.best_trial_number, copies,
         ),
         metadata={
             "plugin": plugin,
@@ -350,6 +387,7 @@ def synthetic_table(
             "params": dg.MetadataValue.json({k: v for k, v in fitted.params.items()}),
             "privacy_budget": dg.MetadataValue.json(fitted.privacy_budget or {"differential_privacy": "none"}),
             "fit_seconds": round(fitted.fit_seconds, 1),
+            "training_copies": dg.MetadataValue.json(copies),
             "path": dg.MetadataValue.path(str(path)),
             "preview": _frame_preview(frame),
         },
@@ -375,8 +413,9 @@ def privacy_utility_report(
     report["generator"] = {
         "plugin": synthetic_table.plugin, "params": synthetic_table.params, "privacy_budget": synthetic_table.privacy_budget,
         "study_name": synthetic_table.study_name, "study_trial": synthetic_table.trial_number,
-        "fit_seconds": synthetic_table.fit_seconds,
+        "fit_seconds": synthetic_table.fit_seconds, "training_copies": synthetic_table.training_copies,
     }
+    report["attempt"] = attempt_chain.attempt_of(context.run)
     report["source"] = {"table": source_sample.table, "database": source_sample.source, "seed": source_sample.seed}
     report["run_id"] = context.run_id
     # Rendered before anything is written: a plot that fails leaves no file behind.
@@ -397,6 +436,7 @@ def privacy_utility_report(
             "report_html": dg.MetadataValue.path(report["html_path"]),
             "study_name": synthetic_table.study_name,
             "study_trial": synthetic_table.trial_number if synthetic_table.trial_number is not None else -1,
+            "attempt": dg.MetadataValue.json(report["attempt"]),
             **{k: float(v) for k, v in metrics.items()},
         },
     )
@@ -459,4 +499,51 @@ def write_report(report: dict, storage: PlatformStorage, run_id: str, html: str 
     return run_dir / "privacy_utility_report.json"
 
 
-ALL_ASSETS = [source_sample, profiled_dataset, tuned_hyperparameters, synthetic_table, privacy_utility_report]
+class BestAttemptConfig(dg.Config):
+    chain: str = Field(default="", description="Id of the chain's first run; empty means the chain of this run.")
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[privacy_utility_report],
+    description="The best synthetic table of an optimizer chain (a first run and its adjusted re-runs): the best "
+    "all-green attempt, or when none is green the best by a stated score, flagged as not green.",
+)
+def best_synthetic_table(
+    context: dg.AssetExecutionContext, config: BestAttemptConfig, platform_storage: PlatformStorage
+) -> dg.Output[pd.DataFrame]:
+    chain = config.chain or attempt_chain.attempt_of(context.run)["chain"]
+    attempts = attempt_chain.chain_attempts(context.instance, chain)
+    if not attempts:
+        raise ValueError(f"No run belongs to chain {chain!r}; give the id of a chain's first run (tag {attempt_chain.CHAIN_TAG}).")
+    choice = choose(attempts)
+    best = choice.best
+    if not best.synthetic_path or not Path(best.synthetic_path).exists():
+        raise ValueError(f"The synthetic table of run {best.run_id} ({best.synthetic_path or 'no path'}) is gone; re-run the chain.")
+    frame = pd.read_csv(best.synthetic_path)
+    path = platform_storage.run_dir(context.run_id) / "best_synthetic_table.csv"
+    shutil.copyfile(best.synthetic_path, path)
+    verdict = "all green" if choice.all_green else "NOT green: no attempt passed every check"
+    (context.log.info if choice.all_green else context.log.warning)(
+        f"chain {chain}: chose attempt {best.attempt} (run {best.run_id}) of {len(attempts)}, {verdict}"
+    )
+    return dg.Output(
+        frame,
+        metadata={
+            "chain": chain,
+            "chosen_run": best.run_id,
+            "chosen_attempt": best.attempt,
+            "all_green": choice.all_green,
+            "attempts": len(attempts),
+            "history": dg.MetadataValue.md(choice.history),
+            "score_rule": SCORE_RULE,
+            "diagnosis_of_chosen": dg.MetadataValue.json(choice.diagnosis),
+            "policy": dg.MetadataValue.md(policy_markdown()),
+            "rows": len(frame),
+            "path": dg.MetadataValue.path(str(path)),
+            "preview": _frame_preview(frame),
+        },
+    )
+
+
+ALL_ASSETS = [source_sample, profiled_dataset, tuned_hyperparameters, synthetic_table, privacy_utility_report, best_synthetic_table]

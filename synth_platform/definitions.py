@@ -6,18 +6,22 @@ import dagster as dg
 
 from synth_platform.assets import ALL_ASSETS
 from synth_platform.checks import THRESHOLD_CHECKS
-from synth_platform.jobs import resynthesis_job, synthesis_job
-from synth_platform.resources import platform_storage_from_env, source_database_from_env
+from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job, synthesis_job
+from synth_platform.resources import auto_optimizer_from_env, platform_storage_from_env, source_database_from_env
 from synth_platform.schedules import daily_synthesis_schedule
 from synth_platform.sensors import auto_optimizer_sensor
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=THRESHOLD_CHECKS,
-    jobs=[synthesis_job, resynthesis_job],
+    jobs=[synthesis_job, resynthesis_job, best_attempt_job, optimize_run_job],
     schedules=[daily_synthesis_schedule],
     sensors=[auto_optimizer_sensor],
-    resources={"source_database": source_database_from_env(), "platform_storage": platform_storage_from_env()},
+    resources={
+        "source_database": source_database_from_env(),
+        "platform_storage": platform_storage_from_env(),
+        "auto_optimizer": auto_optimizer_from_env(),
+    },
     # One process for the whole chain: the steps run one after another anyway, torch uses every core inside a step,
     # and a process per step would re-import torch and synthcity (~15 s) for each of the nine steps.
     executor=dg.in_process_executor,

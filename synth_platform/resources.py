@@ -126,3 +126,25 @@ def platform_storage_from_env() -> PlatformStorage:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         fields["mlflow_tracking_uri"] = dg.EnvVar("MLFLOW_TRACKING_URI")
     return PlatformStorage(**fields)
+
+
+class AutoOptimizerSettings(dg.ConfigurableResource):
+    """How far the auto-optimizer goes: `max_attempts` adjusted re-runs per chain (a first run and its re-runs)."""
+
+    max_attempts: int = 3
+
+    def checked_max_attempts(self) -> int:
+        if self.max_attempts < 0:
+            raise ValueError(f"max_attempts must be 0 or more, got {self.max_attempts}.")
+        return self.max_attempts
+
+
+def auto_optimizer_from_env() -> AutoOptimizerSettings:
+    """`SYNTH_OPTIMIZER_MAX_ATTEMPTS` when set (0 turns the re-runs off; the best attempt is still chosen)."""
+    value = os.environ.get("SYNTH_OPTIMIZER_MAX_ATTEMPTS", "").strip()
+    if not value:
+        return AutoOptimizerSettings()
+    try:
+        return AutoOptimizerSettings(max_attempts=int(value))
+    except ValueError:
+        raise ValueError(f"SYNTH_OPTIMIZER_MAX_ATTEMPTS must be a whole number, got {value!r}.") from None

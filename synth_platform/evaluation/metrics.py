@@ -133,12 +133,19 @@ def exact_copy_rate(synthetic: pd.DataFrame, training: pd.DataFrame) -> float:
     text; rows are grouped in one pass, no hashing shortcuts."""
     if len(synthetic) == 0:
         return 0.0
+    return float(training_copy_mask(synthetic, training).mean())
+
+
+def training_copy_mask(synthetic: pd.DataFrame, training: pd.DataFrame) -> np.ndarray:
+    """Per synthetic row: does it equal (by `exact_copy_rate`'s comparison) at least one training row?"""
+    if len(synthetic) == 0:
+        return np.zeros(0, dtype=bool)
     columns = list(training.columns)
     rows = _comparable(training[columns], synthetic[columns])
     group = rows.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()
     in_training = np.zeros(group.max() + 1, dtype=bool)
     in_training[group[: len(training)]] = True
-    return float(in_training[group[len(training):]].mean())
+    return in_training[group[len(training):]]
 
 
 def _comparable(training: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:

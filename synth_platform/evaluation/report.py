@@ -118,6 +118,13 @@ def _aligned(frame: pd.DataFrame, profile: DatasetProfile, columns: list[str]) -
     return out
 
 
+def copies_of_training(synthetic: pd.DataFrame, training: pd.DataFrame, profile: DatasetProfile) -> np.ndarray:
+    """Per synthetic row: is it a verbatim training row, compared exactly as the report's exact-copy rate does
+    (the profiled numeric, datetime and categorical columns; surrogate identifiers are never compared)."""
+    compared = profile.by_kind("numeric", "datetime", "categorical")
+    return metrics.training_copy_mask(_aligned(synthetic, profile, compared), _aligned(training, profile, compared))
+
+
 def _histograms(samples: dict[str, np.ndarray]) -> dict:
     top = max(float(np.max(values)) for values in samples.values() if len(values))
     edges = np.linspace(0.0, top if top > 0 else 1.0, HISTOGRAM_BINS + 1)

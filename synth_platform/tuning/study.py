@@ -323,6 +323,27 @@ def prepare_setup(
     )
 
 
+REOPENED_TRIALS = 3  # trials of a re-opened study that start its successor
+
+
+def reopened_trials(storage: str, study_name: str, constraints: PrivacyConstraints, limit: int = REOPENED_TRIALS) -> list[dict[str, Any]]:
+    """Parameters of `study_name`'s complete trials whose recorded privacy scores meet `constraints`, best utility
+    first, each with an "origin": how a study re-opened under stricter constraints starts from what the earlier one
+    learnt (their scores were measured under the same privacy metrics; only the limits moved). Empty when the study
+    does not exist or no trial meets the limits."""
+    try:
+        earlier = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return []
+    scored = [
+        t for t in earlier.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if all(k in t.user_attrs for k in ("utility_distance", "membership_inference_auc", "exact_copy_rate"))
+        and all(v <= 0 for v in constraints.values(t.user_attrs))
+    ]
+    scored.sort(key=lambda t: t.user_attrs["utility_distance"])
+    return [{**t.params, "origin": f"re-opened from {study_name} trial {t.number}"} for t in scored[:limit]]
+
+
 def run_study(
     encoded_training: pd.DataFrame,
     training: pd.DataFrame,

@@ -1,0 +1,203 @@
+"""The auto-optimizer's view of Dagster: attempt chains of runs, their tags, check evaluations, reports, and the
+one function that plans the next attempt of a failed run. Used by the sensor, the `optimize_run_job`, the CLI and
+`best_synthetic_table`, so all four decide the same way.
+
+A chain is a first run and the adjusted re-runs that followed it; every re-run carries the chain's id (the first
+run's id), its attempt number, its parent run and what it changed, as run tags.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord
+
+from synth_platform.optimizer.attempts import Attempt
+from synth_platform.optimizer.diagnosis import Diagnosis, diagnose
+from synth_platform.optimizer.policy import Plan, Situation, plan_next_attempt
+
+ATTEMPT_TAG = "synth_platform/attempt"
+PARENT_RUN_TAG = "synth_platform/parent_run"
+CHAIN_TAG = "synth_platform/chain"
+FAILURE_TAG = "synth_platform/failure"
+RULE_TAG = "synth_platform/rule"
+CHANGE_TAG = "synth_platform/change"
+FAILED_CHECKS_TAG = "synth_platform/failed_checks"
+TRIGGER_TAG = "synth_platform/trigger"  # "sensor", "optimize_run_job" or "cli"
+STOP_TAG = "synth_platform/chain_stopped"
+
+REPORT_ASSET = dg.AssetKey("privacy_utility_report")
+SYNTHETIC_ASSET = dg.AssetKey("synthetic_table")
+RESYNTHESIS_OPS = ("tuned_hyperparameters", "synthetic_table", "privacy_utility_report")
+HISTORY_PAGE = 100  # evaluation records fetched per storage query (newest first, paged back to the cursor)
+
+
+def check_evaluations_since(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, after_id: int
+) -> list[AssetCheckExecutionRecord]:
+    """Every evaluation record of a check with a storage id above `after_id`, oldest first.
+
+    The one place that touches Dagster's non-public check-history API: sensors cannot subscribe to check
+    evaluations (`asset_sensor` only sees materializations), so this reads the check execution table directly.
+    The storage returns records newest first; pages go back (its `cursor` means "ids below") until `after_id`.
+    """
+    records: list[AssetCheckExecutionRecord] = []
+    before: int | None = None
+    while True:
+        page = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=HISTORY_PAGE, cursor=before)
+        new = [r for r in page if r.id > after_id]
+        records.extend(new)
+        if len(page) < HISTORY_PAGE or len(new) < len(page):
+            return sorted(records, key=lambda r: r.id)
+        before = page[-1].id
+
+
+def evaluated_run_id(record: AssetCheckExecutionRecord) -> str:
+    """The run whose report the check judged: a checks-only run judges an earlier run's materialization."""
+    evaluation = record.evaluation
+    target = evaluation.target_materialization_data if evaluation is not None else None
+    return target.run_id if target is not None else record.run_id
+
+
+def attempt_of(run: dg.DagsterRun) -> dict[str, Any]:
+    """A run's place in its chain, from its tags (a run without tags is attempt 0 of its own chain)."""
+    tags = run.tags
+    return {
+        "chain": tags.get(CHAIN_TAG, run.run_id),
+        "attempt": int(tags.get(ATTEMPT_TAG, "0")),
+        "parent_run": tags.get(PARENT_RUN_TAG, ""),
+        "rule": tags.get(RULE_TAG, ""),
+        "change": tags.get(CHANGE_TAG, ""),
+        "failure": tags.get(FAILURE_TAG, ""),
+    }
+
+
+def chain_runs(instance: dg.DagsterInstance, chain: str) -> list[dg.DagsterRun]:
+    """The chain's first run (when it still exists) and every run tagged with the chain, oldest first."""
+    runs = list(instance.get_runs(filters=dg.RunsFilter(tags={CHAIN_TAG: chain})))
+    first = instance.get_run_by_id(chain)
+    if first is not None and all(r.run_id != chain for r in runs):
+        runs.append(first)
+    return sorted(runs, key=lambda r: (int(r.tags.get(ATTEMPT_TAG, "0")), r.run_id))
+
+
+def _materialization_metadata(instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey) -> dict[str, Any] | None:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    for record in reversed(records):
+        materialization = record.event_log_entry.asset_materialization
+        if materialization is not None and materialization.asset_key == key:
+            return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+    return None
+
+
+def report_of_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any] | None:
+    """The privacy/utility report a run materialized (read from the JSON it wrote), or None."""
+    metadata = _materialization_metadata(instance, run_id, REPORT_ASSET)
+    path = metadata.get("report_path") if metadata else None
+    if not path or not Path(path).exists():
+        return None
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def synthetic_path_of_run(instance: dg.DagsterInstance, run_id: str) -> str:
+    metadata = _materialization_metadata(instance, run_id, SYNTHETIC_ASSET)
+    return str(metadata.get("path", "")) if metadata else ""
+
+
+def chain_attempts(instance: dg.DagsterInstance, chain: str) -> list[Attempt]:
+    """Every attempt of a chain with its report (None for runs that ended before their report)."""
+    attempts = []
+    for run in chain_runs(instance, chain):
+        place = attempt_of(run)
+        attempts.append(Attempt(
+            run_id=run.run_id, attempt=place["attempt"], report=report_of_run(instance, run.run_id),
+            change=place["change"], rule=place["rule"], failure=place["failure"],
+            synthetic_path=synthetic_path_of_run(instance, run.run_id), status=run.status.value,
+        ))
+    return attempts
+
+
+def op_config(run_config: dict, op: str) -> dict:
+    return dict((run_config.get("ops", {}).get(op) or {}).get("config") or {})
+
+
+def full_configs(run_config: dict) -> tuple[dict, dict]:
+    """A run's tuned_hyperparameters and synthetic_table configs with every default filled in."""
+    from synth_platform.assets import GenerationConfig, TuningConfig
+
+    return (TuningConfig(**op_config(run_config, "tuned_hyperparameters")).model_dump(),
+            GenerationConfig(**op_config(run_config, "synthetic_table")).model_dump())
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One optimizer step for a failed run: the plan, and (when there is a proposal) the run to request."""
+
+    run_id: str  # the failed run
+    chain: str
+    attempt: int  # the failed run's attempt number
+    plan: Plan
+    run_config: dict = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        return self.plan.diagnosis
+
+    def describe(self) -> str:
+        lines = [f"run {self.run_id} (chain {self.chain}, attempt {self.attempt}): {self.diagnosis.kind}"]
+        lines += [f"  cause: {f.cause}" for f in self.diagnosis.findings]
+        if self.plan.proposal:
+            lines.append(f"  attempt {self.attempt + 1}, rule {self.plan.proposal.rule}: {self.plan.proposal.change}")
+        else:
+            lines.append(f"  no re-run: {self.plan.stop_reason}")
+        lines += [f"  passed over {item}" for item in self.plan.considered]
+        return "\n".join(lines)
+
+
+def plan_step(
+    instance: dg.DagsterInstance, run_id: str, *, max_attempts: int, report_run_id: str | None = None, trigger: str = "sensor"
+) -> StepPlan:
+    """Diagnose a failed run's report and plan its next attempt. Raises ValueError (with what to do) when the run
+    or its report cannot be found."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        raise ValueError(f"Run {run_id} does not exist on this instance (DAGSTER_HOME); give the id of a failed run.")
+    report = report_of_run(instance, report_run_id or run_id)
+    if report is None:
+        raise ValueError(
+            f"Run {run_id} has no privacy_utility_report to diagnose (it failed before the report, or its files were "
+            "removed); re-run it, or give a run whose checks failed."
+        )
+    place = attempt_of(run)
+    tuning, generation = full_configs(run.run_config or {})
+    tried = [full_configs(r.run_config or {}) for r in chain_runs(instance, place["chain"]) if r.run_id != run_id]
+    generator = report.get("generator") or {}
+    situation = Situation(
+        diagnosis=diagnose(report), tuning=tuning, generation=generation, training_rows=int(report["rows"]["training"]),
+        generator_params=dict(generator.get("params") or {}), study_name=str(generator.get("study_name") or ""),
+    )
+    plan = plan_next_attempt(situation, attempt=place["attempt"], max_attempts=max_attempts, tried=tried)
+    if plan.proposal is None:
+        return StepPlan(run_id, place["chain"], place["attempt"], plan)
+    proposal = plan.proposal
+    run_config = {"ops": {
+        "tuned_hyperparameters": {"config": proposal.tuning},
+        "synthetic_table": {"config": proposal.generation},
+        "privacy_utility_report": {"config": op_config(run.run_config or {}, "privacy_utility_report")},
+    }}
+    tags = {
+        CHAIN_TAG: place["chain"],
+        ATTEMPT_TAG: str(place["attempt"] + 1),
+        PARENT_RUN_TAG: run_id,
+        FAILURE_TAG: plan.diagnosis.kind,
+        RULE_TAG: proposal.rule,
+        CHANGE_TAG: proposal.change,
+        FAILED_CHECKS_TAG: ",".join(f.check for f in plan.diagnosis.findings),
+        TRIGGER_TAG: trigger,
+    }
+    return StepPlan(run_id, place["chain"], place["attempt"], plan, run_config, tags)

@@ -1,0 +1,96 @@
+"""Command line for the auto-optimizer, on the instance in $DAGSTER_HOME (as `dagster asset materialize` uses).
+
+    python -m synth_platform.cli optimize RUN_ID [--dry-run] [--max-attempts N]   # one optimizer step, run in-process
+    python -m synth_platform.cli history RUN_ID                                   # the run's chain and its best attempt
+    python -m synth_platform.cli policy                                           # the adjustment policy table
+
+`make optimize RUN=<id>` is the first. The re-run executes in this process against the same instance, so the UI
+shows it (tags: attempt, parent run, chain, failure, change) like a run the sensor launched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import dagster as dg
+
+from synth_platform import attempt_chain
+from synth_platform.optimizer.attempts import SCORE_RULE, choose
+from synth_platform.optimizer.policy import policy_markdown
+
+
+def _instance() -> dg.DagsterInstance:
+    try:
+        return dg.DagsterInstance.get()
+    except Exception as exc:  # noqa: BLE001 - Dagster raises several types for a missing or broken home
+        raise SystemExit(f"No Dagster instance: set DAGSTER_HOME to the directory the runs were made in ({exc}).") from None
+
+
+def optimize(run_id: str, *, dry_run: bool, max_attempts: int | None) -> int:
+    from synth_platform.definitions import defs
+    from synth_platform.resources import auto_optimizer_from_env
+
+    cap = max_attempts if max_attempts is not None else auto_optimizer_from_env().checked_max_attempts()
+    with _instance() as instance:
+        try:
+            step = attempt_chain.plan_step(instance, run_id, max_attempts=cap, trigger="cli")
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(step.describe())
+        if step.plan.proposal is None:
+            return 1
+        if dry_run:
+            print("dry run: nothing launched")
+            return 0
+        job = defs.resolve_job_def("resynthesis_job")
+        result = job.execute_in_process(run_config=step.run_config, instance=instance, tags=step.tags, raise_on_error=False)
+        report = attempt_chain.report_of_run(instance, result.run_id)
+        green = bool(report and report.get("all_green"))
+        print(f"attempt {step.attempt + 1}: run {result.run_id} {'all green' if green else 'not green'}")
+        if not green:
+            print(f"next step: python -m synth_platform.cli optimize {result.run_id}")
+        return 0 if green else 1
+
+
+def history(run_id: str) -> int:
+    with _instance() as instance:
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            print(f"error: run {run_id} does not exist in this DAGSTER_HOME", file=sys.stderr)
+            return 2
+        chain = attempt_chain.attempt_of(run)["chain"]
+        attempts = attempt_chain.chain_attempts(instance, chain)
+        try:
+            choice = choose(attempts)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(choice.history)
+        print(f"\nbest: attempt {choice.best.attempt} (run {choice.best.run_id}), {'all green' if choice.all_green else 'NOT green'}")
+        print(f"rule: {SCORE_RULE}")
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m synth_platform.cli", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    step = commands.add_parser("optimize", help="diagnose a failed run and run one adjusted re-run")
+    step.add_argument("run_id")
+    step.add_argument("--dry-run", action="store_true", help="print the diagnosis and the change; launch nothing")
+    step.add_argument("--max-attempts", type=int, default=None, help="attempt cap (default: SYNTH_OPTIMIZER_MAX_ATTEMPTS or 3)")
+    chain = commands.add_parser("history", help="the attempts of a run's chain and the best one")
+    chain.add_argument("run_id")
+    commands.add_parser("policy", help="print the adjustment policy table")
+    args = parser.parse_args(argv)
+    if args.command == "optimize":
+        return optimize(args.run_id, dry_run=args.dry_run, max_attempts=args.max_attempts)
+    if args.command == "history":
+        return history(args.run_id)
+    print(policy_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

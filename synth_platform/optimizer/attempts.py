@@ -1,0 +1,109 @@
+"""The attempts of one optimizer chain (a first run and its adjusted re-runs): which one is best, and their history.
+
+Pure logic: no Dagster here. An attempt is known by its report (the dict `build_report` writes); the shell finds
+the chain's runs and their files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from synth_platform.optimizer.diagnosis import diagnose
+
+UTILITY_METRICS = ("ks_mean", "correlation_delta")
+SCORE_RULE = (
+    "All-green attempts first; among them the lowest utility distance (mean of value/threshold over KS mean and "
+    "correlation delta), then the lowest MIA AUC. Without an all-green attempt: the fewest failed checks, then the "
+    "smallest total relative excess (Σ (value − threshold)/threshold over failed checks), then the utility distance."
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    run_id: str
+    attempt: int  # 0 for the chain's first run
+    report: dict[str, Any] | None  # None: the run ended before its report
+    change: str = ""  # what this attempt changed from its parent
+    rule: str = ""
+    failure: str = ""  # the failure kind that this attempt answered
+    synthetic_path: str = ""
+    status: str = ""  # the run's status
+
+    @property
+    def all_green(self) -> bool:
+        return bool(self.report and self.report.get("all_green"))
+
+    def failed_checks(self) -> list[str]:
+        if not self.report:
+            return []
+        return [check for check, verdict in self.report["verdicts"].items() if not verdict["passed"]]
+
+
+def utility_distance(report: dict) -> float:
+    """Mean of value / threshold over the utility metrics that apply (0 is a perfect copy of the marginals)."""
+    ratios = []
+    for verdict in report["verdicts"].values():
+        if verdict["metric"] in UTILITY_METRICS and verdict.get("value") is not None and verdict["threshold"] > 0:
+            ratios.append(verdict["value"] / verdict["threshold"])
+    return sum(ratios) / len(ratios) if ratios else 0.0
+
+
+def attempt_score(attempt: Attempt) -> tuple:
+    """Sort key of `SCORE_RULE` (lower is better); attempts without a report come last."""
+    report = attempt.report
+    if not report:
+        return (2, float("inf"), float("inf"), float("inf"), attempt.attempt)
+    mia = report["metrics"].get("membership_inference_auc") or 0.0
+    if report.get("all_green"):
+        return (0, utility_distance(report), mia, 0.0, attempt.attempt)
+    excess = sum(
+        (v["value"] - v["threshold"]) / v["threshold"] if v["threshold"] > 0 else v["value"]
+        for v in report["verdicts"].values() if not v["passed"] and v.get("value") is not None
+    )
+    return (1, float(len(attempt.failed_checks())), excess, utility_distance(report), attempt.attempt)
+
+
+def select_best_attempt(attempts: list[Attempt]) -> tuple[Attempt, bool]:
+    """The best attempt by `SCORE_RULE` and whether it is all green. Raises when no attempt has a report."""
+    candidates = [a for a in attempts if a.report]
+    if not candidates:
+        raise ValueError("No attempt of this chain produced a report; there is nothing to choose from.")
+    best = min(candidates, key=attempt_score)
+    return best, best.all_green
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value).replace("|", "\\|"))
+
+
+def history_markdown(attempts: list[Attempt], chosen_run_id: str | None = None) -> str:
+    """One row per attempt, in order: what changed, the judged metrics, the verdict, which one was chosen."""
+    lines = [
+        "| attempt | run | plugin | change | failure answered | KS mean | corr Δ | MIA AUC | copies | failed checks | green | chosen |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a in sorted(attempts, key=lambda a: a.attempt):
+        m = (a.report or {}).get("metrics", {})
+        plugin = ((a.report or {}).get("generator") or {}).get("plugin", "")
+        failed = ", ".join(c.replace("_within_threshold", "") for c in a.failed_checks()) if a.report else f"no report ({a.status})"
+        lines.append(
+            f"| {a.attempt} | `{a.run_id[:8]}` | {plugin} | {_cell(a.change) or 'first run'} | {a.failure} | "
+            f"{_cell(m.get('ks_mean'))} | {_cell(m.get('correlation_delta'))} | {_cell(m.get('membership_inference_auc'))} | "
+            f"{_cell(m.get('exact_copy_rate'))} | {failed or '—'} | {'yes' if a.all_green else 'no'} | "
+            f"{'**chosen**' if a.run_id == chosen_run_id else ''} |"
+        )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Choice:
+    best: Attempt
+    all_green: bool
+    history: str
+    diagnosis: dict = field(default_factory=dict)  # of the chosen attempt, when it is not green
+
+
+def choose(attempts: list[Attempt]) -> Choice:
+    best, green = select_best_attempt(attempts)
+    return Choice(best, green, history_markdown(attempts, best.run_id), {} if green else diagnose(best.report).to_dict())

@@ -1,0 +1,369 @@
+"""The auto-optimizer's adjustment policy, as data: from a diagnosis to the one config change most likely to fix it.
+
+Pure logic: no Dagster here. A config is the pair of plain dicts the re-run gets, every field filled in: the
+`tuned_hyperparameters` config (`tuning`) and the `synthetic_table` config (`generation`). `POLICY` is an ordered
+table of rules; each names the failure it answers, when it applies, what it changes and why. For a failed run,
+`plan_next_attempt` takes the failures in `FAILURE_PRIORITY` order (privacy first) and proposes the first rule that
+applies and yields a config no earlier attempt of the chain has tried; it stops at the attempt cap, or when no
+untried change is left. `policy_markdown()` renders the table (README, run metadata).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from synth_platform.generation.generators import DEFAULT_TRAINING_STEPS, DP_PLUGINS, PLUGIN_DEFAULTS
+from synth_platform.optimizer.diagnosis import CORRELATION, DUPLICATES, FAILURE_PRIORITY, PRIVACY, UTILITY, Diagnosis
+
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_TRAINING_STEPS = 40_000
+MIN_TRAINING_STEPS = 500
+MAX_BATCH_SIZE = 4096
+MAX_MODEL_WIDTH = 1024
+EXTRA_TRIALS = 4  # trials a re-opened study adds
+MAX_TUNING_TRIALS = 30  # trials per run the optimizer asks for at most
+SEVERE_PRIVACY_EXCESS = 0.15  # MIA AUC this far over its threshold is memorisation no small change fixes
+PRIVACY_SAFETY_MARGIN = 0.02  # a passing MIA AUC closer than this to its threshold is not risked by training longer
+DP_FALLBACK_PLUGIN = "dpgan"
+# The synthcity parameter that sets each plugin's width (embedding or hidden units) and its synthcity default.
+MODEL_WIDTH_PARAMETER: dict[str, tuple[str, int]] = {
+    "ddpm": ("dim_embed", 128),
+    "tvae": ("n_units_embedding", 500),
+    "ctgan": ("generator_n_units_hidden", 500),
+    "dpgan": ("generator_n_units_hidden", 500),
+}
+PRIVACY_FAILURES = frozenset({PRIVACY, DUPLICATES})
+
+
+def starting_parameters(plugin: str, n_rows: int) -> dict[str, int]:
+    """Training steps and batch size a fresh generator starts with, decided by the training table's size.
+
+    Large tables (≥ 10,000 rows) take the plugin defaults. Mid-size ones (≥ 1,000) batches of 256 and half the
+    default steps. Small ones batches of about an eighth of the rows (a power of two, at least 16) and the minimum
+    steps: on a few hundred rows every extra epoch is memorisation, not learning."""
+    default_batch = int(PLUGIN_DEFAULTS.get(plugin, {}).get("batch_size", 500))
+    default_steps = DEFAULT_TRAINING_STEPS.get(plugin, 2000)
+    if n_rows >= 10_000:
+        return {"training_steps": default_steps, "batch_size": default_batch}
+    if n_rows >= 1_000:
+        return {"training_steps": max(MIN_TRAINING_STEPS, default_steps // 2), "batch_size": min(256, default_batch)}
+    batch = max(16, 2 ** int(math.floor(math.log2(max(1, n_rows // 8)))))
+    return {"training_steps": MIN_TRAINING_STEPS, "batch_size": min(batch, default_batch)}
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the policy knows about a failed run."""
+
+    diagnosis: Diagnosis
+    tuning: dict[str, Any]  # the run's tuned_hyperparameters config, every field filled in
+    generation: dict[str, Any]  # the run's synthetic_table config, every field filled in
+    training_rows: int  # rows the final generator was fitted on
+    generator_params: dict[str, Any] = field(default_factory=dict)  # the parameters the run's generator used
+    study_name: str = ""  # the study the run's parameters were chosen from
+
+    @property
+    def plugin(self) -> str:
+        return self.tuning["plugin"]
+
+    @property
+    def steps(self) -> int:
+        return int(self.generation["training_steps"] or DEFAULT_TRAINING_STEPS.get(self.plugin, 2000))
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.generation["batch_size"] or self.generator_params.get("batch_size")
+                   or PLUGIN_DEFAULTS.get(self.plugin, {}).get("batch_size", 500))
+
+    @property
+    def model_width(self) -> int:
+        name, default = MODEL_WIDTH_PARAMETER[self.plugin]
+        return int(self.generation["model_width"] or self.generator_params.get(name) or default)
+
+    @property
+    def is_dp(self) -> bool:
+        return self.plugin in DP_PLUGINS
+
+    def failing(self, *failures: str) -> bool:
+        return any(f in self.diagnosis.failures for f in failures)
+
+    def privacy_margin(self) -> float:
+        return self.diagnosis.margins.get("membership_inference_auc", math.inf)
+
+
+Change = tuple[str, dict[str, Any], dict[str, Any]]  # (sentence, new tuning, new generation)
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    name: str
+    failure: str
+    when: str
+    change: str
+    why: str
+    propose: Callable[[Situation], Change | None] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    rule: str
+    failure: str
+    change: str
+    tuning: dict[str, Any]
+    generation: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Plan:
+    diagnosis: Diagnosis
+    proposal: Proposal | None
+    stop_reason: str = ""  # why there is no proposal
+    considered: tuple[str, ...] = ()  # rules looked at before the proposal, each with why it was passed over
+
+
+# --- the changes -----------------------------------------------------------------------------------------------
+
+
+def _with(s: Situation, tuning: dict | None = None, generation: dict | None = None) -> tuple[dict, dict]:
+    return {**s.tuning, **(tuning or {})}, {**s.generation, **(generation or {})}
+
+
+def _switch_plugin(s: Situation, plugin: str, reason: str) -> Change | None:
+    if s.plugin == plugin:
+        return None
+    start = starting_parameters(plugin, s.training_rows)
+    tuning, generation = _with(s, {"plugin": plugin, "reopen_study": ""},
+                               {"training_steps": start["training_steps"], "batch_size": start["batch_size"], "model_width": 0})
+    text = (f"{reason}: switch {s.plugin} to {plugin}"
+            + (f" (epsilon {s.tuning['epsilon']:g}, the policy's)" if plugin in DP_PLUGINS else "")
+            + f", starting at {start['training_steps']} steps, batch {start['batch_size']} for {s.training_rows:,} rows")
+    return text, tuning, generation
+
+
+def _scale_steps(s: Situation, factor: float, reason: str) -> Change | None:
+    new = int(round(s.steps * factor))
+    # Fewer: not below the minimum (nor up to it); more: not above the maximum.
+    new = min(s.steps, max(MIN_TRAINING_STEPS, new)) if factor < 1 else min(MAX_TRAINING_STEPS, new)
+    if new == s.steps:
+        return None
+    tuning, generation = _with(s, generation={"training_steps": new})
+    return f"{reason}: training steps {s.steps} -> {new}", tuning, generation
+
+
+def _steps_factor(s: Situation, failure: str) -> float:
+    """The further a value is over its threshold, the longer to train: ×2, ×4 or ×8 (ratio value/threshold)."""
+    finding = s.diagnosis.finding(failure)
+    ratio = finding.value / finding.threshold if finding and finding.threshold > 0 else 2.0
+    return float(min(8, max(2, 2 ** math.ceil(math.log2(max(ratio, 1.0001))))))
+
+
+def dp_for_memorisation(s: Situation) -> Change | None:
+    finding = s.diagnosis.finding(PRIVACY)
+    if s.is_dp or finding is None or finding.excess < SEVERE_PRIVACY_EXCESS:
+        return None
+    return _switch_plugin(s, DP_FALLBACK_PLUGIN, f"membership AUC {finding.value:.3f} is memorisation")
+
+
+def fewer_steps_for_privacy(s: Situation) -> Change | None:
+    finding = s.diagnosis.finding(PRIVACY)
+    if finding is None or (not s.is_dp and (finding.excess >= SEVERE_PRIVACY_EXCESS or s.failing(UTILITY, CORRELATION))):
+        return None
+    return _scale_steps(s, 0.5, f"membership AUC {finding.value:.3f} over {finding.threshold:.2f}: train less")
+
+
+def retune_with_tighter_privacy(s: Situation) -> Change | None:
+    finding = s.diagnosis.finding(PRIVACY)
+    if finding is None:
+        return None
+    limit = round(max(0.51, min(float(s.tuning["mia_auc_max"]), finding.threshold) - finding.excess), 3)
+    if limit >= float(s.tuning["mia_auc_max"]):
+        return None
+    tuning, generation = _with(s, {"mia_auc_max": limit, "n_trials": _more_trials(s),
+                                   "reopen_study": s.study_name})
+    return (f"re-open the tuning study with the trials' MIA AUC limit tightened {s.tuning['mia_auc_max']:g} -> {limit:g} "
+            f"(by the excess {finding.excess:.3f}), {EXTRA_TRIALS} more trials"), tuning, generation
+
+
+def dp_fallback(s: Situation) -> Change | None:
+    if s.is_dp or not s.failing(PRIVACY):
+        return None
+    return _switch_plugin(s, DP_FALLBACK_PLUGIN, "non-private changes are used up")
+
+
+def drop_training_copies(s: Situation) -> Change | None:
+    if s.generation["drop_training_copies"]:
+        return None
+    tuning, generation = _with(s, generation={"drop_training_copies": True})
+    return ("remove generated rows that copy a training row and generate replacements "
+            f"(still {s.generation['num_rows'] or 'as many as training'} rows)"), tuning, generation
+
+
+def fewer_steps_for_copies(s: Situation) -> Change | None:
+    if s.failing(UTILITY, CORRELATION):
+        return None
+    return _scale_steps(s, 0.5, "copies are memorised rows: train less")
+
+
+def retune_with_tighter_copy_limit(s: Situation) -> Change | None:
+    finding = s.diagnosis.finding(DUPLICATES)
+    if finding is None:
+        return None
+    limit = round(min(float(s.tuning["exact_copy_rate_max"]), finding.threshold) / 2, 4)
+    if limit < 0.001:
+        return None
+    tuning, generation = _with(s, {"exact_copy_rate_max": limit, "n_trials": _more_trials(s),
+                                   "reopen_study": s.study_name})
+    return (f"re-open the tuning study with the trials' exact-copy limit halved {s.tuning['exact_copy_rate_max']:g} -> "
+            f"{limit:g}, {EXTRA_TRIALS} more trials"), tuning, generation
+
+
+def larger_batch(s: Situation) -> Change | None:
+    cap = min(MAX_BATCH_SIZE, max(16, s.training_rows // 2))
+    new = min(cap, s.batch_size * 2)
+    if new <= s.batch_size:
+        return None
+    tuning, generation = _with(s, generation={"batch_size": new})
+    return f"joint structure is off: larger batches {s.batch_size} -> {new} (same steps, more rows per step)", tuning, generation
+
+
+def wider_model(s: Situation) -> Change | None:
+    if s.plugin not in MODEL_WIDTH_PARAMETER:
+        return None
+    name, _ = MODEL_WIDTH_PARAMETER[s.plugin]
+    new = min(MAX_MODEL_WIDTH, s.model_width * 2)
+    if new <= s.model_width:
+        return None
+    tuning, generation = _with(s, generation={"model_width": new})
+    return f"joint structure is off: wider model, {name} {s.model_width} -> {new}", tuning, generation
+
+
+def train_longer(s: Situation, failure: str) -> Change | None:
+    if s.privacy_margin() < PRIVACY_SAFETY_MARGIN:
+        return None  # training longer would push a barely passing membership AUC over
+    finding = s.diagnosis.finding(failure)
+    return _scale_steps(s, _steps_factor(s, failure), f"{finding.metric} {finding.value:.3f} over {finding.threshold:.2f}: train longer")
+
+
+def _more_trials(s: Situation, extra: int = EXTRA_TRIALS) -> int:
+    return min(MAX_TUNING_TRIALS, max(int(s.tuning["n_trials"]), int(s.tuning["n_trials"]) + extra))
+
+
+def retune_more_trials(s: Situation) -> Change | None:
+    if _more_trials(s) == int(s.tuning["n_trials"]):
+        return None
+    tuning, generation = _with(s, {"n_trials": _more_trials(s), "reopen_study": ""})
+    return f"re-open the tuning study for {EXTRA_TRIALS} more trials (privacy constraints unchanged)", tuning, generation
+
+
+def retune_longer_trials(s: Situation) -> Change | None:
+    steps = int(s.tuning["trial_steps"])
+    new = min(MAX_TRAINING_STEPS, steps * 2)
+    if new == steps:
+        return None
+    tuning, generation = _with(s, {"trial_steps": new, "n_trials": _more_trials(s, 2), "reopen_study": ""})
+    return f"tune with longer trials {steps} -> {new} steps, 2 more trials (a new study under the new budget)", tuning, generation
+
+
+def switch_to_ddpm(s: Situation) -> Change | None:
+    if s.is_dp:
+        return None  # a DP plugin is the user's privacy policy: never traded for utility
+    return _switch_plugin(s, "ddpm", "the plugin cannot reach the marginals")
+
+
+POLICY: tuple[PolicyRule, ...] = (
+    PolicyRule("dp_for_memorisation", PRIVACY, f"MIA AUC ≥ threshold + {SEVERE_PRIVACY_EXCESS}, non-DP plugin",
+               f"switch to {DP_FALLBACK_PLUGIN} with the policy's epsilon; steps and batch from the table's size",
+               "strong memorisation: only a differential-privacy guarantee bounds what an attack learns", dp_for_memorisation),
+    PolicyRule("fewer_steps_for_privacy", PRIVACY, "MIA AUC fails by less than that and no utility check fails (any excess for DP plugins)",
+               f"halve the final training steps (not below {MIN_TRAINING_STEPS})",
+               "memorisation grows with training; the cheapest change that keeps the model", fewer_steps_for_privacy),
+    PolicyRule("retune_with_tighter_privacy", PRIVACY, "MIA AUC fails (also when utility fails: it serves both)",
+               f"re-open the study with the trials' MIA limit lowered by the excess, +{EXTRA_TRIALS} trials, earlier trials that meet it enqueued",
+               "the study picks the most useful parameters among those that pass a stricter privacy test", retune_with_tighter_privacy),
+    PolicyRule("dp_fallback", PRIVACY, "MIA AUC still fails, non-DP plugin", f"switch to {DP_FALLBACK_PLUGIN} with the policy's epsilon",
+               "the non-private remedies are used up", dp_fallback),
+    PolicyRule("drop_training_copies", DUPLICATES, "exact-copy rate fails, de-duplication off",
+               "remove generated rows that copy a training row, regenerate to the same row count; removals counted in metadata",
+               "a verbatim training row is a disclosure whatever the model", drop_training_copies),
+    PolicyRule("fewer_steps_for_copies", DUPLICATES, "copies still fail, no utility check fails", "halve the final training steps",
+               "copies are memorised rows", fewer_steps_for_copies),
+    PolicyRule("retune_with_tighter_copy_limit", DUPLICATES, "copies still fail", f"re-open the study with the trials' copy limit halved, +{EXTRA_TRIALS} trials",
+               "pick parameters that copy less", retune_with_tighter_copy_limit),
+    PolicyRule("larger_batch", CORRELATION, f"correlation delta fails, batch below min({MAX_BATCH_SIZE}, rows/2)", "double the batch size",
+               "each step sees more rows, so the joint structure is estimated better (the TabDDPM paper tunes batches up to 4096)", larger_batch),
+    PolicyRule("wider_model", CORRELATION, f"correlation delta still fails, width below {MAX_MODEL_WIDTH}",
+               "double the model's embedding / hidden units", "more capacity for interactions between columns", wider_model),
+    PolicyRule("train_longer_for_correlation", CORRELATION, f"correlation delta still fails, MIA margin ≥ {PRIVACY_SAFETY_MARGIN}",
+               "multiply training steps by 2, 4 or 8 (by value / threshold)", "joint structure is learnt late",
+               lambda s: train_longer(s, CORRELATION)),
+    PolicyRule("retune_for_correlation", CORRELATION, "correlation delta still fails", f"+{EXTRA_TRIALS} tuning trials",
+               "search further under the same privacy constraints", retune_more_trials),
+    PolicyRule("train_longer", UTILITY, f"KS mean fails, MIA margin ≥ {PRIVACY_SAFETY_MARGIN}",
+               f"multiply training steps by 2, 4 or 8 (by value / threshold), at most {MAX_TRAINING_STEPS}",
+               "an under-trained generator has not learnt the marginals", lambda s: train_longer(s, UTILITY)),
+    PolicyRule("retune_longer_trials", UTILITY, "KS mean still fails", "double the trials' steps, +2 trials",
+               "trials that train too briefly rank parameters by early progress, not by where they end", retune_longer_trials),
+    PolicyRule("switch_to_ddpm", UTILITY, "KS mean still fails with ctgan / tvae", "switch to ddpm, steps and batch from the table's size",
+               "TabDDPM matches marginals best on mixed tables (never applied to a DP plugin: DP is policy)", switch_to_ddpm),
+)
+RULES = {rule.name: rule for rule in POLICY}
+
+
+def comparable(tuning: dict[str, Any], generation: dict[str, Any]) -> tuple:
+    """A hashable form of a config, to recognise one an earlier attempt has tried."""
+    return tuple(sorted(tuning.items(), key=str)), tuple(sorted(generation.items(), key=str))
+
+
+def plan_next_attempt(
+    situation: Situation,
+    *,
+    attempt: int,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    tried: Sequence[tuple[dict[str, Any], dict[str, Any]]] = (),
+) -> Plan:
+    """The next config for a failed run at `attempt` (0 for a first run), or why there is none.
+
+    Failures are answered in priority order; once a privacy failure (MIA, copies) has no rule left, the plan stops
+    rather than falling through to utility rules that would leak more. `tried` holds the configs of every earlier
+    attempt of the chain (the failed run's own included): a rule whose config is among them is passed over."""
+    diagnosis = situation.diagnosis
+    if not diagnosis.findings:
+        return Plan(diagnosis, None, "every check passed: nothing to change")
+    if attempt >= max_attempts:
+        return Plan(diagnosis, None, f"attempt cap {max_attempts} reached")
+    seen = {comparable(t, g) for t, g in tried}
+    seen.add(comparable(situation.tuning, situation.generation))
+    considered: list[str] = []
+    for failure in FAILURE_PRIORITY:
+        if failure not in diagnosis.failures:
+            continue
+        for rule in (r for r in POLICY if r.failure == failure):
+            change = rule.propose(situation)
+            if change is None:
+                considered.append(f"{rule.name}: does not apply")
+                continue
+            text, tuning, generation = change
+            if comparable(tuning, generation) in seen:
+                considered.append(f"{rule.name}: tried before")
+                continue
+            return Plan(diagnosis, Proposal(rule.name, failure, text, tuning, generation), considered=tuple(considered))
+        if failure in PRIVACY_FAILURES:
+            return Plan(diagnosis, None, f"no untried change is left for the {failure} failure "
+                        "(utility changes would leak more); lower epsilon or the data's detail by hand", tuple(considered))
+    return Plan(diagnosis, None, "no untried change is left for " + ", ".join(diagnosis.failures), tuple(considered))
+
+
+def policy_markdown() -> str:
+    """The policy table for people (README, run metadata), in the order rules are tried."""
+    lines = [
+        "Failures are answered in this order: " + " > ".join(FAILURE_PRIORITY) + " (privacy first). Within a failure, "
+        "the first rule that applies and gives a config no earlier attempt tried is used.",
+        "",
+        "| # | failure | rule | when | change | why |",
+        "|---|---|---|---|---|---|",
+    ]
+    for number, rule in enumerate(POLICY, 1):
+        lines.append(f"| {number} | {rule.failure} | `{rule.name}` | {rule.when} | {rule.change} | {rule.why} |")
+    return "\n".join(lines)

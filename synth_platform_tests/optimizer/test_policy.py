@@ -1,0 +1,153 @@
+"""The adjustment policy: a table of diagnosis → expected change, conflicts, never repeating a config, the cap."""
+
+import pytest
+
+from synth_platform.assets import GenerationConfig, TuningConfig
+from synth_platform.generation.generators import DEFAULT_TRAINING_STEPS
+from synth_platform.optimizer.diagnosis import CORRELATION, DUPLICATES, PRIVACY, UTILITY, Diagnosis, Finding
+from synth_platform.optimizer.policy import (
+    MAX_TRAINING_STEPS,
+    MIN_TRAINING_STEPS,
+    POLICY,
+    Situation,
+    plan_next_attempt,
+    policy_markdown,
+    starting_parameters,
+)
+
+CHECK = {PRIVACY: "membership_inference_auc_within_threshold", DUPLICATES: "duplicate_rate_within_threshold",
+         CORRELATION: "correlation_delta_within_threshold", UTILITY: "ks_mean_within_threshold"}
+METRIC = {PRIVACY: "membership_inference_auc", DUPLICATES: "exact_copy_rate", CORRELATION: "correlation_delta", UTILITY: "ks_mean"}
+THRESHOLD = {PRIVACY: 0.60, DUPLICATES: 0.05, CORRELATION: 0.10, UTILITY: 0.10}
+ORDER = (PRIVACY, DUPLICATES, CORRELATION, UTILITY)
+
+
+def diagnosis(mia_margin: float | None = None, **failing: float) -> Diagnosis:
+    """Findings for `failing` ({failure: value}); every other metric passes, MIA with `mia_margin` (default 0.1)."""
+    findings = tuple(
+        Finding(f, CHECK[f], METRIC[f], value, THRESHOLD[f], f"{METRIC[f]} {value}")
+        for f, value in sorted(failing.items(), key=lambda item: ORDER.index(item[0]))
+    )
+    margins = {METRIC[f]: THRESHOLD[f] - v for f, v in failing.items()}
+    margins.setdefault("membership_inference_auc", 0.1 if mia_margin is None else mia_margin)
+    return Diagnosis(findings, margins)
+
+
+def situation(d: Diagnosis, rows: int = 20_000, params: dict | None = None, **config) -> Situation:
+    tuning = TuningConfig(**{k: v for k, v in config.items() if k in TuningConfig.model_fields}).model_dump()
+    generation = GenerationConfig(**{k: v for k, v in config.items() if k in GenerationConfig.model_fields}).model_dump()
+    return Situation(d, tuning, generation, rows, params or {"batch_size": 1024, "dim_embed": 128}, "adult-ddpm-study")
+
+
+def changed(before: dict, after: dict) -> dict:
+    return {k: v for k, v in after.items() if before.get(k) != v}
+
+
+@pytest.mark.parametrize(
+    ("failing", "config", "rule", "tuning_change", "generation_change"),
+    [
+        # utility: train longer, ×2 / ×4 / ×8 by how far over the threshold
+        ({UTILITY: 0.15}, {}, "train_longer", {}, {"training_steps": 2 * DEFAULT_TRAINING_STEPS["ddpm"]}),
+        ({UTILITY: 0.35}, {"training_steps": 1000}, "train_longer", {}, {"training_steps": 4000}),
+        ({UTILITY: 0.75}, {"training_steps": 1000}, "train_longer", {}, {"training_steps": 8000}),
+        # correlation: larger batch first
+        ({CORRELATION: 0.13}, {}, "larger_batch", {}, {"batch_size": 2048}),
+        # privacy, moderate: train less; severe: DP at once, with size-based starting parameters
+        ({PRIVACY: 0.65}, {"training_steps": 8000}, "fewer_steps_for_privacy", {}, {"training_steps": 4000}),
+        ({PRIVACY: 0.90}, {}, "dp_for_memorisation", {"plugin": "dpgan"}, {"training_steps": 2000, "batch_size": 500}),
+        # duplicates: the de-duplication step first
+        ({DUPLICATES: 0.20}, {}, "drop_training_copies", {}, {"drop_training_copies": True}),
+        # several at once, privacy first; with utility failing too, training less is passed over for a re-tune
+        ({UTILITY: 0.2, PRIVACY: 0.65}, {}, "retune_with_tighter_privacy",
+         {"mia_auc_max": 0.55, "n_trials": 6, "reopen_study": "adult-ddpm-study"}, {}),
+        ({UTILITY: 0.2, DUPLICATES: 0.1}, {}, "drop_training_copies", {}, {"drop_training_copies": True}),
+        ({CORRELATION: 0.2, UTILITY: 0.2}, {}, "larger_batch", {}, {"batch_size": 2048}),
+        # a DP plugin that leaks: fewer steps (epsilon is policy, never raised or lowered by the optimizer)
+        ({PRIVACY: 0.9}, {"plugin": "dpgan", "training_steps": 2000}, "fewer_steps_for_privacy", {}, {"training_steps": 1000}),
+    ],
+)
+def test_rule_table(failing, config, rule, tuning_change, generation_change):
+    s = situation(diagnosis(**failing), **config)
+    plan = plan_next_attempt(s, attempt=0)
+    assert plan.proposal is not None, plan.stop_reason
+    assert plan.proposal.rule == rule
+    assert changed(s.tuning, plan.proposal.tuning) == tuning_change
+    assert changed(s.generation, plan.proposal.generation) == generation_change
+    assert plan.proposal.change  # a sentence for the run's tags
+
+
+def test_training_longer_is_not_risked_when_privacy_barely_passes():
+    plan = plan_next_attempt(situation(diagnosis(mia_margin=0.01, utility=0.2)), attempt=0)
+    assert plan.proposal.rule == "retune_longer_trials"
+    assert "train_longer: does not apply" in plan.considered
+
+
+def test_dataset_size_decides_starting_parameters():
+    assert starting_parameters("ddpm", 30_000) == {"training_steps": DEFAULT_TRAINING_STEPS["ddpm"], "batch_size": 1024}
+    assert starting_parameters("ddpm", 5_000) == {"training_steps": DEFAULT_TRAINING_STEPS["ddpm"] // 2, "batch_size": 256}
+    assert starting_parameters("dpgan", 300) == {"training_steps": MIN_TRAINING_STEPS, "batch_size": 32}
+    plan = plan_next_attempt(situation(diagnosis(privacy=0.95), rows=300), attempt=0)
+    assert changed(situation(diagnosis(), rows=300).generation, plan.proposal.generation) == {"training_steps": MIN_TRAINING_STEPS, "batch_size": 32}
+
+
+def _chain(s: Situation, max_attempts: int) -> list:
+    """Follow the policy while the same failure keeps coming back: the proposals of a whole chain."""
+    tried, proposals, attempt = [], [], 0
+    while True:
+        plan = plan_next_attempt(s, attempt=attempt, max_attempts=max_attempts, tried=tried)
+        if plan.proposal is None:
+            return proposals, plan.stop_reason
+        tried.append((s.tuning, s.generation))
+        proposals.append(plan.proposal)
+        s = Situation(s.diagnosis, plan.proposal.tuning, plan.proposal.generation, s.training_rows, s.generator_params, s.study_name)
+        attempt += 1
+
+
+@pytest.mark.parametrize("failing", [{UTILITY: 0.3}, {CORRELATION: 0.3}, {PRIVACY: 0.7}, {PRIVACY: 0.95}, {DUPLICATES: 0.3},
+                                     {UTILITY: 0.3, PRIVACY: 0.7}, {CORRELATION: 0.2, DUPLICATES: 0.2}])
+def test_a_chain_never_repeats_a_config_and_respects_the_cap(failing):
+    s = situation(diagnosis(**failing))
+    proposals, reason = _chain(s, max_attempts=3)
+    assert len(proposals) == 3 and reason == "attempt cap 3 reached"
+    proposals, reason = _chain(s, max_attempts=50)
+    configs = [(p.tuning, p.generation) for p in proposals]
+    assert (s.tuning, s.generation) not in configs
+    assert all(configs[i] != configs[j] for i in range(len(configs)) for j in range(i))
+    assert "no untried change" in reason
+    assert len(proposals) < 50
+
+
+def test_a_change_tried_earlier_in_the_chain_is_passed_over():
+    s = situation(diagnosis(utility=0.15))
+    first = plan_next_attempt(s, attempt=0).proposal
+    again = plan_next_attempt(s, attempt=1, tried=[(first.tuning, first.generation)])
+    assert again.proposal.rule != first.rule and "train_longer: tried before" in again.considered
+
+
+def test_privacy_failures_never_fall_through_to_utility_changes():
+    s = situation(diagnosis(privacy=0.7, utility=0.3), plugin="dpgan", training_steps=MIN_TRAINING_STEPS)
+    proposals, reason = _chain(s, max_attempts=50)
+    assert all(p.failure == PRIVACY for p in proposals)
+    assert all(p.tuning["plugin"] == "dpgan" for p in proposals)  # DP is never traded away
+    assert all(p.generation["training_steps"] <= MIN_TRAINING_STEPS for p in proposals)
+    assert "privacy failure" in reason
+
+
+def test_bounds_end_the_rules():
+    s = situation(diagnosis(utility=0.3), training_steps=MAX_TRAINING_STEPS)
+    assert plan_next_attempt(s, attempt=0).proposal.rule == "retune_longer_trials"
+    assert plan_next_attempt(situation(diagnosis()), attempt=0).stop_reason == "every check passed: nothing to change"
+
+
+def test_inputs_are_not_mutated():
+    s = situation(diagnosis(utility=0.3))
+    tuning, generation = dict(s.tuning), dict(s.generation)
+    plan_next_attempt(s, attempt=0)
+    assert s.tuning == tuning and s.generation == generation
+
+
+def test_policy_table_names_every_rule_in_order():
+    text = policy_markdown()
+    positions = [text.index(f"`{rule.name}`") for rule in POLICY]
+    assert positions == sorted(positions)
+    assert "privacy > duplicates > correlation > utility" in text
