@@ -388,7 +388,7 @@ def synthetic_table(
             "privacy_budget": dg.MetadataValue.json(fitted.privacy_budget or {"differential_privacy": "none"}),
             "fit_seconds": round(fitted.fit_seconds, 1),
             "training_copies": dg.MetadataValue.json(copies),
-            "path": dg.MetadataValue.path(str(path)),
+            "csv_path": dg.MetadataValue.path(str(path)),
             "preview": _frame_preview(frame),
         },
     )
@@ -540,7 +540,7 @@ def best_synthetic_table(
             "diagnosis_of_chosen": dg.MetadataValue.json(choice.diagnosis),
             "policy": dg.MetadataValue.md(policy_markdown()),
             "rows": len(frame),
-            "path": dg.MetadataValue.path(str(path)),
+            "csv_path": dg.MetadataValue.path(str(path)),
             "preview": _frame_preview(frame),
         },
     )

@@ -77,8 +77,9 @@ def attempt_of(run: dg.DagsterRun) -> dict[str, Any]:
 
 
 def chain_runs(instance: dg.DagsterInstance, chain: str) -> list[dg.DagsterRun]:
-    """The chain's first run (when it still exists) and every run tagged with the chain, oldest first."""
-    runs = list(instance.get_runs(filters=dg.RunsFilter(tags={CHAIN_TAG: chain})))
+    """The chain's first run (when it still exists) and its attempts (runs tagged with the chain and an attempt
+    number; the best-attempt run carries the chain tag only), in attempt order."""
+    runs = [r for r in instance.get_runs(filters=dg.RunsFilter(tags={CHAIN_TAG: chain})) if ATTEMPT_TAG in r.tags]
     first = instance.get_run_by_id(chain)
     if first is not None and all(r.run_id != chain for r in runs):
         runs.append(first)
@@ -105,7 +106,7 @@ def report_of_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any] |
 
 def synthetic_path_of_run(instance: dg.DagsterInstance, run_id: str) -> str:
     metadata = _materialization_metadata(instance, run_id, SYNTHETIC_ASSET)
-    return str(metadata.get("path", "")) if metadata else ""
+    return str(metadata.get("csv_path", "")) if metadata else ""
 
 
 def chain_attempts(instance: dg.DagsterInstance, chain: str) -> list[Attempt]:

@@ -9,19 +9,23 @@ import dagster as dg
 import pytest
 
 from synth_platform.assets import ALL_ASSETS
+from synth_platform.attempt_chain import ATTEMPT_TAG, CHAIN_TAG, CHANGE_TAG, PARENT_RUN_TAG, RULE_TAG, STOP_TAG
 from synth_platform.checks import THRESHOLD_CHECKS
 from synth_platform.definitions import defs
-from synth_platform.optimizer.rules import MAX_ATTEMPTS
-from synth_platform.sensors import ATTEMPT_TAG, CHANGE_TAG, PARENT_RUN_TAG, auto_optimizer_sensor
+from synth_platform.optimizer.policy import DEFAULT_MAX_ATTEMPTS as MAX_ATTEMPTS
+from synth_platform.sensors import auto_optimizer_sensor
 from synth_platform_tests.conftest import TINY_RUN_CONFIG
 
 ASSET_KEYS = {a.key for a in ALL_ASSETS}
+BEST = dg.AssetKey("best_synthetic_table")
 
 
 def _failing_ks_config():
-    """Tiny training, and a KS threshold of 0 that no real generator meets: a real, deterministic check failure."""
+    """Tiny training, and a KS threshold of 0 that no real generator meets: a real, deterministic check failure,
+    the only one (the other thresholds at 1.0)."""
     config = copy.deepcopy(TINY_RUN_CONFIG)
-    config["ops"]["privacy_utility_report"]["config"]["ks_mean_max"] = 0.0
+    config["ops"]["privacy_utility_report"]["config"].update(
+        ks_mean_max=0.0, correlation_delta_max=1.0, mia_auc_max=1.0, exact_copy_rate_max=1.0)
     return config
 
 
@@ -39,7 +43,7 @@ def failed_run(instance):
 
 def test_whole_graph_materializes_and_every_check_runs(failed_run, instance):
     materialized = {event.asset_key for event in failed_run.get_asset_materialization_events()}
-    assert materialized == ASSET_KEYS
+    assert materialized == ASSET_KEYS - {BEST}  # the failed blocking checks stop the run before the best-attempt choice
     evaluations = {e.check_name: e.passed for e in failed_run.get_asset_check_evaluations()}
     assert set(evaluations) == {spec.name for check in THRESHOLD_CHECKS for spec in check.check_specs}
     assert evaluations["ks_mean_within_threshold"] is False
@@ -65,7 +69,8 @@ def test_materialize_with_default_thresholds_gives_metadata():
 
 
 def _tick(instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                      resources={"auto_optimizer": defs.resources["auto_optimizer"]})
     return auto_optimizer_sensor(context)
 
 
@@ -77,7 +82,8 @@ def test_sensor_turns_a_failed_evaluation_into_a_valid_run_request_once(failed_r
     dg.validate_run_config(job, request.run_config)
     assert request.tags[ATTEMPT_TAG] == "1"
     assert request.tags[PARENT_RUN_TAG] == failed_run.run_id
-    assert "train longer" in request.tags[CHANGE_TAG]
+    assert request.tags[CHAIN_TAG] == failed_run.run_id
+    assert request.tags[RULE_TAG] == "train_longer" and "train longer" in request.tags[CHANGE_TAG]
     assert request.run_config["ops"]["synthetic_table"]["config"]["training_steps"] == 60  # doubled
     assert request.run_config["ops"]["privacy_utility_report"]["config"]["ks_mean_max"] == 0.0  # policy kept
 
@@ -102,9 +108,15 @@ def test_requested_run_executes_and_the_chain_stops_at_the_attempt_cap(failed_ru
             (request,) = result.run_requests
             assert request.tags[PARENT_RUN_TAG] == run.run_id
             run_config, tags = request.run_config, request.tags
-        else:
-            assert result.run_requests == []
-            assert "attempt cap 3 reached" in result.skip_reason.skip_message
+        else:  # the chain ends: its best attempt is chosen
+            (best,) = result.run_requests
+            assert best.job_name == "best_attempt_job" and "attempt cap 3 reached" in best.tags[STOP_TAG]
+            chosen = defs.resolve_job_def("best_attempt_job").execute_in_process(
+                run_config=best.run_config, instance=instance, tags=best.tags)
+            metadata = chosen.asset_materializations_for_node("best_synthetic_table")[0].metadata
+            assert metadata["all_green"].value is False and metadata["attempts"].value == MAX_ATTEMPTS + 1
+            assert metadata["history"].value.count("\n| ") == MAX_ATTEMPTS + 1
+            assert _tick(instance, cursor=cursor).run_requests == []
 
 
 def _error_text(error) -> str:
@@ -151,9 +163,9 @@ def test_bad_input_fails_clearly_and_keeps_the_previous_good_materialization(fai
 def test_two_failed_runs_between_ticks_are_both_handled(failed_run, instance, monkeypatch):
     """Two runs fail between sensor ticks: each gets its own request (the latest evaluation alone would hide one).
     With a storage page of one record, reading them also has to page back through the history."""
-    import synth_platform.sensors as sensors
+    import synth_platform.attempt_chain as attempt_chain
 
-    monkeypatch.setattr(sensors, "HISTORY_PAGE", 1)
+    monkeypatch.setattr(attempt_chain, "HISTORY_PAGE", 1)
     cursor = _tick(instance).cursor  # everything so far handled
     checks_only = dg.AssetSelection.checks_for_assets(dg.AssetKey("privacy_utility_report"))
     runs = [

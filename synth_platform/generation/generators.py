@@ -15,7 +15,10 @@ import pandas as pd
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-SUPPORTED_PLUGINS = ("ddpm", "ctgan", "tvae", "dpgan")
+SUPPORTED_PLUGINS = ("ddpm", "ctgan", "tvae", "dpgan", "dummy_sampler")
+# synthcity's dummy_sampler resamples real training rows: no model, no privacy. It is the leak baseline that shows
+# what the privacy checks and the auto-optimizer do with a generator that copies; never release its output.
+TRAINING_FREE_PLUGINS = frozenset({"dummy_sampler"})
 SYNTHCITY_CATEGORIES = ["generic", "privacy"]  # where the supported plugins live; the others are never loaded
 # synthcity's plugin loader logs at CRITICAL for optional plugins whose extras are not installed (goggle needs dgl):
 # noise that reads like a failure. Everything else it logs at CRITICAL still reaches stderr.
@@ -35,7 +38,7 @@ PLUGIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "tvae": {"batch_size": 500},
     "dpgan": {"batch_size": 500},
 }
-DEFAULT_TRAINING_STEPS = {"ddpm": 5000, "ctgan": 2000, "tvae": 2000, "dpgan": 2000}
+DEFAULT_TRAINING_STEPS = {"ddpm": 5000, "ctgan": 2000, "tvae": 2000, "dpgan": 2000, "dummy_sampler": 1}
 
 
 class GenerationError(RuntimeError):
@@ -130,7 +133,9 @@ def fit_generator(
     if "n_iter" not in merged:
         merged["n_iter"] = epochs_for_steps(plugin, DEFAULT_TRAINING_STEPS[plugin], len(training), merged.get("batch_size"))
     budget = None
-    if plugin in DP_PLUGINS:
+    if plugin in TRAINING_FREE_PLUGINS:
+        merged = {}  # nothing to train: steps, batches and learning rates do not apply
+    elif plugin in DP_PLUGINS:
         budget = privacy.for_rows(len(training))
         merged.update(budget)
     else:
