@@ -7,7 +7,7 @@ DAGSTER_YAML ?= dagster.yaml
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export TQDM_DISABLE := 1
 
-.PHONY: materialize test ui home install dashboard mlflow
+.PHONY: materialize test ui home install dashboard mlflow optimize
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ test: install
 
 ui: install home
 	$(VENV)/bin/dagster dev -w workspace.yaml
+
+# One auto-optimizer step for a failed run, in-process on $(DAGSTER_HOME): make optimize RUN=<run id> [ARGS=--dry-run]
+optimize: install home
+	$(VENV)/bin/python -m synth_platform.cli optimize $(RUN) $(ARGS)
 
 # Optuna studies (trials, parameters, Pareto fronts) in optuna-dashboard, on http://127.0.0.1:8080
 dashboard: install

@@ -16,7 +16,8 @@ from synth_platform.evaluation.report import THRESHOLD_RULES
 from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job
 from synth_platform.resources import AutoOptimizerSettings
 
-MANUAL_CURSOR = "optimize_run_job"
+MANUAL_CURSOR = "optimize_run_job"  # cursor keys: run ids of the last handled runs of these jobs
+ERRORED_CURSOR = "errored_attempts"
 
 
 def _finished_failures(context: dg.SensorEvaluationContext, cursor: dict[str, int]) -> dict[str, tuple[list[str], str]]:
@@ -40,16 +41,35 @@ def _finished_failures(context: dg.SensorEvaluationContext, cursor: dict[str, in
     return failed_by_run
 
 
-def _manual_requests(context: dg.SensorEvaluationContext, cursor: dict[str, int]) -> list[tuple[str, dict]]:
-    """Successful `optimize_run_job` runs not handled before: (their run id, their config), oldest first."""
+def _finished_runs_since(context: dg.SensorEvaluationContext, cursor: dict, key: str, job_name: str) -> list[dg.DagsterRun]:
+    """Finished runs of `job_name` created after the one `cursor[key]` names, oldest first; advances the cursor to
+    the last of them. A run still going stops the reading (it and later ones are read on a later tick), so every
+    run is handled once, after it has finished."""
     records = context.instance.get_run_records(
-        filters=dg.RunsFilter(job_name=optimize_run_job.name, statuses=[dg.DagsterRunStatus.SUCCESS]),
-        limit=100, order_by="id", ascending=True, cursor=None,
+        filters=dg.RunsFilter(job_name=job_name), limit=100, order_by="id", ascending=True, cursor=cursor.get(key) or None,
     )
-    new = [r for r in records if r.storage_id > cursor.get(MANUAL_CURSOR, 0)]
-    if new:
-        cursor[MANUAL_CURSOR] = max(r.storage_id for r in new)
-    return [(r.dagster_run.run_id, attempt_chain.op_config(r.dagster_run.run_config or {}, "plan_optimizer_step")) for r in new]
+    finished = []
+    for record in records:
+        if not record.dagster_run.is_finished:
+            break
+        finished.append(record.dagster_run)
+        cursor[key] = record.dagster_run.run_id
+    return finished
+
+
+def _manual_requests(context: dg.SensorEvaluationContext, cursor: dict) -> list[tuple[str, dict]]:
+    """Successful `optimize_run_job` runs not handled before: (their run id, their config), oldest first."""
+    return [(run.run_id, attempt_chain.op_config(run.run_config or {}, "plan_optimizer_step"))
+            for run in _finished_runs_since(context, cursor, MANUAL_CURSOR, optimize_run_job.name)
+            if run.status == dg.DagsterRunStatus.SUCCESS]
+
+
+def _errored_attempts(context: dg.SensorEvaluationContext, cursor: dict) -> list[dg.DagsterRun]:
+    """Re-runs of a chain that failed before their report (a generator error, say), not handled before: their chain
+    gets no check evaluation, so it ends here and its best attempt must still be chosen."""
+    return [run for run in _finished_runs_since(context, cursor, ERRORED_CURSOR, resynthesis_job.name)
+            if run.status == dg.DagsterRunStatus.FAILURE and attempt_chain.CHAIN_TAG in run.tags
+            and attempt_chain.report_of_run(context.instance, run.run_id) is None]
 
 
 def _best_attempt_request(chain: str, reason: str) -> dg.RunRequest:
@@ -72,12 +92,17 @@ def _best_attempt_request(chain: str, reason: str) -> dg.RunRequest:
 def auto_optimizer_sensor(context: dg.SensorEvaluationContext, auto_optimizer: AutoOptimizerSettings) -> dg.SensorResult:
     started = time.perf_counter()
     cap = auto_optimizer.checked_max_attempts()
-    cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+    cursor: dict = json.loads(context.cursor) if context.cursor else {}  # check name → record id; job → run id
     requests, notes = [], []
 
     work = [(run_id, cap, report_run, "sensor", None) for run_id, (_, report_run) in _finished_failures(context, cursor).items()]
     for manual_run, config in _manual_requests(context, cursor):
         work.append((config.get("run_id", ""), int(config.get("max_attempts") or cap), None, "optimize_run_job", manual_run))
+
+    for run in _errored_attempts(context, cursor):
+        reason = f"attempt {run.tags.get(attempt_chain.ATTEMPT_TAG)} (run {run.run_id}) failed before its report"
+        notes.append(reason)
+        requests.append(_best_attempt_request(run.tags[attempt_chain.CHAIN_TAG], reason))
 
     for run_id, max_attempts, report_run, trigger, manual_run in work:
         try:

@@ -156,3 +156,17 @@ def test_the_deduplication_step_removes_training_copies_and_keeps_the_row_count(
     assert {"training_copies_removed", "regeneration_rounds", "rows_short"} <= set(table.training_copies)
     assert len(table.frame) == TINY_RUN_CONFIG["ops"]["synthetic_table"]["config"]["num_rows"] - table.training_copies["rows_short"]
     assert not copies_of_training(table.frame, profiled.training, profiled.profile).any()
+
+
+def test_an_attempt_that_fails_before_its_report_ends_the_chain_with_a_best_attempt_choice():
+    with dg.instance_for_test() as instance:
+        tags = {CHAIN_TAG: "first-run-id", ATTEMPT_TAG: "1", PARENT_RUN_TAG: "first-run-id"}
+        errored = defs.resolve_job_def("resynthesis_job").execute_in_process(
+            run_config={"ops": {"tuned_hyperparameters": {"config": {"plugin": "no_such_plugin"}}}},
+            instance=instance, tags=tags, raise_on_error=False)
+        assert not errored.success
+        tick = _tick(instance, None)
+        (request,) = tick.run_requests
+        assert request.job_name == "best_attempt_job" and request.run_config["ops"]["best_synthetic_table"]["config"]["chain"] == "first-run-id"
+        assert "failed before its report" in request.tags["synth_platform/chain_stopped"]
+        assert _tick(instance, tick.cursor).run_requests == []

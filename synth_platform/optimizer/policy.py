@@ -220,6 +220,8 @@ def retune_with_tighter_copy_limit(s: Situation) -> Change | None:
 
 
 def larger_batch(s: Situation) -> Change | None:
+    if s.failing(UTILITY):
+        return None  # the marginals are off too: under-trained, train longer first (it serves both)
     cap = min(MAX_BATCH_SIZE, max(16, s.training_rows // 2))
     new = min(cap, s.batch_size * 2)
     if new <= s.batch_size:
@@ -229,7 +231,7 @@ def larger_batch(s: Situation) -> Change | None:
 
 
 def wider_model(s: Situation) -> Change | None:
-    if s.plugin not in MODEL_WIDTH_PARAMETER:
+    if s.failing(UTILITY) or s.plugin not in MODEL_WIDTH_PARAMETER:
         return None
     name, _ = MODEL_WIDTH_PARAMETER[s.plugin]
     new = min(MAX_MODEL_WIDTH, s.model_width * 2)
@@ -291,11 +293,11 @@ POLICY: tuple[PolicyRule, ...] = (
                "copies are memorised rows", fewer_steps_for_copies),
     PolicyRule("retune_with_tighter_copy_limit", DUPLICATES, "copies still fail", f"re-open the study with the trials' copy limit halved, +{EXTRA_TRIALS} trials",
                "pick parameters that copy less", retune_with_tighter_copy_limit),
-    PolicyRule("larger_batch", CORRELATION, f"correlation delta fails, batch below min({MAX_BATCH_SIZE}, rows/2)", "double the batch size",
+    PolicyRule("larger_batch", CORRELATION, f"correlation delta fails (KS passes), batch below min({MAX_BATCH_SIZE}, rows/2)", "double the batch size",
                "each step sees more rows, so the joint structure is estimated better (the TabDDPM paper tunes batches up to 4096)", larger_batch),
-    PolicyRule("wider_model", CORRELATION, f"correlation delta still fails, width below {MAX_MODEL_WIDTH}",
+    PolicyRule("wider_model", CORRELATION, f"correlation delta still fails (KS passes), width below {MAX_MODEL_WIDTH}",
                "double the model's embedding / hidden units", "more capacity for interactions between columns", wider_model),
-    PolicyRule("train_longer_for_correlation", CORRELATION, f"correlation delta still fails, MIA margin ≥ {PRIVACY_SAFETY_MARGIN}",
+    PolicyRule("train_longer_for_correlation", CORRELATION, f"correlation delta still fails, or KS fails too; MIA margin ≥ {PRIVACY_SAFETY_MARGIN}",
                "multiply training steps by 2, 4 or 8 (by value / threshold)", "joint structure is learnt late",
                lambda s: train_longer(s, CORRELATION)),
     PolicyRule("retune_for_correlation", CORRELATION, "correlation delta still fails", f"+{EXTRA_TRIALS} tuning trials",
