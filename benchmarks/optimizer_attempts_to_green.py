@@ -7,6 +7,8 @@ all green or the chain stops (attempt cap, or no untried change). Default thresh
     .venv/bin/python benchmarks/optimizer_attempts_to_green.py                      # adult and credit_data
     .venv/bin/python benchmarks/optimizer_attempts_to_green.py --datasets penguins  # any of adult, credit_data, penguins
     .venv/bin/python benchmarks/optimizer_attempts_to_green.py --quick --datasets penguins  # a smoke run, tiny budgets
+    .venv/bin/python benchmarks/optimizer_attempts_to_green.py --start undertrained --datasets credit_data
+        # the first run trains a tenth of the default steps: how the optimizer recovers
 
 Adult is the bundled embedded source; the others are loaded from ../shared/datasets into a SQLite file first.
 """
@@ -67,7 +69,10 @@ QUICK = {  # --quick: small budgets, to see the mechanics in a few minutes (not 
 }
 
 
-def run_chain(name: str, max_attempts: int, log, quick: bool = False) -> dict:
+UNDERTRAINED = {"synthetic_table": {"training_steps": 500}}  # --start undertrained: a tenth of ddpm's 5,000 steps
+
+
+def run_chain(name: str, max_attempts: int, log, quick: bool = False, start: str = "defaults") -> dict:
     _, table, target = DATASETS[name]
     with tempfile.TemporaryDirectory(prefix=f"optimizer-bench-{name}-") as home, dg.instance_for_test(temp_dir=home) as instance:
         bench = definitions_for(source_for(name, Path(home)), max_attempts)
@@ -75,8 +80,9 @@ def run_chain(name: str, max_attempts: int, log, quick: bool = False) -> dict:
             "source_sample": {"config": {"table": table}},
             "privacy_utility_report": {"config": {"target_column": target}},
         }}
-        if quick:
-            config["ops"].update({op: {"config": values} for op, values in QUICK.items()})
+        for overrides in (QUICK if quick else {}, UNDERTRAINED if start == "undertrained" else {}):
+            for op, values in overrides.items():
+                config["ops"].setdefault(op, {"config": {}})["config"].update(values)
         started = time.perf_counter()
         first = bench.resolve_job_def("synthesis_job").execute_in_process(run_config=config, instance=instance, raise_on_error=False)
         seconds = {first.run_id: time.perf_counter() - started}
@@ -110,7 +116,7 @@ def run_chain(name: str, max_attempts: int, log, quick: bool = False) -> dict:
                 "failed": a.failed_checks(), **{k: m.get(k) for k in ("ks_mean", "correlation_delta", "membership_inference_auc", "exact_copy_rate", "tstr_score")},
             })
         return {
-            "dataset": name, "training_rows": (attempts[0].report or {}).get("rows", {}).get("training"),
+            "dataset": name, "start": start, "training_rows": (attempts[0].report or {}).get("rows", {}).get("training"),
             "re_runs": len(attempts) - 1, "green_at_attempt": green_at, "wall_seconds": round(total, 1),
             "chosen_attempt": chosen["chosen_attempt"].value if chosen else None,
             "chosen_green": chosen["all_green"].value if chosen else None, "attempts": rows,
@@ -131,6 +137,8 @@ def main() -> int:
     parser.add_argument("--datasets", default="adult,credit_data", help=f"comma-separated, from {list(DATASETS)}")
     parser.add_argument("--max-attempts", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small budgets instead of the defaults (a smoke run)")
+    parser.add_argument("--start", choices=("defaults", "undertrained"), default="defaults",
+                        help="first run's config: the defaults, or a tenth of the default training steps")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
@@ -139,17 +147,17 @@ def main() -> int:
         parser.error(f"unknown dataset(s) {unknown}; choose from {list(DATASETS)}")
     results = []
     for name in names:  # each dataset's table as soon as it is done; the summary at the end
-        results.append(run_chain(name, args.max_attempts, log=lambda message: print(message, flush=True), quick=args.quick))
+        results.append(run_chain(name, args.max_attempts, log=lambda message: print(message, flush=True), quick=args.quick, start=args.start))
         print_attempts(results[-1])
         if args.json:
             args.json.write_text(json.dumps(results, indent=2, default=str))
     print()
-    print("| dataset | training rows | re-runs | all green at attempt | wall time | chosen attempt |")
-    print("|---|---|---|---|---|---|")
+    print("| dataset | start | training rows | re-runs | all green at attempt | wall time | chosen attempt |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         green = "never" if r["green_at_attempt"] is None else str(r["green_at_attempt"])
         chosen = f"{r['chosen_attempt']} ({'green' if r['chosen_green'] else 'NOT green'})"
-        print(f"| {r['dataset']} | {r['training_rows']} | {r['re_runs']} | {green} | {r['wall_seconds'] / 60:.1f} min | {chosen} |")
+        print(f"| {r['dataset']} | {r['start']} | {r['training_rows']} | {r['re_runs']} | {green} | {r['wall_seconds'] / 60:.1f} min | {chosen} |")
     return 0
 
 
