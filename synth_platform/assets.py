@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.errors import DagsterInvalidPropertyError  # what a directly invoked asset raises for context.run
 import pandas as pd
 from pydantic import Field
 
@@ -415,7 +416,7 @@ def privacy_utility_report(
         "study_name": synthetic_table.study_name, "study_trial": synthetic_table.trial_number,
         "fit_seconds": synthetic_table.fit_seconds, "training_copies": synthetic_table.training_copies,
     }
-    report["attempt"] = attempt_chain.attempt_of(context.run)
+    report["attempt"] = _place_in_chain(context)
     report["source"] = {"table": source_sample.table, "database": source_sample.source, "seed": source_sample.seed}
     report["run_id"] = context.run_id
     # Rendered before anything is written: a plot that fails leaves no file behind.
@@ -440,6 +441,15 @@ def privacy_utility_report(
             **{k: float(v) for k, v in metrics.items()},
         },
     )
+
+
+def _place_in_chain(context: dg.AssetExecutionContext) -> dict[str, Any]:
+    """This run's optimizer chain and attempt (from its tags); a directly invoked asset has no run: attempt 0."""
+    try:
+        run = context.run
+    except DagsterInvalidPropertyError:
+        return {"chain": "", "attempt": 0, "parent_run": "", "rule": "", "change": "", "failure": ""}
+    return attempt_chain.attempt_of(run)
 
 
 def _verdict_table(report: dict) -> dg.MetadataValue:
