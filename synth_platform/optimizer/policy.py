@@ -173,17 +173,22 @@ def fewer_steps_for_privacy(s: Situation) -> Change | None:
     return _scale_steps(s, 0.5, f"membership AUC {finding.value:.3f} over {finding.threshold:.2f}: train less")
 
 
+def _reopen_with_limit(s: Situation, key: str, limit: float, how: str) -> Change | None:
+    """Re-open the study with the trials' constraint `key` lowered to `limit` (never raised)."""
+    if limit >= float(s.tuning[key]):
+        return None
+    trials = _more_trials(s)
+    tuning, generation = _with(s, {key: limit, "n_trials": trials, "reopen_study": s.study_name})
+    return (f"re-open the tuning study with the trials' {how} {s.tuning[key]:g} -> {limit:g}, "
+            f"{trials - int(s.tuning['n_trials'])} more trials"), tuning, generation
+
+
 def retune_with_tighter_privacy(s: Situation) -> Change | None:
     finding = s.diagnosis.finding(PRIVACY)
     if finding is None:
         return None
     limit = round(max(0.51, min(float(s.tuning["mia_auc_max"]), finding.threshold) - finding.excess), 3)
-    if limit >= float(s.tuning["mia_auc_max"]):
-        return None
-    tuning, generation = _with(s, {"mia_auc_max": limit, "n_trials": _more_trials(s),
-                                   "reopen_study": s.study_name})
-    return (f"re-open the tuning study with the trials' MIA AUC limit tightened {s.tuning['mia_auc_max']:g} -> {limit:g} "
-            f"(by the excess {finding.excess:.3f}), {EXTRA_TRIALS} more trials"), tuning, generation
+    return _reopen_with_limit(s, "mia_auc_max", limit, f"MIA AUC limit tightened by the excess {finding.excess:.3f}")
 
 
 def dp_fallback(s: Situation) -> Change | None:
@@ -211,12 +216,7 @@ def retune_with_tighter_copy_limit(s: Situation) -> Change | None:
     if finding is None:
         return None
     limit = round(min(float(s.tuning["exact_copy_rate_max"]), finding.threshold) / 2, 4)
-    if limit < 0.001:
-        return None
-    tuning, generation = _with(s, {"exact_copy_rate_max": limit, "n_trials": _more_trials(s),
-                                   "reopen_study": s.study_name})
-    return (f"re-open the tuning study with the trials' exact-copy limit halved {s.tuning['exact_copy_rate_max']:g} -> "
-            f"{limit:g}, {EXTRA_TRIALS} more trials"), tuning, generation
+    return None if limit < 0.001 else _reopen_with_limit(s, "exact_copy_rate_max", limit, "exact-copy limit halved")
 
 
 def larger_batch(s: Situation) -> Change | None:
