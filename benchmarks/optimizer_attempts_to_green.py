@@ -111,7 +111,7 @@ def run_chain(name: str, max_attempts: int, log, quick: bool = False, start: str
         for a in attempts:
             m = (a.report or {}).get("metrics", {})
             rows.append({
-                "attempt": a.attempt, "rule": a.rule or "defaults", "seconds": round(seconds.get(a.run_id, 0.0), 1),
+                "attempt": a.attempt, "rule": a.rule or "first run", "seconds": round(seconds.get(a.run_id, 0.0), 1),
                 "plugin": ((a.report or {}).get("generator") or {}).get("plugin"), "green": a.all_green,
                 "failed": a.failed_checks(), **{k: m.get(k) for k in ("ks_mean", "correlation_delta", "membership_inference_auc", "exact_copy_rate", "tstr_score")},
             })
