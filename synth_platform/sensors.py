@@ -72,10 +72,12 @@ def _errored_attempts(context: dg.SensorEvaluationContext, cursor: dict) -> list
             and attempt_chain.report_of_run(context.instance, run.run_id) is None]
 
 
-def _best_attempt_request(chain: str, reason: str) -> dg.RunRequest:
+def _best_attempt_request(chain: str, reason: str, last_run: str) -> dg.RunRequest:
+    """Choose the chain's best attempt; keyed by the run the chain stopped at (a chain a manual step extends and
+    that stops again gets a new choice)."""
     return dg.RunRequest(
         job_name=best_attempt_job.name,
-        run_key=f"{chain}:best",
+        run_key=f"{chain}:best-after-{last_run}",
         run_config={"ops": {"best_synthetic_table": {"config": {"chain": chain}}}},
         tags={attempt_chain.CHAIN_TAG: chain, attempt_chain.STOP_TAG: reason[:500]},
     )
@@ -102,7 +104,7 @@ def auto_optimizer_sensor(context: dg.SensorEvaluationContext, auto_optimizer: A
     for run in _errored_attempts(context, cursor):
         reason = f"attempt {run.tags.get(attempt_chain.ATTEMPT_TAG)} (run {run.run_id}) failed before its report"
         notes.append(reason)
-        requests.append(_best_attempt_request(run.tags[attempt_chain.CHAIN_TAG], reason))
+        requests.append(_best_attempt_request(run.tags[attempt_chain.CHAIN_TAG], reason, run.run_id))
 
     for run_id, max_attempts, report_run, trigger, manual_run in work:
         try:
@@ -114,7 +116,7 @@ def auto_optimizer_sensor(context: dg.SensorEvaluationContext, auto_optimizer: A
         if step.plan.proposal is None:
             notes.append(f"run {run_id}: {step.plan.stop_reason}")
             if trigger == "sensor":  # the chain ends here: choose its best attempt
-                requests.append(_best_attempt_request(step.chain, step.plan.stop_reason))
+                requests.append(_best_attempt_request(step.chain, step.plan.stop_reason, run_id))
             continue
         run_key = f"{run_id}:attempt-{step.attempt + 1}" + (f":manual-{manual_run}" if manual_run else "")
         requests.append(dg.RunRequest(job_name=resynthesis_job.name, run_key=run_key, run_config=step.run_config, tags=step.tags))
