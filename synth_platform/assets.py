@@ -448,7 +448,7 @@ def _place_in_chain(context: dg.AssetExecutionContext) -> dict[str, Any]:
     try:
         run = context.run
     except DagsterInvalidPropertyError:
-        return {"chain": "", "attempt": 0, "parent_run": "", "rule": "", "change": "", "failure": ""}
+        run = None
     return attempt_chain.attempt_of(run)
 
 

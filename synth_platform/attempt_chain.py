@@ -63,11 +63,12 @@ def evaluated_run_id(record: AssetCheckExecutionRecord) -> str:
     return target.run_id if target is not None else record.run_id
 
 
-def attempt_of(run: dg.DagsterRun) -> dict[str, Any]:
-    """A run's place in its chain, from its tags (a run without tags is attempt 0 of its own chain)."""
-    tags = run.tags
+def attempt_of(run: dg.DagsterRun | None) -> dict[str, Any]:
+    """A run's place in its chain, from its tags (a run without tags is attempt 0 of its own chain; no run at all,
+    as for a directly invoked asset, is attempt 0 of no chain)."""
+    tags, run_id = (run.tags, run.run_id) if run is not None else ({}, "")
     return {
-        "chain": tags.get(CHAIN_TAG, run.run_id),
+        "chain": tags.get(CHAIN_TAG, run_id),
         "attempt": int(tags.get(ATTEMPT_TAG, "0")),
         "parent_run": tags.get(PARENT_RUN_TAG, ""),
         "rule": tags.get(RULE_TAG, ""),
@@ -86,27 +87,26 @@ def chain_runs(instance: dg.DagsterInstance, chain: str) -> list[dg.DagsterRun]:
     return sorted(runs, key=lambda r: (int(r.tags.get(ATTEMPT_TAG, "0")), r.run_id))
 
 
-def _materialization_metadata(instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey) -> dict[str, Any] | None:
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-    for record in reversed(records):
+def _materialization_metadata(instance: dg.DagsterInstance, run_id: str) -> dict[dg.AssetKey, dict[str, Any]]:
+    """The metadata of each asset a run materialized (its last materialization of each), read in one query."""
+    found: dict[dg.AssetKey, dict[str, Any]] = {}
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
         materialization = record.event_log_entry.asset_materialization
-        if materialization is not None and materialization.asset_key == key:
-            return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-    return None
+        if materialization is not None:
+            found[materialization.asset_key] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+    return found
 
 
-def report_of_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any] | None:
-    """The privacy/utility report a run materialized (read from the JSON it wrote), or None."""
-    metadata = _materialization_metadata(instance, run_id, REPORT_ASSET)
-    path = metadata.get("report_path") if metadata else None
+def _report(metadata: dict[dg.AssetKey, dict[str, Any]]) -> dict[str, Any] | None:
+    path = metadata.get(REPORT_ASSET, {}).get("report_path")
     if not path or not Path(path).exists():
         return None
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def synthetic_path_of_run(instance: dg.DagsterInstance, run_id: str) -> str:
-    metadata = _materialization_metadata(instance, run_id, SYNTHETIC_ASSET)
-    return str(metadata.get("csv_path", "")) if metadata else ""
+def report_of_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any] | None:
+    """The privacy/utility report a run materialized (read from the JSON it wrote), or None."""
+    return _report(_materialization_metadata(instance, run_id))
 
 
 def chain_attempts(instance: dg.DagsterInstance, chain: str) -> list[Attempt]:
@@ -114,10 +114,11 @@ def chain_attempts(instance: dg.DagsterInstance, chain: str) -> list[Attempt]:
     attempts = []
     for run in chain_runs(instance, chain):
         place = attempt_of(run)
+        metadata = _materialization_metadata(instance, run.run_id)
         attempts.append(Attempt(
-            run_id=run.run_id, attempt=place["attempt"], report=report_of_run(instance, run.run_id),
+            run_id=run.run_id, attempt=place["attempt"], report=_report(metadata),
             change=place["change"], rule=place["rule"], failure=place["failure"],
-            synthetic_path=synthetic_path_of_run(instance, run.run_id), status=run.status.value,
+            synthetic_path=str(metadata.get(SYNTHETIC_ASSET, {}).get("csv_path", "")), status=run.status.value,
         ))
     return attempts
 

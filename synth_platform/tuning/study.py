@@ -132,6 +132,9 @@ def utility_distance(real: pd.DataFrame, synthetic: pd.DataFrame, profile: Datas
     return float(np.mean(shapes) + metrics.correlation_delta(real, synthetic, numeric)["mean"])
 
 
+TRIAL_SCORES = ("utility_distance", "membership_inference_auc", "exact_copy_rate")  # what `trial_scores` returns
+
+
 def trial_scores(
     fit_rows: pd.DataFrame, validation: pd.DataFrame, synthetic: pd.DataFrame, profile: DatasetProfile,
     *, privacy_rows: int = PRIVACY_ROWS, seed: int = 0,
@@ -337,7 +340,7 @@ def reopened_trials(storage: str, study_name: str, constraints: PrivacyConstrain
         return []
     scored = [
         t for t in earlier.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if all(k in t.user_attrs for k in ("utility_distance", "membership_inference_auc", "exact_copy_rate"))
+        if all(k in t.user_attrs for k in TRIAL_SCORES)
         and all(v <= 0 for v in constraints.values(t.user_attrs))
     ]
     scored.sort(key=lambda t: t.user_attrs["utility_distance"])
@@ -500,7 +503,7 @@ def summarize(
         failed_trials_this_run=sum(t.state == optuna.trial.TrialState.FAIL for t in this_run),
         feasible=feasible,
         selection_rule=SELECTION_RULE,
-        best_scores={k: best.user_attrs[k] for k in ("utility_distance", "membership_inference_auc", "exact_copy_rate") if k in best.user_attrs},
+        best_scores={k: best.user_attrs[k] for k in TRIAL_SCORES if k in best.user_attrs},
         pareto_front=[strategy.describe_trial(t) for t in pareto_front(comparable)],
         policy=policy,
         budget=asdict(budget),
