@@ -21,8 +21,10 @@ from pydantic import Field
 from synth_platform.evaluation.html_report import headline_png, render_html_report
 from synth_platform.evaluation.report import Thresholds, build_report, copies_of_training, report_markdown
 from synth_platform.generation import generators
-from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS, generate_accepted
-from synth_platform.profiling.profile import DatasetProfile, decode_from_generation, encode_for_generation, profile_dataframe
+from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS
+from synth_platform.generation.table import TRAINING_COPY_RULE, generate_table
+from synth_platform.profiling.contract import MISSING_RATE_TOLERANCE, check_suite_on_source, expectation_suite
+from synth_platform.profiling.profile import SEMANTIC_TYPES, TREATMENTS, DatasetProfile, encode_for_generation, profile_dataframe
 from synth_platform.resources import PlatformStorage, SourceDatabase
 from synth_platform.sampling.source import (
     DEFAULT_ROW_CAP,
@@ -116,6 +118,7 @@ class GenerationConfig(dg.Config):
     num_rows: int = Field(default=10_000, description="Synthetic rows to generate; 0 means as many as training rows.")
     batch_size: int = Field(default=0, description="Batch size of the final fit; 0 means the tuned value.")
     model_width: int = Field(default=0, description="Embedding / hidden units of the final fit (dim_embed, n_units_embedding or generator_n_units_hidden by plugin); 0 means the tuned value.")
+    enforce_contract: bool = Field(default=True, description="Reject generated rows that break the source's row rules (ranges, allowed values, required values, orderings) and generate replacements (counted in metadata).")
     drop_training_copies: bool = Field(default=False, description="Remove generated rows that copy a training row and generate replacements (counted in metadata).")
     max_regeneration_rounds: int = Field(default=DEFAULT_MAX_ROUNDS, description="Draws at most, when rows are removed and replaced.")
     seed: int = 0
@@ -143,6 +146,8 @@ class ProfiledDataset:
     training: pd.DataFrame  # source-shaped training rows (for scoring tuning trials)
     encoded_training: pd.DataFrame  # NaN-free, identifiers dropped: what a generator sees
     fingerprint: str
+    expectation_suite: dict = field(default_factory=dict)  # the contract, as Great Expectations' suite JSON
+    expectation_suite_path: str = ""
 
 
 @dataclass
@@ -155,6 +160,7 @@ class SyntheticTable:
     study_name: str
     trial_number: int | None = None  # the study's trial whose parameters were used
     training_copies: dict[str, Any] = field(default_factory=dict)  # the de-duplication step: on/off, rows removed
+    contract_rejections: dict[str, int] = field(default_factory=dict)  # rows rejected and regenerated, per rule
 
 
 def _frame_preview(frame: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -219,31 +225,85 @@ def _audit_record(audit_url: str, record_id: int | None) -> dict[str, Any]:
     return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in record.items()}
 
 
-@dg.asset(group_name=GROUP, description="Column types, missingness and cardinality; the NaN-free encoding generators train on.")
-def profiled_dataset(context: dg.AssetExecutionContext, source_sample: SourceSample) -> dg.Output[ProfiledDataset]:
-    profile = profile_dataframe(source_sample.training)
+class ProfileConfig(dg.Config):
+    column_types: dict[str, str] = Field(default={}, description=f"Override inferred semantic types, e.g. {{zip: categorical}}; one of {list(SEMANTIC_TYPES)}.")
+    column_treatments: dict[str, str] = Field(default={}, description=f"Override how columns are handled, e.g. {{notes: drop}}; one of {list(TREATMENTS)}.")
+    detect_orderings: bool = Field(default=True, description="Find column pairs with low ≤ high on every source row and hold the synthetic table to them.")
+    missing_rate_tolerance: float = Field(default=MISSING_RATE_TOLERANCE, description="Allowed |synthetic − source| share of missing values per column (a warning when exceeded).")
+
+
+@dg.asset(
+    group_name=GROUP,
+    description="The source's data contract: semantic types, identifiers and quasi-identifiers, missingness, ranges, "
+    "allowed values and orderings, as a profile and a Great Expectations suite; the NaN-free encoding generators train on.",
+)
+def profiled_dataset(
+    context: dg.AssetExecutionContext, config: ProfileConfig, source_sample: SourceSample, platform_storage: PlatformStorage
+) -> dg.Output[ProfiledDataset]:
+    profile = profile_dataframe(
+        source_sample.training, column_types=config.column_types, column_treatments=config.column_treatments,
+        detect_orderings=config.detect_orderings,
+    )
+    suite = expectation_suite(profile, f"{source_sample.table}_contract", config.missing_rate_tolerance)
+    on_source = check_suite_on_source(source_sample.training, profile, suite)
     encoded = encode_for_generation(source_sample.training, profile)
-    context.log.info(f"profiled {len(profile.columns)} columns; generators see {encoded.shape[1]} encoded columns")
+    run_dir = platform_storage.run_dir(context.run_id)
+    profile_path, suite_path = run_dir / "profile.json", run_dir / "expectation_suite.json"
+    profile_path.write_text(json.dumps(profile.to_dict(), indent=2, default=str), encoding="utf-8")
+    suite_path.write_text(json.dumps(suite, indent=2, default=str), encoding="utf-8")
+    identifiers = profile.identifiers()
+    context.log.info(
+        f"profiled {len(profile.columns)} columns: identifiers {identifiers or 'none'}, quasi-identifiers "
+        f"{profile.quasi_identifiers() or 'none'}, orderings {[str(o) for o in profile.orderings] or 'none'}; "
+        f"{len(suite['expectations'])} expectations (all met by the source); generators see {encoded.shape[1]} encoded columns"
+    )
+    return dg.Output(
+        ProfiledDataset(profile, source_sample.training, encoded, source_sample.fingerprint, suite, str(suite_path)),
+        metadata={
+            "profile": _profile_table(profile),
+            "profile_json": dg.MetadataValue.json(profile.to_dict()),
+            "profile_path": dg.MetadataValue.path(str(profile_path)),
+            "expectation_suite_path": dg.MetadataValue.path(str(suite_path)),
+            "expectations": len(suite["expectations"]),
+            "expectations_met_by_source": on_source.evaluated,
+            "encoded_columns": encoded.shape[1],
+            "identifier_columns": identifiers,
+            "dropped_columns": profile.by_treatment("drop"),
+            "quasi_identifiers": profile.quasi_identifiers(),
+            "rows_unique_on_quasi_identifiers": (
+                profile.rows_unique_on_quasi_identifiers if profile.rows_unique_on_quasi_identifiers is not None else float("nan")
+            ),
+            "orderings": [str(o) for o in profile.orderings],
+        },
+    )
+
+
+def _profile_table(profile: DatasetProfile) -> dg.MetadataValue:
+    def bounds(c) -> str:
+        if c.allowed_values is not None:
+            shown = ", ".join(map(str, c.allowed_values[:6]))
+            return f"{{{shown}{', …' if len(c.allowed_values) > 6 else ''}}}"
+        if c.minimum is None:
+            return ""
+        if c.kind == "datetime":
+            return f"{pd.Timestamp(c.minimum, unit='s')} – {pd.Timestamp(c.maximum, unit='s')}"
+        return f"{c.minimum:g} – {c.maximum:g}"
+
     records = [
         dg.TableRecord({
-            "column": c.name, "kind": c.kind, "dtype": c.dtype, "missing": round(c.missing_fraction, 4),
-            "cardinality": c.cardinality, "handling": c.handling,
+            "column": c.name, "semantic_type": c.semantic_type, "treatment": c.treatment, "dtype": c.dtype,
+            "missing": round(c.missing_fraction, 4), "cardinality": c.cardinality, "range_or_values": bounds(c),
+            "identifier": c.identifier_reason, "quasi_identifier": c.quasi_identifier, "handling": c.handling,
         })
         for c in profile.columns
     ]
     schema = dg.TableSchema(columns=[
-        dg.TableColumn("column", "string"), dg.TableColumn("kind", "string"), dg.TableColumn("dtype", "string"),
-        dg.TableColumn("missing", "float"), dg.TableColumn("cardinality", "int"), dg.TableColumn("handling", "string"),
+        dg.TableColumn("column", "string"), dg.TableColumn("semantic_type", "string"), dg.TableColumn("treatment", "string"),
+        dg.TableColumn("dtype", "string"), dg.TableColumn("missing", "float"), dg.TableColumn("cardinality", "int"),
+        dg.TableColumn("range_or_values", "string"), dg.TableColumn("identifier", "string"),
+        dg.TableColumn("quasi_identifier", "bool"), dg.TableColumn("handling", "string"),
     ])
-    return dg.Output(
-        ProfiledDataset(profile, source_sample.training, encoded, source_sample.fingerprint),
-        metadata={
-            "profile": dg.MetadataValue.table(records, schema),
-            "profile_json": dg.MetadataValue.json(profile.to_dict()),
-            "encoded_columns": encoded.shape[1],
-            "identifier_columns": profile.by_kind("identifier"),
-        },
-    )
+    return dg.MetadataValue.table(records, schema)
 
 
 @dg.asset(group_name=GROUP, description="Best hyperparameters from a persisted Optuna study over the generator's space.")
@@ -351,33 +411,27 @@ def synthetic_table(
     )
     count = config.num_rows or len(training)
     context.log.info(f"sampling {count} synthetic rows from {plugin}")
-
-    def draw(rows: int, seed: int) -> pd.DataFrame:
-        return decode_from_generation(generators.sample(fitted, rows, seed=seed, log=context.log.info), profiled_dataset.profile)
-
-    copies: dict[str, Any] = {"drop_training_copies": config.drop_training_copies}
-    if config.drop_training_copies:
-        accepted = generate_accepted(
-            draw, count, lambda rows: copies_of_training(rows, profiled_dataset.training, profiled_dataset.profile),
-            seed=config.seed, max_rounds=config.max_regeneration_rounds, log=context.log.info,
-        )
-        frame = accepted.frame
-        copies.update(training_copies_removed=accepted.rejected, regeneration_rounds=accepted.rounds, rows_short=accepted.short_by)
-        context.log.info(f"removed {accepted.rejected} generated rows that copied a training row, in {accepted.rounds} draw(s)")
-        if accepted.short_by:
-            context.log.warning(
-                f"{accepted.short_by} of {count} rows are missing after {accepted.rounds} draws: the generator mostly "
-                "copies training rows; raise max_regeneration_rounds or fix the generator (fewer steps, a DP plugin)."
-            )
-    else:
-        frame = draw(count, config.seed)
+    profile = profiled_dataset.profile
+    copies_of = (lambda rows: copies_of_training(rows, profiled_dataset.training, profile)) if config.drop_training_copies else None
+    table = generate_table(
+        fitted, count, profile, seed=config.seed, enforce_contract=config.enforce_contract, copies_of=copies_of,
+        max_rounds=config.max_regeneration_rounds, log=context.log.info,
+    )
+    frame = table.frame
+    if table.short_by:
+        context.log.warning(f"the synthetic table has {len(frame)} of the {count} rows asked for (see the log above)")
+    copies: dict[str, Any] = {
+        "drop_training_copies": config.drop_training_copies,
+        "training_copies_removed": table.rejected_by_rule.get(TRAINING_COPY_RULE, 0),
+        "regeneration_rounds": table.rounds, "rows_short": table.short_by,
+    }
     path = platform_storage.run_dir(context.run_id) / "synthetic_table.csv"
     frame.to_csv(path, index=False)
     shutil.rmtree(platform_storage.workspace(context.run_id), ignore_errors=True)
     return dg.Output(
         SyntheticTable(
             frame, plugin, fitted.params, fitted.privacy_budget, fitted.fit_seconds, tuned_hyperparameters.study_name,
-            tuned_hyperparameters.best_trial_number, copies,
+            tuned_hyperparameters.best_trial_number, copies, table.rejected_by_rule,
         ),
         metadata={
             "plugin": plugin,
@@ -389,6 +443,10 @@ def synthetic_table(
             "privacy_budget": dg.MetadataValue.json(fitted.privacy_budget or {"differential_privacy": "none"}),
             "fit_seconds": round(fitted.fit_seconds, 1),
             "training_copies": dg.MetadataValue.json(copies),
+            "rejected_rows": table.rejected_rows,
+            "rejected_by_rule": dg.MetadataValue.json(table.rejected_by_rule),
+            "regeneration_rounds": table.rounds,
+            "rows_short": table.short_by,
             "csv_path": dg.MetadataValue.path(str(path)),
             "preview": _frame_preview(frame),
         },

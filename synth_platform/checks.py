@@ -1,10 +1,16 @@
-"""Blocking asset checks: one per "all green" threshold, reading the verdict inputs from the report."""
+"""Blocking asset checks: the synthetic table against the source's contract, and one per "all green" threshold of
+the report."""
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 
-from synth_platform.assets import privacy_utility_report
+from synth_platform.assets import ProfiledDataset, SyntheticTable, privacy_utility_report, synthetic_table
+from synth_platform.profiling.contract import identifier_leaks, validate_contract
+from synth_platform.resources import PlatformStorage
+from synth_platform.sampling.source import SourceSample
 from synth_platform.evaluation.report import THRESHOLD_RULES, ThresholdRule, evaluate_threshold
 
 
@@ -47,3 +53,71 @@ def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
 
 
 THRESHOLD_CHECKS = [threshold_check(rule) for rule in THRESHOLD_RULES]
+
+
+@dg.asset_check(
+    asset=synthetic_table,
+    name="synthetic_table_meets_source_contract",
+    blocking=True,
+    additional_ins={"profiled_dataset": dg.AssetIn("profiled_dataset"), "source_sample": dg.AssetIn("source_sample")},
+    description="The synthetic table passes the source's Great Expectations suite (types, required values, ranges, "
+    "allowed values, unique keys, orderings; missing-value rates warn) and holds no source identifier value.",
+)
+def synthetic_table_meets_source_contract(
+    context: dg.AssetCheckExecutionContext,
+    synthetic_table: SyntheticTable,
+    profiled_dataset: ProfiledDataset,
+    source_sample: SourceSample,
+    platform_storage: PlatformStorage,
+) -> dg.AssetCheckResult:
+    profile = profiled_dataset.profile
+    docs_dir = platform_storage.run_dir(context.run_id) / "great_expectations"
+    validation = validate_contract(synthetic_table.frame, profiled_dataset.expectation_suite, data_docs_dir=docs_dir)
+    leaks = identifier_leaks(synthetic_table.frame, [source_sample.training, source_sample.holdout], profile)
+    critical, warnings = validation.critical_failures, validation.warnings
+    passed = not critical and not leaks
+    parts = [f"{validation.evaluated - len(validation.failed)} of {validation.evaluated} expectations met"]
+    if critical:
+        parts.append("failed: " + "; ".join(f.summary() for f in critical))
+    if leaks:
+        parts.append(f"source identifier values found in the synthetic table: {leaks}")
+    if warnings:
+        parts.append("warnings: " + "; ".join(f.summary() for f in warnings))
+    text = ". ".join(parts)
+    (context.log.info if passed else context.log.error)(text)
+    records = [
+        dg.TableRecord({
+            "expectation": f.expectation, "columns": ", ".join(f.columns), "rule": f.rule, "severity": f.severity,
+            "unexpected_rows": f.unexpected_count if f.unexpected_count is not None else -1,
+            "unexpected_percent": f.unexpected_percent if f.unexpected_percent is not None else float("nan"),
+            "examples": json.dumps(f.examples, default=str), "description": f.description,
+        })
+        for f in validation.failed
+    ]
+    schema = dg.TableSchema(columns=[
+        dg.TableColumn("expectation", "string"), dg.TableColumn("columns", "string"), dg.TableColumn("rule", "string"),
+        dg.TableColumn("severity", "string"), dg.TableColumn("unexpected_rows", "int"),
+        dg.TableColumn("unexpected_percent", "float"), dg.TableColumn("examples", "string"),
+        dg.TableColumn("description", "string"),
+    ])
+    return dg.AssetCheckResult(
+        passed=passed,
+        # Only missing-rate warnings failing: the table is valid, less faithful; it must not block the report.
+        severity=dg.AssetCheckSeverity.ERROR if (critical or leaks or not warnings) else dg.AssetCheckSeverity.WARN,
+        description=text,
+        metadata={
+            "summary": text,
+            "expectations": validation.evaluated,
+            "failed_critical": len(critical),
+            "failed_warnings": len(warnings),
+            "failed_expectations": dg.MetadataValue.table(records, schema),
+            "identifier_leaks": dg.MetadataValue.json(leaks),
+            "rejected_during_generation": dg.MetadataValue.json(synthetic_table.contract_rejections),
+            "expectation_suite_path": dg.MetadataValue.path(profiled_dataset.expectation_suite_path),
+            "data_docs": dg.MetadataValue.path(str(validation.data_docs_index)),
+            "data_docs_url": dg.MetadataValue.url(validation.data_docs_index.as_uri()),
+        },
+    )
+
+
+ALL_CHECKS = [synthetic_table_meets_source_contract, *THRESHOLD_CHECKS]

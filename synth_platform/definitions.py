@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from synth_platform.assets import ALL_ASSETS
-from synth_platform.checks import THRESHOLD_CHECKS
+from synth_platform.checks import ALL_CHECKS
 from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job, synthesis_job
 from synth_platform.resources import auto_optimizer_from_env, platform_storage_from_env, source_database_from_env
 from synth_platform.schedules import daily_synthesis_schedule
@@ -13,7 +13,7 @@ from synth_platform.sensors import auto_optimizer_sensor
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    asset_checks=THRESHOLD_CHECKS,
+    asset_checks=ALL_CHECKS,
     jobs=[synthesis_job, resynthesis_job, best_attempt_job, optimize_run_job],
     schedules=[daily_synthesis_schedule],
     sensors=[auto_optimizer_sensor],

@@ -9,6 +9,7 @@ import pytest
 
 from synth_platform.assets import (
     GenerationConfig,
+    ProfileConfig,
     ReportConfig,
     SourceSampleConfig,
     TuningConfig,
@@ -40,7 +41,7 @@ def chain(storage):
     """The five assets called one after the other, as the job would."""
     ctx = _context(storage)
     sample = _value(source_sample(ctx, SourceSampleConfig(max_rows=500, seed=1)))
-    profile = _value(profiled_dataset(dg.build_asset_context(), sample))
+    profile = _value(profiled_dataset(_context(storage), ProfileConfig(), sample))
     tuned = _value(tuned_hyperparameters(_context(storage), TuningConfig(n_trials=1, trial_steps=10, tuning_rows=200), profile))
     synthetic = _value(synthetic_table(_context(storage), GenerationConfig(training_steps=10, num_rows=200), profile, tuned))
     report = privacy_utility_report(_context(storage), ReportConfig(privacy_rows=100), sample, profile, synthetic)

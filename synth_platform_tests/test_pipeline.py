@@ -10,7 +10,7 @@ import pytest
 
 from synth_platform.assets import ALL_ASSETS
 from synth_platform.attempt_chain import ATTEMPT_TAG, CHAIN_TAG, CHANGE_TAG, PARENT_RUN_TAG, RULE_TAG, STOP_TAG
-from synth_platform.checks import THRESHOLD_CHECKS
+from synth_platform.checks import ALL_CHECKS, THRESHOLD_CHECKS
 from synth_platform.definitions import defs
 from synth_platform.optimizer.policy import DEFAULT_MAX_ATTEMPTS as MAX_ATTEMPTS
 from synth_platform.sensors import auto_optimizer_sensor
@@ -45,7 +45,8 @@ def test_whole_graph_materializes_and_every_check_runs(failed_run, instance):
     materialized = {event.asset_key for event in failed_run.get_asset_materialization_events()}
     assert materialized == ASSET_KEYS - {BEST}  # the failed blocking checks stop the run before the best-attempt choice
     evaluations = {e.check_name: e.passed for e in failed_run.get_asset_check_evaluations()}
-    assert set(evaluations) == {spec.name for check in THRESHOLD_CHECKS for spec in check.check_specs}
+    assert set(evaluations) == {spec.name for check in ALL_CHECKS for spec in check.check_specs}
+    assert evaluations["synthetic_table_meets_source_contract"] is True
     assert evaluations["ks_mean_within_threshold"] is False
     assert not failed_run.success  # a failed blocking check fails the run
     report_path = instance.root_directory + "/synth_platform/reports/latest.json"
@@ -57,13 +58,13 @@ def test_whole_graph_materializes_and_every_check_runs(failed_run, instance):
 
 def test_materialize_with_default_thresholds_gives_metadata():
     with dg.instance_for_test() as own_instance:  # its failed checks must not reach the sensor tests' instance
-        result = dg.materialize(ALL_ASSETS + THRESHOLD_CHECKS, instance=own_instance, run_config=TINY_RUN_CONFIG,
+        result = dg.materialize(ALL_ASSETS + ALL_CHECKS, instance=own_instance, run_config=TINY_RUN_CONFIG,
                                 resources=defs.resources, raise_on_error=False)
     metadata = result.asset_materializations_for_node("privacy_utility_report")[0].metadata
     assert "| ks_mean |" in metadata["summary"].value
     assert {"verdicts", "headline_plot", "report_html"} <= set(metadata)
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == len(THRESHOLD_CHECKS)
+    assert len(evaluations) == len(ALL_CHECKS)
     for evaluation in evaluations:
         assert {"value", "threshold", "margin"} <= set(evaluation.metadata)
 
@@ -169,7 +170,7 @@ def test_two_failed_runs_between_ticks_are_both_handled(failed_run, instance, mo
     cursor = _tick(instance).cursor  # everything so far handled
     checks_only = dg.AssetSelection.checks_for_assets(dg.AssetKey("privacy_utility_report"))
     runs = [
-        dg.materialize(ALL_ASSETS + THRESHOLD_CHECKS, selection=checks_only, instance=instance,
+        dg.materialize(ALL_ASSETS + ALL_CHECKS, selection=checks_only, instance=instance,
                        resources=defs.resources, raise_on_error=False)
         for _ in range(2)
     ]

@@ -1,50 +1,143 @@
 """Profile a table and turn it into the NaN-free numeric/categorical frame a synthcity generator can learn, and back.
 
-Pure logic: no Dagster here. Decisions taken per column are recorded in the profile, so a person can read what was
-done to each column and why.
+Pure logic: no Dagster here. The profile is the source's data contract: every column's semantic type, missingness,
+cardinality, range or allowed values, whether it identifies a person, and how it is handled (modelled, replaced by
+surrogate keys, dropped, or refused), plus the cross-column orderings that hold on the source. Decisions are
+recorded in words, so a person can read what was done to each column and why; every decision can be overridden.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from itertools import combinations
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-ColumnKind = Literal["numeric", "categorical", "datetime", "identifier"]
+SemanticType = Literal[
+    "numeric_continuous", "numeric_discrete", "categorical", "boolean", "datetime", "free_text", "identifier"
+]
+SEMANTIC_TYPES: tuple[str, ...] = SemanticType.__args__  # type: ignore[attr-defined]
+ColumnKind = Literal["numeric", "categorical", "datetime", "identifier", "text"]  # what metrics and encoders use
+KIND_OF_TYPE: dict[str, ColumnKind] = {
+    "numeric_continuous": "numeric", "numeric_discrete": "numeric", "categorical": "categorical",
+    "boolean": "categorical", "datetime": "datetime", "free_text": "text", "identifier": "identifier",
+}
+# model: the generator learns it. surrogate: left out of the generator, fresh keys in the synthetic table.
+# drop: left out of the generator and of the synthetic table. refuse: the run stops until the column is dropped.
+Treatment = Literal["model", "surrogate", "drop", "refuse"]
+TREATMENTS: tuple[str, ...] = Treatment.__args__  # type: ignore[attr-defined]
 
 MISSING_TOKEN = "__missing__"
 MISSING_INDICATOR_SUFFIX = "__is_missing"
-IDENTIFIER_NAME = re.compile(r"(^id$|_id$|^id_|uuid|guid|^key$|_key$|record_?(no|num|number)$|^mrn$|ssn)", re.I)
 SURROGATE_PREFIX = "SYN-"
+SURROGATE_EMAIL_DOMAIN = "synthetic.invalid"  # RFC 2606: .invalid never resolves
+MIN_KEY_ROWS = 20  # fewer distinct values than this prove nothing about being a key
+
+# Column names that say "this is a person's record number", whatever the values look like.
+RECORD_NUMBER_NAME = re.compile(
+    r"(^|_)(ssn|mrn|nhs_?(no|num|number)|passport(_?(no|num|number))?|social_security(_number)?|"
+    r"national_?id|tax_?id|account_?(no|num|number)|medical_record(_?(no|num|number))?|"
+    r"record_?(no|num|number)|insurance_?(no|num|number))$",
+    re.I,
+)
+KEY_NAME = re.compile(r"(^id$|_id$|^id_|uuid|guid|^key$|_key$|_?(no|num|number)$)", re.I)
+PERSON_NAME = re.compile(
+    r"^((first|last|full|given|middle|maiden|family|patient|customer|person|contact|client|user)_?name|"
+    r"name|surname|forename|fullname)$",
+    re.I,
+)
+EMAIL_VALUE = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+PHONE_VALUE = re.compile(r"^\+?[\d\s().-]{7,20}$")
+DECIMAL_VALUE = re.compile(r"^-?\d+\.\d+$")
+# Attributes that, combined, re-identify people (Sweeney: ZIP code, birth date and sex identify 87% of Americans).
+QUASI_IDENTIFIER_NAME = re.compile(
+    r"(^age$|^age_|_age$|birth|^dob$|zip|post_?code|postal|^sex$|gender|^race$|ethnic|nationality|native|"
+    r"country|marital|occupation|profession|religion|^city$|county|region)",
+    re.I,
+)
+BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "y", "n", "t", "f"})
+FREE_TEXT_MIN_WORDS = 3.0  # mean words per value from which a distinct-valued text column is prose, not a category
+FREE_TEXT_MIN_DISTINCT = 0.5
+RECORD_NUMBER_MIN_DISTINCT = 0.5
+DATETIME_RESOLUTIONS = (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1))
+
+
+class ProfileError(ValueError):
+    """The table or an override cannot be turned into a generator's training frame; the message says what to do."""
 
 
 @dataclass
 class ColumnProfile:
     name: str
-    kind: ColumnKind
+    semantic_type: SemanticType
     dtype: str
     missing_fraction: float
     cardinality: int
-    is_integer: bool = False
-    minimum: float | None = None
+    treatment: Treatment = "model"
+    minimum: float | None = None  # numeric: the value; datetime: seconds since 1970 (UTC)
     maximum: float | None = None
-    handling: str = ""  # what encode_for_generation does with the column, in words
+    allowed_values: list[Any] | None = None  # categorical and boolean: the values seen (nulls aside)
+    identifier_reason: str = ""  # why the column identifies a person ("" when it does not)
+    quasi_identifier: bool = False  # an attribute that helps re-identify people in combination with others
+    datetime_resolution: str | None = None  # day / hour / minute / second: synthetic datetimes are rounded to it
+    datetime_timezone: str | None = None  # the source's time zone; None for naive datetimes
+    overridden: bool = False  # type or treatment set by config, not inferred
+    handling: str = ""  # what happens to the column, in words
+
+    @property
+    def kind(self) -> ColumnKind:
+        return KIND_OF_TYPE[self.semantic_type]
+
+    @property
+    def is_integer(self) -> bool:
+        return self.semantic_type == "numeric_discrete"
 
     @property
     def has_missing(self) -> bool:
         return self.missing_fraction > 0
+
+    @property
+    def modelled(self) -> bool:
+        return self.treatment == "model"
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """`low` ≤ `high` on every source row where both are present (e.g. admission ≤ discharge)."""
+
+    low: str
+    high: str
+
+    def __str__(self) -> str:
+        return f"{self.low} ≤ {self.high}"
 
 
 @dataclass
 class DatasetProfile:
     n_rows: int
     columns: list[ColumnProfile] = field(default_factory=list)
+    orderings: list[Ordering] = field(default_factory=list)
+    rows_unique_on_quasi_identifiers: float | None = None  # share of rows no other row shares the QI values of
 
     def by_kind(self, *kinds: ColumnKind) -> list[str]:
-        return [column.name for column in self.columns if column.kind in kinds]
+        """The modelled columns of these kinds (the ones a generator learns and the report compares)."""
+        return [column.name for column in self.columns if column.kind in kinds and column.modelled]
+
+    def by_treatment(self, *treatments: Treatment) -> list[str]:
+        return [column.name for column in self.columns if column.treatment in treatments]
+
+    def identifiers(self) -> list[str]:
+        return [column.name for column in self.columns if column.semantic_type == "identifier"]
+
+    def quasi_identifiers(self) -> list[str]:
+        return [column.name for column in self.columns if column.quasi_identifier and column.modelled]
+
+    def output_columns(self) -> list[str]:
+        """The synthetic table's columns, in source order: everything but the dropped columns."""
+        return [column.name for column in self.columns if column.treatment in ("model", "surrogate")]
 
     def column(self, name: str) -> ColumnProfile:
         for column in self.columns:
@@ -53,55 +146,181 @@ class DatasetProfile:
         raise KeyError(name)
 
     def to_dict(self) -> dict:
-        return {"n_rows": self.n_rows, "columns": [asdict(column) for column in self.columns]}
+        return {
+            "n_rows": self.n_rows,
+            "columns": [asdict(column) for column in self.columns],
+            "orderings": [asdict(ordering) for ordering in self.orderings],
+            "rows_unique_on_quasi_identifiers": self.rows_unique_on_quasi_identifiers,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> DatasetProfile:
-        return cls(n_rows=data["n_rows"], columns=[ColumnProfile(**column) for column in data["columns"]])
-
-
-def profile_dataframe(frame: pd.DataFrame) -> DatasetProfile:
-    """Classify every column (numeric / categorical / datetime / identifier) and decide its missing-value handling."""
-    if frame.empty or len(frame.columns) == 0:
-        raise ValueError("Cannot profile an empty table: it has no rows or no columns.")
-    columns = [_profile_column(frame[name]) for name in frame.columns]
-    if all(column.kind == "identifier" for column in columns):
-        raise ValueError(
-            f"Every column of the table looks like an identifier ({[c.name for c in columns]}): there is nothing "
-            "a generator could learn. Select the data columns too."
+        return cls(
+            n_rows=data["n_rows"],
+            columns=[ColumnProfile(**column) for column in data["columns"]],
+            orderings=[Ordering(**ordering) for ordering in data.get("orderings", [])],
+            rows_unique_on_quasi_identifiers=data.get("rows_unique_on_quasi_identifiers"),
         )
-    return DatasetProfile(n_rows=len(frame), columns=columns)
 
 
-def _profile_column(series: pd.Series) -> ColumnProfile:
-    name = str(series.name)
-    non_null = series.dropna()
-    missing_fraction = float(series.isna().mean())
-    cardinality = int(non_null.nunique())
-    kind = _classify(series, non_null, cardinality)
-    profile = ColumnProfile(
-        name=name, kind=kind, dtype=str(series.dtype), missing_fraction=missing_fraction, cardinality=cardinality
-    )
-    if kind in ("numeric", "datetime") and len(non_null):
-        values = _as_number(non_null, kind)
-        profile.minimum, profile.maximum = float(values.min()), float(values.max())
-        profile.is_integer = kind == "numeric" and bool(np.all(np.mod(values, 1) == 0))
-    profile.handling = _handling(profile)
+def profile_dataframe(
+    frame: pd.DataFrame,
+    *,
+    column_types: dict[str, str] | None = None,
+    column_treatments: dict[str, str] | None = None,
+    detect_orderings: bool = True,
+) -> DatasetProfile:
+    """Profile every column, decide its treatment, find the orderings that hold, and check the result is usable.
+
+    `column_types` overrides the inferred semantic type of named columns, `column_treatments` their treatment
+    (e.g. `{"notes": "drop"}`). Raises `ProfileError` for a table a generator cannot learn from: empty, only
+    identifiers, a free-text column not dropped, an identifier set to be modelled, an unknown column or value."""
+    if frame.empty or len(frame.columns) == 0:
+        raise ProfileError("Cannot profile an empty table: it has no rows or no columns.")
+    column_types, column_treatments = dict(column_types or {}), dict(column_treatments or {})
+    _check_overrides(frame, column_types, column_treatments)
+    columns = [
+        _profile_column(frame[name], column_types.get(str(name)), column_treatments.get(str(name)))
+        for name in frame.columns
+    ]
+    profile = DatasetProfile(n_rows=len(frame), columns=columns)
+    if detect_orderings:
+        profile.orderings = find_orderings(frame, profile)
+    quasi = profile.quasi_identifiers()
+    if quasi:
+        profile.rows_unique_on_quasi_identifiers = float((~frame[quasi].duplicated(keep=False)).mean())
+    check_usable(profile)
     return profile
 
 
-def _classify(series: pd.Series, non_null: pd.Series, cardinality: int) -> ColumnKind:
-    all_unique = len(non_null) > 0 and cardinality == len(non_null)
+def _check_overrides(frame: pd.DataFrame, types: dict[str, str], treatments: dict[str, str]) -> None:
+    known = {str(name) for name in frame.columns}
+    for what, overrides, allowed in (("column_types", types, SEMANTIC_TYPES), ("column_treatments", treatments, TREATMENTS)):
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ProfileError(f"{what} names column(s) {unknown} that the table does not have; its columns are {sorted(known)}.")
+        for name, value in overrides.items():
+            if value not in allowed:
+                raise ProfileError(f"{what}[{name!r}] = {value!r}; choose one of {list(allowed)}.")
+
+
+def check_usable(profile: DatasetProfile) -> None:
+    """Refuse what a generator must not or cannot see, with the override that fixes it."""
+    refused = [column for column in profile.columns if column.treatment == "refuse"]
+    if refused:
+        details = "; ".join(f"{column.name!r} ({column.handling})" for column in refused)
+        names = ", ".join(f"{column.name}: drop" for column in refused)
+        raise ProfileError(
+            f"Free-text column(s) refused: {details}. A tabular generator cannot learn prose and it can carry names "
+            f"and other identifying details. Drop them with the profiled_dataset config "
+            f"column_treatments: {{{names}}}, or leave them out of source_sample's columns."
+        )
+    modelled_identifiers = [c.name for c in profile.columns if c.semantic_type == "identifier" and c.modelled]
+    if modelled_identifiers:
+        raise ProfileError(
+            f"Identifier column(s) {modelled_identifiers} cannot be modelled: identifiers never go into a generator. "
+            "Use the treatment surrogate or drop; if a column is not an identifier, override its type in column_types."
+        )
+    if not any(column.modelled for column in profile.columns):
+        raise ProfileError(
+            f"No column of the table is left for a generator: every column is an identifier, dropped or refused "
+            f"({[(c.name, c.semantic_type, c.treatment) for c in profile.columns]}). Select the data columns too."
+        )
+
+
+def _profile_column(series: pd.Series, type_override: str | None, treatment_override: str | None) -> ColumnProfile:
+    name = str(series.name)
+    non_null = series.dropna()
+    cardinality = int(non_null.nunique())
+    reason = ""
+    if type_override:
+        semantic_type = type_override
+        reason = "set by config" if type_override == "identifier" else ""
+    else:
+        reason = identifier_reason(series, non_null, cardinality)
+        semantic_type = "identifier" if reason else _semantic_type(series, non_null, cardinality)
+    profile = ColumnProfile(
+        name=name, semantic_type=semantic_type, dtype=str(series.dtype), missing_fraction=float(series.isna().mean()),
+        cardinality=cardinality, identifier_reason=reason, overridden=bool(type_override or treatment_override),
+        quasi_identifier=semantic_type not in ("identifier", "free_text") and bool(QUASI_IDENTIFIER_NAME.search(name)),
+    )
+    if profile.kind in ("numeric", "datetime") and len(non_null):
+        values = _as_number(non_null, profile.kind)
+        if np.isnan(values).any():
+            raise ProfileError(
+                f"Column {name!r} is {semantic_type} but {int(np.isnan(values).sum())} value(s) cannot be read as "
+                f"{'dates' if profile.kind == 'datetime' else 'numbers'}, e.g. {non_null[np.isnan(values)].iloc[0]!r}; "
+                "override its type in column_types."
+            )
+        profile.minimum, profile.maximum = float(values.min()), float(values.max())
+        if semantic_type == "numeric_discrete" and not np.all(np.mod(values, 1) == 0):
+            raise ProfileError(f"Column {name!r} is set to numeric_discrete but holds non-integer values; use numeric_continuous.")
+        if profile.kind == "datetime":
+            profile.datetime_resolution = _resolution(values)
+            profile.datetime_timezone = _timezone(non_null)
+    if profile.kind == "categorical":
+        profile.allowed_values = sorted((_plain(value) for value in non_null.unique()), key=lambda v: (str(type(v)), v))
+    profile.treatment = treatment_override or _default_treatment(profile)
+    profile.handling = _handling(profile, non_null)
+    return profile
+
+
+def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, cardinality: int | None = None) -> str:
+    """Why the column directly identifies a person or a record ("" when it does not): e-mail addresses, phone
+    numbers, personal names, record numbers by name, or a unique key."""
+    non_null = series.dropna() if non_null is None else non_null
+    cardinality = int(non_null.nunique()) if cardinality is None else cardinality
+    if not len(non_null):
+        return ""
+    name = str(series.name)
+    is_text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+    distinct_share = cardinality / len(non_null)
+    if is_text and not _looks_like_datetime(non_null):
+        text = non_null.astype(str).str.strip()
+        if text.str.match(EMAIL_VALUE).mean() >= 0.95:
+            return "e-mail addresses"
+        digits = text.str.count(r"\d")
+        if (text.str.match(PHONE_VALUE) & (digits >= 7) & ~text.str.match(DECIMAL_VALUE)).mean() >= 0.95:
+            return "phone numbers"
+        if PERSON_NAME.match(name) and distinct_share >= RECORD_NUMBER_MIN_DISTINCT:
+            return "personal names"
+    if RECORD_NUMBER_NAME.search(name):
+        return "a record number (by its name)"
+    all_unique = cardinality == len(non_null) and len(non_null) >= MIN_KEY_ROWS
+    if KEY_NAME.search(name) and (all_unique or distinct_share >= RECORD_NUMBER_MIN_DISTINCT) and cardinality >= MIN_KEY_ROWS:
+        return "a unique key" if all_unique else f"a record number ({distinct_share:.0%} distinct values, named like a key)"
+    if all_unique and is_text and not _looks_like_datetime(non_null) and _mean_words(non_null) < FREE_TEXT_MIN_WORDS:
+        return "a unique key (every value distinct text)"
+    if all_unique and pd.api.types.is_integer_dtype(series.dtype):
+        values = non_null.to_numpy(dtype=float)
+        if values.max() - values.min() + 1 <= 2 * len(values):
+            return "a unique key (distinct integers in a dense run, like row numbers)"
+    return ""
+
+
+def _semantic_type(series: pd.Series, non_null: pd.Series, cardinality: int) -> str:
     is_text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
     if pd.api.types.is_datetime64_any_dtype(series.dtype) or (is_text and len(non_null) and _looks_like_datetime(non_null)):
         return "datetime"
-    if all_unique and len(non_null) >= 20 and (IDENTIFIER_NAME.search(str(series.name)) or is_text):
-        return "identifier"
     if pd.api.types.is_bool_dtype(series.dtype):
-        return "categorical"
+        return "boolean"
     if pd.api.types.is_numeric_dtype(series.dtype):
-        return "numeric" if cardinality > 2 else "categorical"
+        if cardinality <= 2:
+            return "boolean" if set(non_null.unique()) <= {0, 1} and cardinality == 2 else "categorical"
+        values = non_null.to_numpy(dtype=float)
+        return "numeric_discrete" if np.all(np.mod(values, 1) == 0) else "numeric_continuous"
+    if is_text and cardinality == 2 and set(non_null.astype(str).str.strip().str.lower().unique()) <= BOOLEAN_WORDS:
+        return "boolean"
+    if (
+        is_text and len(non_null) >= MIN_KEY_ROWS and cardinality / len(non_null) >= FREE_TEXT_MIN_DISTINCT
+        and _mean_words(non_null) >= FREE_TEXT_MIN_WORDS
+    ):
+        return "free_text"
     return "categorical"
+
+
+def _mean_words(values: pd.Series) -> float:
+    return float(values.astype(str).str.split().str.len().mean())
 
 
 def _looks_like_datetime(values: pd.Series) -> bool:
@@ -111,38 +330,117 @@ def _looks_like_datetime(values: pd.Series) -> bool:
     return bool(pd.to_datetime(probe, errors="coerce", format="ISO8601").notna().all())
 
 
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python scalar (numpy and pandas scalars become int, float, bool or str)."""
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+def _resolution(seconds: np.ndarray) -> str:
+    for name, unit in DATETIME_RESOLUTIONS:
+        if np.all(np.mod(seconds, unit) == 0):
+            return name
+    return "second"
+
+
+def _timezone(values: pd.Series) -> str | None:
+    stamps = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=False)
+    tz = getattr(stamps.dt, "tz", None) if hasattr(stamps, "dt") else None
+    return str(tz) if tz is not None else None
+
+
 def _as_number(values: pd.Series, kind: ColumnKind) -> np.ndarray:
     if kind == "datetime":
         return _datetime_to_seconds(values)
-    return values.to_numpy(dtype=float)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
 def _datetime_to_seconds(values: pd.Series) -> np.ndarray:
-    stamps = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    stamps = _parse_datetimes(values)
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     return (stamps - pd.Timestamp(0)).dt.total_seconds().to_numpy(dtype=float)
 
 
-def _handling(column: ColumnProfile) -> str:
-    if column.kind == "identifier":
-        return "dropped before generation; fresh surrogate keys in the synthetic table"
-    prefix = "as seconds since 1970; " if column.kind == "datetime" else ""
+def _parse_datetimes(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values
+    try:
+        return pd.to_datetime(values, errors="coerce", format="ISO8601")
+    except (ValueError, TypeError):  # mixed offsets: read them all as UTC
+        return pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+
+
+def _default_treatment(column: ColumnProfile) -> Treatment:
+    if column.semantic_type == "free_text":
+        return "refuse"
+    if column.semantic_type == "identifier":
+        # Keys stay keys (fresh ones), so the table still joins; contact details and names have no use in
+        # synthetic data and are dropped.
+        return "drop" if column.identifier_reason in ("e-mail addresses", "phone numbers", "personal names") else "surrogate"
+    return "model"
+
+
+def _handling(column: ColumnProfile, non_null: pd.Series) -> str:
+    if column.treatment == "refuse":
+        words = _mean_words(non_null) if len(non_null) else 0.0
+        return f"free text ({words:.1f} words per value, {column.cardinality} distinct): refused until dropped"
+    if column.treatment == "drop":
+        what = f"identifier: {column.identifier_reason}" if column.semantic_type == "identifier" else column.semantic_type
+        return f"{what}; dropped: not given to the generator, not in the synthetic table"
+    if column.treatment == "surrogate":
+        what = f"identifier: {column.identifier_reason}" if column.identifier_reason else column.semantic_type
+        return f"{what}; not given to the generator; fresh surrogate keys ({SURROGATE_PREFIX}…) in the synthetic table"
+    if column.kind == "datetime":
+        prefix = f"as seconds since 1970, restored as datetimes at {column.datetime_resolution} resolution; "
+    elif column.kind == "numeric":
+        prefix = "rounded to integers; " if column.is_integer else ""
+    else:
+        prefix = ""
+    if column.quasi_identifier:
+        prefix = "quasi-identifier; " + prefix
     if not column.has_missing:
         return prefix + "no missing values"
     if column.kind == "categorical":
-        return f"missing values modelled as the category {MISSING_TOKEN!r}, restored as missing"
+        return prefix + f"missing values modelled as the category {MISSING_TOKEN!r}, restored as missing"
     return prefix + (
         f"missing values filled with the median and modelled by an indicator column "
         f"'{column.name}{MISSING_INDICATOR_SUFFIX}', restored as missing"
     )
 
 
+def find_orderings(frame: pd.DataFrame, profile: DatasetProfile, min_rows: int = MIN_KEY_ROWS) -> list[Ordering]:
+    """Pairs of modelled columns of the same kind (numeric or datetime) with low ≤ high on every source row where
+    both are present, when their ranges overlap (an ordering the ranges already imply says nothing) and at least
+    `min_rows` rows have both values."""
+    found: list[Ordering] = []
+    for kind in ("numeric", "datetime"):
+        names = profile.by_kind(kind)
+        numbers = {name: pd.Series(_as_number(frame[name], kind), index=frame.index) for name in names}
+        for a, b in combinations(names, 2):
+            both = numbers[a].notna() & numbers[b].notna()
+            if both.sum() < min_rows:
+                continue
+            x, y = numbers[a][both], numbers[b][both]
+            if (x == y).all():
+                continue
+            for low, high, lo_values, hi_values in ((a, b, x, y), (b, a, y, x)):
+                ranges_overlap = lo_values.max() > hi_values.min()
+                if ranges_overlap and (lo_values <= hi_values).all():
+                    found.append(Ordering(low, high))
+    return found
+
+
 def encode_for_generation(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
-    """The NaN-free frame a generator trains on: identifiers dropped, datetimes as seconds, missingness modelled."""
+    """The NaN-free frame a generator trains on: only modelled columns, datetimes as seconds, missingness modelled."""
     encoded: dict[str, pd.Series] = {}
     for column in profile.columns:
-        if column.kind == "identifier":
+        if not column.modelled:
             continue
         series = frame[column.name]
         if column.kind == "categorical":
@@ -160,12 +458,15 @@ def encode_for_generation(frame: pd.DataFrame, profile: DatasetProfile) -> pd.Da
 
 
 def decode_from_generation(generated: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
-    """Map generated rows back to the source schema: types, ranges, missing values, surrogate identifiers."""
+    """Map generated rows back to the source schema: types, ranges, missing values, datetimes at the source's
+    resolution and time zone, fresh surrogate keys numbered from 1; dropped columns stay out."""
     decoded: dict[str, pd.Series] = {}
     n = len(generated)
     for column in profile.columns:
-        if column.kind == "identifier":
-            decoded[column.name] = pd.Series([f"{SURROGATE_PREFIX}{i + 1:08d}" for i in range(n)], index=generated.index)
+        if column.treatment == "surrogate":
+            decoded[column.name] = pd.Series(surrogate_keys(column, n), index=generated.index)
+            continue
+        if not column.modelled:
             continue
         values = generated[column.name]
         if column.kind == "categorical":
@@ -181,8 +482,7 @@ def decode_from_generation(generated: pd.DataFrame, profile: DatasetProfile) -> 
             else pd.Series(False, index=generated.index)
         )
         if column.kind == "datetime":
-            stamps = pd.to_datetime(numbers.round(), unit="s")
-            decoded[column.name] = stamps.where(~missing, pd.NaT)
+            decoded[column.name] = _decode_datetime(numbers, column).where(~missing, pd.NaT)
         elif column.is_integer:
             rounded = numbers.round()
             decoded[column.name] = (
@@ -191,6 +491,29 @@ def decode_from_generation(generated: pd.DataFrame, profile: DatasetProfile) -> 
         else:
             decoded[column.name] = numbers.where(~missing)
     return pd.DataFrame(decoded, index=generated.index).reset_index(drop=True)
+
+
+def surrogate_keys(column: ColumnProfile, count: int) -> list[str]:
+    """Fresh keys that say they are synthetic: `SYN-00000001`…, or `syn-00000001@synthetic.invalid` for e-mails."""
+    if column.identifier_reason == "e-mail addresses":
+        return [f"syn-{i:08d}@{SURROGATE_EMAIL_DOMAIN}" for i in range(1, count + 1)]
+    return [f"{SURROGATE_PREFIX}{i:08d}" for i in range(1, count + 1)]
+
+
+def renumber_surrogate_keys(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
+    """Surrogate keys numbered 1…n over the whole frame (rows assembled from several draws repeat numbers)."""
+    frame = frame.reset_index(drop=True)
+    for name in profile.by_treatment("surrogate"):
+        frame[name] = surrogate_keys(profile.column(name), len(frame))
+    return frame
+
+
+def _decode_datetime(seconds: pd.Series, column: ColumnProfile) -> pd.Series:
+    unit = dict(DATETIME_RESOLUTIONS)[column.datetime_resolution or "second"]
+    stamps = pd.to_datetime((seconds / unit).round() * unit, unit="s")
+    if column.datetime_timezone:
+        stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(column.datetime_timezone)
+    return stamps
 
 
 def _decode_categorical(values: pd.Series, column: ColumnProfile) -> pd.Series:
@@ -207,9 +530,11 @@ def _decode_categorical(values: pd.Series, column: ColumnProfile) -> pd.Series:
 
 
 def align_for_comparison(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
-    """Source-shaped frame with datetimes parsed, for metrics that compare source and synthetic rows."""
-    aligned = frame[[column.name for column in profile.columns]].copy()
+    """The frame with the synthetic table's columns and datetimes parsed (as the decoder returns them), so source
+    and synthetic rows compare like for like."""
+    aligned = frame[[name for name in profile.output_columns() if name in frame.columns]].copy()
     for column in profile.columns:
-        if column.kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(aligned[column.name].dtype):
-            aligned[column.name] = pd.to_datetime(aligned[column.name], errors="coerce", format="ISO8601")
+        if column.kind == "datetime" and column.modelled and column.name in aligned:
+            if not pd.api.types.is_datetime64_any_dtype(aligned[column.name].dtype):
+                aligned[column.name] = _parse_datetimes(aligned[column.name])
     return aligned

@@ -58,7 +58,7 @@ def meta_features(frame: pd.DataFrame, profile: DatasetProfile) -> dict[str, flo
 
     Identifier columns are left out of everything but `log10_rows`: generators never see them. `frame` is the
     source-shaped table `profile` describes; only its numeric columns are read (for the skewness)."""
-    modelled = [column for column in profile.columns if column.kind != "identifier"]
+    modelled = [column for column in profile.columns if column.modelled]
     if not modelled:
         raise ValueError("The profile has no modelled columns (only identifiers): there is nothing to describe.")
     n_columns = len(modelled)

@@ -2,14 +2,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synth_platform_tests.profiling.built_tables import patients
 from synth_platform.profiling.profile import (
     MISSING_INDICATOR_SUFFIX,
     MISSING_TOKEN,
     DatasetProfile,
+    Ordering,
+    ProfileError,
     align_for_comparison,
     decode_from_generation,
     encode_for_generation,
     profile_dataframe,
+    renumber_surrogate_keys,
 )
 
 
@@ -93,7 +97,7 @@ def test_profile_round_trips_through_json(adult_small):
 
 
 def test_a_table_of_identifiers_only_is_refused():
-    with pytest.raises(ValueError, match="looks like an identifier"):
+    with pytest.raises(ProfileError, match="No column of the table is left for a generator"):
         profile_dataframe(pd.DataFrame({"id": range(40)}))
 
 
@@ -108,3 +112,106 @@ def test_credit_data_missing_numbers_are_modelled_and_restored(credit):
     decoded = decode_from_generation(encoded, profile)
     pd.testing.assert_series_equal(decoded.isna().sum(), credit.isna().sum())
     np.testing.assert_allclose(decoded["Income"].astype(float), credit["Income"], equal_nan=True)
+
+
+def test_semantic_types_of_the_real_datasets(adult, penguins, credit):
+    adult_types = {c.name: c.semantic_type for c in profile_dataframe(adult).columns}
+    assert adult_types["age"] == adult_types["capital_gain"] == "numeric_discrete"
+    assert adult_types["workclass"] == adult_types["income"] == "categorical"
+    penguin = profile_dataframe(penguins)
+    assert penguin.column("bill_length_mm").semantic_type == "numeric_continuous"
+    assert penguin.column("year").semantic_type == "numeric_discrete"
+    credit_profile = profile_dataframe(credit)
+    assert credit_profile.column("Records").semantic_type == "boolean"  # yes / no
+    assert credit_profile.column("Records").allowed_values == ["no", "yes"]
+    for profile in (profile_dataframe(adult), penguin, credit_profile):
+        assert profile.identifiers() == []  # none of them has a direct identifier
+        assert all(c.treatment == "model" for c in profile.columns)
+
+
+def test_quasi_identifiers_are_flagged_and_their_uniqueness_measured(adult):
+    profile = profile_dataframe(adult)
+    assert profile.quasi_identifiers() == ["age", "marital_status", "occupation", "race", "sex", "native_country"]
+    unique = (~adult[profile.quasi_identifiers()].duplicated(keep=False)).mean()
+    assert profile.rows_unique_on_quasi_identifiers == pytest.approx(unique)
+    assert 0 < unique < 1
+
+
+def test_orderings_that_hold_on_credit_data_are_found(credit):
+    orderings = profile_dataframe(credit).orderings
+    assert Ordering("Amount", "Price") in orderings  # a loan never exceeds the price of what it buys
+    assert Ordering("Seniority", "Age") in orderings  # nobody has worked longer than they have lived
+    for ordering in orderings:
+        both = credit[[ordering.low, ordering.high]].dropna()
+        assert (both[ordering.low] <= both[ordering.high]).all()
+    assert profile_dataframe(credit, detect_orderings=False).orderings == []
+
+
+def test_built_patient_table_identifiers_free_text_and_datetimes():
+    frame = patients()
+    with pytest.raises(ProfileError, match=r"Free-text column\(s\) refused: 'notes'.*column_treatments: \{notes: drop\}"):
+        profile_dataframe(frame)
+    profile = profile_dataframe(frame, column_treatments={"notes": "drop"})
+    reasons = {c.name: c.identifier_reason for c in profile.columns if c.semantic_type == "identifier"}
+    assert reasons == {
+        "patient_id": "a unique key", "mrn": "a record number (by its name)", "email": "e-mail addresses",
+        "phone": "phone numbers", "full_name": "personal names",
+        "sequence": "a unique key (distinct integers in a dense run, like row numbers)",
+    }
+    treatments = {c.name: c.treatment for c in profile.columns}
+    assert treatments["patient_id"] == treatments["mrn"] == treatments["sequence"] == "surrogate"
+    assert treatments["email"] == treatments["phone"] == treatments["full_name"] == treatments["notes"] == "drop"
+    assert profile.column("admitted").semantic_type == "datetime" and profile.column("admitted").datetime_resolution == "day"
+    assert profile.column("seen_at").datetime_resolution == "minute"
+    assert profile.column("diagnosis").semantic_type == "categorical"
+    assert profile.column("smoker").semantic_type == "boolean"
+    assert profile.column("zip_code").quasi_identifier and profile.column("age").quasi_identifier
+    assert Ordering("admitted", "discharged") in profile.orderings
+    encoded = encode_for_generation(frame, profile)
+    assert not set(encoded.columns) & {"patient_id", "mrn", "email", "phone", "full_name", "sequence", "notes"}
+    assert profile.output_columns() == [c for c in frame.columns if c not in ("email", "phone", "full_name", "notes")]
+
+
+def test_overrides_change_types_and_treatments_and_bad_ones_say_what_to_do():
+    frame = patients()
+    profile = profile_dataframe(frame, column_types={"age": "categorical", "notes": "categorical"},
+                                column_treatments={"email": "surrogate", "diagnosis": "drop"})
+    assert profile.column("age").semantic_type == "categorical" and profile.column("age").overridden
+    assert profile.column("notes").treatment == "model"
+    assert profile.column("email").treatment == "surrogate" and "diagnosis" not in profile.output_columns()
+    decoded = decode_from_generation(encode_for_generation(frame, profile), profile)
+    assert decoded["email"].str.endswith("@synthetic.invalid").all()
+    with pytest.raises(ProfileError, match="identifiers never go into a generator"):
+        profile_dataframe(frame, column_treatments={"notes": "drop", "patient_id": "model"})
+    with pytest.raises(ProfileError, match=r"names column\(s\) \['nope'\]"):
+        profile_dataframe(frame, column_types={"nope": "categorical"})
+    with pytest.raises(ProfileError, match="choose one of"):
+        profile_dataframe(frame, column_treatments={"notes": "hide"})
+    with pytest.raises(ProfileError, match="cannot be read as numbers"):
+        profile_dataframe(frame, column_types={"diagnosis": "numeric_continuous"}, column_treatments={"notes": "drop"})
+
+
+def test_datetimes_round_trip_at_their_resolution_and_time_zone():
+    frame = patients()
+    frame["seen_utc"] = pd.to_datetime(frame["seen_at"]).dt.tz_localize("Europe/Berlin")
+    profile = profile_dataframe(frame, column_treatments={"notes": "drop"})
+    assert profile.column("seen_utc").datetime_timezone == "Europe/Berlin"
+    decoded = decode_from_generation(encode_for_generation(frame, profile), profile)
+    aligned = align_for_comparison(frame, profile)
+    for name in ("admitted", "discharged", "seen_at", "seen_utc"):
+        assert pd.api.types.is_datetime64_any_dtype(decoded[name].dtype)
+        pd.testing.assert_series_equal(decoded[name], aligned[name], check_names=False)
+    encoded = encode_for_generation(frame, profile)
+    encoded["admitted"] += 3_600 * 5  # five hours off: comes back at day resolution
+    assert (decode_from_generation(encoded, profile)["admitted"].dt.floor("D") == decode_from_generation(encoded, profile)["admitted"]).all()
+
+
+def test_surrogate_keys_are_fresh_unique_and_renumbered_over_draws():
+    frame = patients()
+    profile = profile_dataframe(frame, column_treatments={"notes": "drop"})
+    encoded = encode_for_generation(frame, profile)
+    two_draws = pd.concat([decode_from_generation(encoded.head(30), profile), decode_from_generation(encoded.tail(30), profile)])
+    assert two_draws["patient_id"].duplicated().any()  # each draw numbers from 1
+    renumbered = renumber_surrogate_keys(two_draws, profile)
+    assert renumbered["patient_id"].is_unique and renumbered["patient_id"].iloc[-1] == "SYN-00000060"
+    assert not set(renumbered["patient_id"]) & set(frame["patient_id"].astype(str))

@@ -1,0 +1,312 @@
+"""The source's data contract as a Great Expectations suite, and the row rules a synthetic table is held to.
+
+Pure logic: no Dagster here. `expectation_suite` turns a profile into a GE suite (saved as GE's own JSON, so any GE
+user can load it); `validate_contract` validates a table against it and can write GE's Data Docs;
+`row_violations` computes the row-level rules of the same suite (ranges, allowed values, required values,
+orderings) in pandas, fast enough to reject and regenerate generated rows; `identifier_leaks` finds source
+identifier values in a synthetic table (kept out of the suite: a suite must never carry the source's identifiers).
+
+Severity, in GE's own terms: a broken rule of the table's shape or of single rows is critical (the synthetic table
+is wrong); a missing-value rate outside the tolerance is a warning (the table is valid but less faithful).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_platform.profiling.profile import ColumnProfile, DatasetProfile, align_for_comparison
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network from here, ever
+
+MISSING_RATE_TOLERANCE = 0.03  # |synthetic − source| share of missing values, absolute (3 percentage points)
+EXAMPLES = 5  # unexpected values shown per failed expectation
+# GE resolves numpy names with np.dtype and pandas' nullable types by their class name in pandas (Int64Dtype).
+NUMERIC_TYPES = [
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+    "Int8Dtype", "Int16Dtype", "Int32Dtype", "Int64Dtype", "UInt8Dtype", "UInt16Dtype", "UInt32Dtype", "UInt64Dtype",
+    "Float32Dtype", "Float64Dtype",
+]
+# GE names a naive datetime column's dtype ("datetime64") and, for time-zone aware ones, each value's type.
+DATETIME_TYPES = ["datetime64", "datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]", "Timestamp", "datetime"]
+BOOLEAN_TYPES = ["bool", "BooleanDtype"]
+TEXT_TYPES = ["str", "object", "StringDtype"]
+ROW_RULES = ("not_null", "range", "allowed_values", "ordering")  # the rules rejection enforces, row by row
+
+
+class ContractError(ValueError):
+    """A suite the source itself fails: the profile is wrong, which is a bug; the message lists the failures."""
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    expectation: str  # GE's expectation type
+    columns: list[str]
+    rule: str  # columns / type / not_null / missing_rate / range / allowed_values / unique_key / ordering
+    severity: str  # critical or warning
+    description: str  # the rule in words
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    examples: list[Any] = field(default_factory=list)  # distinct unexpected values (pairs for orderings), with counts
+    observed: Any = None
+
+    def summary(self) -> str:
+        where = f"{self.unexpected_count} row(s) ({self.unexpected_percent:.2f}%)" if self.unexpected_count is not None else ""
+        seen = f"observed {self.observed}" if self.observed is not None else ""
+        shown = f"e.g. {', '.join(str(e) for e in self.examples)}" if self.examples else ""
+        return f"{self.description}: " + "; ".join(part for part in (where, seen, shown) if part)
+
+
+@dataclass
+class ContractValidation:
+    success: bool  # every critical expectation met
+    evaluated: int
+    failed: list[FailedExpectation]
+    data_docs_index: Path | None = None
+
+    @property
+    def critical_failures(self) -> list[FailedExpectation]:
+        return [f for f in self.failed if f.severity == "critical"]
+
+    @property
+    def warnings(self) -> list[FailedExpectation]:
+        return [f for f in self.failed if f.severity != "critical"]
+
+
+def _type_list(column: ColumnProfile) -> list[str]:
+    if column.kind == "datetime":
+        return DATETIME_TYPES
+    if column.dtype == "bool" or (column.allowed_values and all(isinstance(v, bool) for v in column.allowed_values)):
+        return BOOLEAN_TYPES
+    if column.dtype.lower().startswith(("int", "uint", "float")):
+        return NUMERIC_TYPES
+    return TEXT_TYPES
+
+
+def _datetime_bound(seconds: float, column: ColumnProfile, round_up: bool) -> str:
+    whole = float(np.ceil(seconds) if round_up else np.floor(seconds))
+    stamp = pd.Timestamp(whole, unit="s")
+    if column.datetime_timezone:
+        stamp = stamp.tz_localize("UTC").tz_convert(column.datetime_timezone)
+    return stamp.isoformat()
+
+
+def _expectation_specs(profile: DatasetProfile, missing_rate_tolerance: float) -> list[tuple[str, dict, dict]]:
+    """(GE expectation class name, kwargs, meta) for every rule of the contract, in a stable order."""
+    specs: list[tuple[str, dict, dict]] = []
+
+    def add(kind: str, kwargs: dict, rule: str, description: str, severity: str = "critical") -> None:
+        specs.append((kind, kwargs, {"rule": rule, "description": description, "severity": severity}))
+
+    output = profile.output_columns()
+    add("ExpectTableColumnsToMatchOrderedList", {"column_list": output}, "columns",
+        f"the synthetic table has the source's columns in order ({len(output)}; dropped columns left out)")
+    for column in profile.columns:
+        if column.name not in output:
+            continue
+        name = column.name
+        if column.modelled:  # surrogate keys are text whatever the source keys were
+            add("ExpectColumnValuesToBeInTypeList", {"column": name, "type_list": _type_list(column)}, "type",
+                f"{name} has a {column.semantic_type} type")
+        if not column.has_missing:
+            add("ExpectColumnValuesToNotBeNull", {"column": name}, "not_null", f"{name} is never missing (as in the source)")
+        elif column.modelled:
+            rate = column.missing_fraction
+            low, high = max(0.0, rate - missing_rate_tolerance), min(1.0, rate + missing_rate_tolerance)
+            words = f"{name} is missing in {low:.1%}–{high:.1%} of rows (source {rate:.1%} ± {missing_rate_tolerance:.0%})"
+            if high < 1:
+                add("ExpectColumnValuesToNotBeNull", {"column": name, "mostly": round(1 - high, 6)}, "missing_rate", words, "warning")
+            if low > 0:
+                add("ExpectColumnValuesToBeNull", {"column": name, "mostly": round(low, 6)}, "missing_rate", words, "warning")
+        if column.treatment == "surrogate":
+            if column.cardinality == profile.n_rows:
+                add("ExpectColumnValuesToBeUnique", {"column": name}, "unique_key", f"{name} holds unique keys (as in the source)")
+            continue
+        if column.kind == "numeric" and column.minimum is not None:
+            add("ExpectColumnValuesToBeBetween", {"column": name, "min_value": column.minimum, "max_value": column.maximum},
+                "range", f"{name} between {column.minimum:g} and {column.maximum:g}")
+        elif column.kind == "datetime" and column.minimum is not None:
+            low_text = _datetime_bound(column.minimum, column, round_up=False)
+            high_text = _datetime_bound(column.maximum, column, round_up=True)
+            add("ExpectColumnValuesToBeBetween", {"column": name, "min_value": low_text, "max_value": high_text},
+                "range", f"{name} between {low_text} and {high_text}")
+        elif column.kind == "categorical" and column.allowed_values is not None:
+            shown = ", ".join(map(str, column.allowed_values[:8])) + (", …" if len(column.allowed_values) > 8 else "")
+            add("ExpectColumnValuesToBeInSet", {"column": name, "value_set": list(column.allowed_values)},
+                "allowed_values", f"{name} is one of the source's {len(column.allowed_values)} values ({shown})")
+    for ordering in profile.orderings:
+        add("ExpectColumnPairValuesAToBeGreaterThanB",
+            {"column_A": ordering.high, "column_B": ordering.low, "or_equal": True, "ignore_row_if": "either_value_is_missing"},
+            "ordering", f"{ordering.low} ≤ {ordering.high} (holds on every source row)")
+    return specs
+
+
+def expectation_suite(profile: DatasetProfile, name: str, missing_rate_tolerance: float = MISSING_RATE_TOLERANCE) -> dict:
+    """The contract as a Great Expectations suite, in GE's JSON form (`gx.ExpectationSuite(**suite)` loads it)."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    if not 0 <= missing_rate_tolerance < 1:
+        raise ValueError(f"missing_rate_tolerance must be in [0, 1), got {missing_rate_tolerance}.")
+    expectations = [
+        getattr(gxe, kind)(**kwargs, meta=meta, severity=meta["severity"])
+        for kind, kwargs, meta in _expectation_specs(profile, missing_rate_tolerance)
+    ]
+    meta = {"missing_rate_tolerance": missing_rate_tolerance, "rows_profiled": profile.n_rows}
+    return gx.ExpectationSuite(name=name, expectations=expectations, meta=meta).to_json_dict()
+
+
+def _context(project_dir: Path | None):
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    if project_dir is None:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        project_dir.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(project_dir))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def validate_contract(
+    frame: pd.DataFrame, suite: dict, *, table_name: str = "synthetic_table", data_docs_dir: Path | None = None
+) -> ContractValidation:
+    """Validate `frame` against the suite. With `data_docs_dir`, through a GE checkpoint in a file project there,
+    which also writes GE's Data Docs (HTML) of the suite and this validation; `data_docs_index` is their index page."""
+    import great_expectations as gx
+
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 200}
+    context = _context(data_docs_dir)
+    batch_definition = (
+        context.data_sources.add_pandas("tables").add_dataframe_asset(table_name).add_batch_definition_whole_dataframe("whole")
+    )
+    loaded = gx.ExpectationSuite(**{k: v for k, v in suite.items() if k != "id"})
+    index = None
+    if data_docs_dir is None:
+        result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(loaded, result_format=result_format)
+    else:
+        loaded = context.suites.add(loaded)
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(data=batch_definition, suite=loaded, name=f"{table_name}_vs_source_contract")
+        )
+        checkpoint = context.checkpoints.add(gx.Checkpoint(
+            name="source_contract", validation_definitions=[definition], result_format=result_format,
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+        ))
+        (result,) = checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()
+        index = Path(context.get_docs_sites_urls()[0]["site_url"].removeprefix("file://"))
+    failed = [_failed(r) for r in result.results if not r.success]
+    return ContractValidation(
+        success=not any(f.severity == "critical" for f in failed), evaluated=len(result.results), failed=failed,
+        data_docs_index=index,
+    )
+
+
+def _failed(result) -> FailedExpectation:
+    config = result.expectation_config
+    kwargs, meta = dict(config.kwargs), dict(config.meta or {})
+    columns = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+    details = result.result or {}
+    examples: list[Any] = []
+    for entry in (details.get("partial_unexpected_counts") or [])[:EXAMPLES]:
+        value = entry["value"]
+        value = tuple(_readable(v) for v in value) if isinstance(value, (tuple, list)) else _readable(value)
+        examples.append(f"{value} ×{entry['count']}" if entry.get("count", 1) > 1 else value)
+    if not examples:
+        examples = [_readable(v) for v in (details.get("partial_unexpected_list") or [])[:EXAMPLES]]
+    exception = (result.exception_info or {}).get("exception_message") if isinstance(result.exception_info, dict) else None
+    return FailedExpectation(
+        expectation=config.type,
+        columns=columns,
+        rule=meta.get("rule", config.type),
+        severity=meta.get("severity", "critical"),
+        description=meta.get("description", config.type) + (f" (GE could not evaluate it: {exception})" if exception else ""),
+        unexpected_count=details.get("unexpected_count"),
+        unexpected_percent=details.get("unexpected_percent"),
+        examples=examples,
+        observed=_readable(details.get("observed_value")),
+    )
+
+
+def _readable(value: Any) -> Any:
+    if isinstance(value, (np.datetime64, pd.Timestamp)):
+        return str(pd.Timestamp(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def check_suite_on_source(training: pd.DataFrame, profile: DatasetProfile, suite: dict) -> ContractValidation:
+    """Validate the suite on the source rows it was made from; any failure (warnings too) is a bug in the profile."""
+    validation = validate_contract(align_for_comparison(training, profile), suite, table_name="source_training")
+    if validation.failed:
+        raise ContractError(
+            "The source fails its own expectation suite, so the profile is wrong (please report it): "
+            + "; ".join(f.summary() for f in validation.failed)
+        )
+    return validation
+
+
+def row_violations(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
+    """One boolean column per row rule of the contract ("range: age", "ordering: start ≤ end", …): True where the
+    row breaks it. The same rules, with the same bounds, as the suite's critical row-level expectations."""
+    aligned = align_for_comparison(frame, profile)
+    broken: dict[str, pd.Series] = {}
+    for column in profile.columns:
+        if column.name not in aligned or column.treatment != "model":
+            continue
+        values = aligned[column.name]
+        present = values.notna()
+        if not column.has_missing:
+            broken[f"not_null: {column.name}"] = ~present
+        if column.kind in ("numeric", "datetime") and column.minimum is not None:
+            numbers = _numbers(values, column)
+            low, high = column.minimum, column.maximum
+            if column.kind == "datetime":
+                low, high = float(np.floor(low)), float(np.ceil(high))
+            broken[f"range: {column.name}"] = present & ~((numbers >= low) & (numbers <= high))
+        elif column.kind == "categorical" and column.allowed_values is not None:
+            broken[f"allowed_values: {column.name}"] = present & ~values.isin(column.allowed_values)
+    for ordering in profile.orderings:
+        low_column, high_column = profile.column(ordering.low), profile.column(ordering.high)
+        low, high = _numbers(aligned[ordering.low], low_column), _numbers(aligned[ordering.high], high_column)
+        broken[f"ordering: {ordering}"] = low.notna() & high.notna() & (low > high)
+    return pd.DataFrame(broken, index=aligned.index).astype(bool)
+
+
+def _numbers(values: pd.Series, column: ColumnProfile) -> pd.Series:
+    if column.kind == "datetime":
+        stamps = values
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        return (stamps - pd.Timestamp(0)).dt.total_seconds()
+    return pd.to_numeric(values, errors="coerce").astype(float)
+
+
+def identifier_leaks(synthetic: pd.DataFrame, sources: list[pd.DataFrame], profile: DatasetProfile) -> dict[str, int]:
+    """Per synthetic column, how many of its cells equal a value of a source identifier column (compared as
+    text). Text-like columns and the identifier columns themselves are searched; a count above 0 is a leak."""
+    identifiers = profile.identifiers()
+    known: set[str] = set()
+    for source in sources:
+        for name in identifiers:
+            if name in source:
+                known.update(source[name].dropna().astype(str).str.strip())
+    leaks: dict[str, int] = {}
+    if not known:
+        return leaks
+    for name in synthetic.columns:
+        values = synthetic[name]
+        textual = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+        if name not in identifiers and not textual:
+            continue
+        hits = int(values.dropna().astype(str).str.strip().isin(known).sum())
+        if hits:
+            leaks[name] = hits
+    return leaks
