@@ -183,19 +183,19 @@ def validate_contract(
 
     result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 200}
     context = _context(data_docs_dir)
-    batch_definition = (
-        context.data_sources.add_pandas("tables").add_dataframe_asset(table_name).add_batch_definition_whole_dataframe("whole")
-    )
+    # add_or_update: a project directory validated again (a re-run check) keeps one definition of each
+    source = context.data_sources.add_or_update_pandas("tables")
+    batch_definition = source.add_dataframe_asset(table_name).add_batch_definition_whole_dataframe("whole")
     loaded = gx.ExpectationSuite(**{k: v for k, v in suite.items() if k != "id"})
     index = None
     if data_docs_dir is None:
         result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(loaded, result_format=result_format)
     else:
-        loaded = context.suites.add(loaded)
-        definition = context.validation_definitions.add(
+        loaded = context.suites.add_or_update(loaded)
+        definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(data=batch_definition, suite=loaded, name=f"{table_name}_vs_source_contract")
         )
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
+        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
             name="source_contract", validation_definitions=[definition], result_format=result_format,
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
         ))
