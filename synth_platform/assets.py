@@ -24,7 +24,9 @@ from synth_platform.generation import generators
 from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS
 from synth_platform.generation.table import TRAINING_COPY_RULE, generate_table
 from synth_platform.profiling.contract import MISSING_RATE_TOLERANCE, check_suite_on_source, expectation_suite
-from synth_platform.profiling.profile import SEMANTIC_TYPES, TREATMENTS, DatasetProfile, encode_for_generation, profile_dataframe
+from synth_platform.profiling.profile import (
+    SEMANTIC_TYPES, TREATMENTS, DatasetProfile, encode_for_generation, identifying_columns, profile_dataframe,
+)
 from synth_platform.resources import PlatformStorage, SourceDatabase
 from synth_platform.sampling.source import (
     DEFAULT_ROW_CAP,
@@ -212,7 +214,9 @@ def source_sample(
             "columns": sample.columns,
             "seed": sample.seed,
             "dataset_fingerprint": sample.fingerprint,
-            "preview": _frame_preview(sample.training.drop(columns=sorted(request.all_sensitive_columns), errors="ignore")),
+            # Never shown: sensitive filter columns, direct identifiers, free text.
+            "preview": _frame_preview(sample.training.drop(
+                columns=sorted(request.all_sensitive_columns | set(identifying_columns(sample.training))), errors="ignore")),
         },
     )
 
@@ -427,6 +431,7 @@ def synthetic_table(
     }
     path = platform_storage.run_dir(context.run_id) / "synthetic_table.csv"
     frame.to_csv(path, index=False)
+    frame.to_parquet(path.with_suffix(".parquet"), index=False)  # typed: datetimes, time zones, nullable integers
     shutil.rmtree(platform_storage.workspace(context.run_id), ignore_errors=True)
     return dg.Output(
         SyntheticTable(
@@ -473,6 +478,7 @@ def privacy_utility_report(
         "plugin": synthetic_table.plugin, "params": synthetic_table.params, "privacy_budget": synthetic_table.privacy_budget,
         "study_name": synthetic_table.study_name, "study_trial": synthetic_table.trial_number,
         "fit_seconds": synthetic_table.fit_seconds, "training_copies": synthetic_table.training_copies,
+        "contract_rejections": synthetic_table.contract_rejections,
     }
     report["attempt"] = _place_in_chain(context)
     report["source"] = {"table": source_sample.table, "database": source_sample.source, "seed": source_sample.seed}
@@ -588,9 +594,13 @@ def best_synthetic_table(
     best = choice.best
     if not best.synthetic_path or not Path(best.synthetic_path).exists():
         raise ValueError(f"The synthetic table of run {best.run_id} ({best.synthetic_path or 'no path'}) is gone; re-run the chain.")
-    frame = pd.read_csv(best.synthetic_path)
+    chosen = Path(best.synthetic_path)
+    typed = chosen.with_suffix(".parquet")  # attempts made before the typed copy existed have the CSV only
+    frame = pd.read_parquet(typed) if typed.exists() else pd.read_csv(chosen)
     path = platform_storage.run_dir(context.run_id) / "best_synthetic_table.csv"
-    shutil.copyfile(best.synthetic_path, path)
+    shutil.copyfile(chosen, path)
+    if typed.exists():
+        shutil.copyfile(typed, path.with_suffix(".parquet"))
     verdict = "all green" if choice.all_green else "NOT green: no attempt passed every check"
     (context.log.info if choice.all_green else context.log.warning)(
         f"chain {chain}: chose attempt {best.attempt} (run {best.run_id}) of {len(attempts)}, {verdict}"

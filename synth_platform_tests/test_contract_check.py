@@ -53,7 +53,7 @@ def run(source, tmp_path_factory):
             [a for a in ALL_ASSETS if a is not best_synthetic_table] + ALL_CHECKS, instance=instance,
             run_config=RUN_CONFIG, resources=resources, raise_on_error=False,
         )
-        yield result, storage, resources
+        yield result, storage, resources, instance
 
 
 def _output(result, node):
@@ -61,7 +61,7 @@ def _output(result, node):
 
 
 def test_the_profile_is_saved_with_its_suite_and_shown_as_a_table(run):
-    result, _, _ = run
+    result = run[0]
     metadata = result.asset_materializations_for_node("profiled_dataset")[0].metadata
     assert Path(metadata["profile_path"].value).exists() and Path(metadata["expectation_suite_path"].value).exists()
     records = {r.data["column"]: r.data for r in metadata["profile"].records}
@@ -72,8 +72,16 @@ def test_the_profile_is_saved_with_its_suite_and_shown_as_a_table(run):
     assert not set(profiled.encoded_training.columns) & (DROPPED | {"patient_id", "mrn", "sequence"})
 
 
+def test_previews_never_show_identifiers_or_free_text(run, source):
+    result = run[0]
+    preview = result.asset_materializations_for_node("source_sample")[0].metadata["preview"].value
+    for column in ("email", "phone", "full_name", "notes", "patient_id", "mrn"):
+        assert column not in preview
+    assert "diagnosis" in preview and source[1].loc[0, "email"] not in preview
+
+
 def test_synthetic_table_honours_the_contract(run, source):
-    result, _, _ = run
+    result = run[0]
     _, frame = source
     table = _output(result, "synthetic_table").frame
     assert list(table.columns) == [c for c in frame.columns if c not in DROPPED]
@@ -94,7 +102,7 @@ def test_synthetic_table_honours_the_contract(run, source):
 
 
 def test_the_blocking_contract_check_passes_and_links_data_docs(run):
-    result, _, _ = run
+    result = run[0]
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == CONTRACT_CHECK]
     assert evaluation.passed, evaluation.metadata["summary"].value
     docs = Path(evaluation.metadata["data_docs"].value)
@@ -104,7 +112,7 @@ def test_the_blocking_contract_check_passes_and_links_data_docs(run):
 
 
 def _check(run, synthetic):
-    result, _, resources = run
+    result, resources = run[0], run[2]
     context = dg.build_asset_check_context(resources={"platform_storage": resources["platform_storage"]})
     return synthetic_table_meets_source_contract(
         context, synthetic_table=synthetic, profiled_dataset=_output(result, "profiled_dataset"),
@@ -113,7 +121,7 @@ def _check(run, synthetic):
 
 
 def test_the_check_fails_on_a_corrupted_table_naming_the_expectation(run, source):
-    result, _, _ = run
+    result = run[0]
     synthetic = _output(result, "synthetic_table")
     bad = synthetic.frame.copy()
     bad.loc[0, "age"] = -3
@@ -131,8 +139,17 @@ def test_the_check_fails_on_a_corrupted_table_naming_the_expectation(run, source
 
 
 def test_a_missing_rate_off_only_warns_and_does_not_block(run):
-    result, _, _ = run
+    result = run[0]
     synthetic = _output(result, "synthetic_table")
     outcome = _check(run, dataclasses.replace(synthetic, frame=synthetic.frame.assign(weight=70.0)))
     assert not outcome.passed and outcome.severity == dg.AssetCheckSeverity.WARN
     assert outcome.metadata["failed_critical"].value == 0 and outcome.metadata["failed_warnings"].value == 1
+
+
+def test_the_best_attempt_keeps_the_types(run):
+    result, _, resources, instance = run
+    chosen = dg.materialize([best_synthetic_table], instance=instance, resources=resources,
+                            run_config={"ops": {"best_synthetic_table": {"config": {"chain": result.run_id}}}})
+    frame = chosen.output_for_node("best_synthetic_table")
+    assert pd.api.types.is_datetime64_any_dtype(frame["discharged"].dtype)  # not text read back from a CSV
+    pd.testing.assert_frame_equal(frame, _output(result, "synthetic_table").frame)

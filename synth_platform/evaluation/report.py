@@ -318,8 +318,7 @@ def verdict_intervals(
 
 def _default_target(profile: DatasetProfile) -> str:
     """'income' on the bundled data; otherwise the last categorical column, else the last numeric one."""
-    names = [c.name for c in profile.columns]
-    if "income" in names:
+    if "income" in profile.by_kind("categorical"):
         return "income"
     candidates = profile.by_kind("categorical") or profile.by_kind("numeric")
     return candidates[-1] if candidates else ""

@@ -79,12 +79,13 @@ class ContractValidation:
 
 
 def _type_list(column: ColumnProfile) -> list[str]:
+    """The dtypes a column may have in a source-shaped table (align_for_comparison) or a decoded synthetic one."""
     if column.kind == "datetime":
         return DATETIME_TYPES
-    if column.dtype == "bool" or (column.allowed_values and all(isinstance(v, bool) for v in column.allowed_values)):
-        return BOOLEAN_TYPES
-    if column.dtype.lower().startswith(("int", "uint", "float")):
+    if column.kind == "numeric" or column.dtype.lower().startswith(("int", "uint", "float")):
         return NUMERIC_TYPES
+    if column.allowed_values and all(isinstance(v, bool) for v in column.allowed_values):
+        return BOOLEAN_TYPES  # bool, or object holding bools when the column has gaps
     return TEXT_TYPES
 
 

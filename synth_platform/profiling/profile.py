@@ -298,6 +298,18 @@ def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, card
     return ""
 
 
+def identifying_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns a preview must not show: direct identifiers and free text (which can name people)."""
+    found = []
+    for name in frame.columns:
+        series = frame[name]
+        non_null = series.dropna()
+        cardinality = int(non_null.nunique())
+        if identifier_reason(series, non_null, cardinality) or _semantic_type(series, non_null, cardinality) == "free_text":
+            found.append(str(name))
+    return found
+
+
 def _semantic_type(series: pd.Series, non_null: pd.Series, cardinality: int) -> str:
     is_text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
     if pd.api.types.is_datetime64_any_dtype(series.dtype) or (is_text and len(non_null) and _looks_like_datetime(non_null)):
@@ -517,16 +529,17 @@ def _decode_datetime(seconds: pd.Series, column: ColumnProfile) -> pd.Series:
 
 
 def _decode_categorical(values: pd.Series, column: ColumnProfile) -> pd.Series:
-    text = values.astype(str)
-    restored = text.where(text != MISSING_TOKEN, None)
-    if column.dtype in ("object", "str", "string"):
-        return restored
-    if column.dtype == "bool":
-        return restored.map({"True": True, "False": False})
+    """Generated category labels back to the source's values and dtype (labels are the values as text: see
+    encode_for_generation); the missing token, and any label the source never had, become missing."""
+    lookup = {str(value): value for value in column.allowed_values or []}
+    restored = values.astype(str).map(lookup)
     if column.dtype.startswith(("int", "uint", "float", "Int", "Float")):
         numbers = pd.to_numeric(restored, errors="coerce")
-        return numbers.astype(column.dtype if not column.has_missing and column.dtype.startswith(("int", "uint")) else float)
-    return restored
+        keep_integers = column.dtype.startswith(("int", "uint")) and not numbers.isna().any()
+        return numbers.astype(column.dtype) if keep_integers else numbers.astype(float)
+    if column.dtype == "bool" and restored.notna().all():
+        return restored.astype(bool)
+    return restored.astype(object).where(restored.notna(), None)
 
 
 def align_for_comparison(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
@@ -534,7 +547,11 @@ def align_for_comparison(frame: pd.DataFrame, profile: DatasetProfile) -> pd.Dat
     and synthetic rows compare like for like."""
     aligned = frame[[name for name in profile.output_columns() if name in frame.columns]].copy()
     for column in profile.columns:
-        if column.kind == "datetime" and column.modelled and column.name in aligned:
-            if not pd.api.types.is_datetime64_any_dtype(aligned[column.name].dtype):
-                aligned[column.name] = _parse_datetimes(aligned[column.name])
+        if not column.modelled or column.name not in aligned:
+            continue
+        values = aligned[column.name]
+        if column.kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(values.dtype):
+            aligned[column.name] = _parse_datetimes(values)
+        elif column.kind == "numeric" and not pd.api.types.is_numeric_dtype(values.dtype):  # numbers stored as text
+            aligned[column.name] = pd.to_numeric(values, errors="coerce")
     return aligned

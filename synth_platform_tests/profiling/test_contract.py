@@ -140,3 +140,20 @@ def test_identifier_leaks_are_found_in_any_text_column(built):
     leaky.loc[0, "patient_id"] = str(frame.loc[5, "patient_id"])
     leaky.loc[1, "diagnosis"] = frame.loc[7, "email"]  # an e-mail of a dropped column, in another column
     assert identifier_leaks(leaky, [frame], profile) == {"patient_id": 1, "diagnosis": 1}
+
+
+def test_booleans_with_gaps_and_numbers_stored_as_text_keep_their_contract():
+    frame = pd.DataFrame({
+        "flag": [True, False, None, True] * 15,
+        "dose": ["1.5", "2.0", "3.25", "0.5"] * 15,
+        "ward": ["A", "B", "C", None] * 15,
+    })
+    profile = profile_dataframe(frame, column_types={"dose": "numeric_continuous"})
+    assert profile.column("flag").semantic_type == "boolean" and profile.column("flag").allowed_values == [False, True]
+    suite = expectation_suite(profile, "edge_contract")
+    check_suite_on_source(frame, profile, suite)
+    decoded = _synthetic_like(frame, profile)
+    assert decoded["flag"].tolist()[:4] == [True, False, None, True]
+    assert decoded["dose"].tolist()[:4] == [1.5, 2.0, 3.25, 0.5]
+    assert decoded["ward"].isna().sum() == 15
+    assert validate_contract(decoded, suite).failed == []
