@@ -10,15 +10,15 @@ from synth_platform.generation.table import TRAINING_COPY_RULE, generate_table
 from synth_platform.profiling.contract import MISSING_RATE_TOLERANCE, expectation_suite, row_violations, validate_contract
 from synth_platform.profiling.profile import Ordering, encode_for_generation, profile_dataframe
 
-ROWS = 3000
+ROWS = 2000
 
 
 @pytest.fixture(scope="module")
 def fitted(credit, tmp_path_factory):
     profile = profile_dataframe(credit)
     encoded = encode_for_generation(credit, profile)
-    steps = epochs_for_steps("ddpm", 1500, len(encoded), 512)
-    model = fit_generator(encoded, "ddpm", {"n_iter": steps, "batch_size": 512}, seed=0,
+    steps = epochs_for_steps("ddpm", 1000, len(encoded), 512)
+    model = fit_generator(encoded, "ddpm", {"n_iter": steps, "batch_size": 512, "num_timesteps": 200}, seed=0,
                           workspace=tmp_path_factory.mktemp("ddpm"))
     return profile, model
 
@@ -46,7 +46,7 @@ def test_missing_values_come_back_at_the_source_rate(fitted, credit):
     for column in with_gaps:
         source, synthetic = credit[column].isna().mean(), table[column].isna().mean()
         assert abs(synthetic - source) <= MISSING_RATE_TOLERANCE, (column, source, synthetic)
-        if source >= 0.01:  # Marital misses 1 value in 4,454: 0 in 3,000 synthetic rows is the likely outcome
+        if source >= 0.01:  # Marital misses 1 value in 4,454: 0 in 2,000 synthetic rows is the likely outcome
             assert synthetic > 0, column  # missingness is modelled, not filled
 
 
