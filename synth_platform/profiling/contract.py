@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
@@ -201,7 +203,7 @@ def validate_contract(
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
         ))
         (result,) = checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()
-        index = Path(context.get_docs_sites_urls()[0]["site_url"].removeprefix("file://"))
+        index = Path(url2pathname(urlparse(context.get_docs_sites_urls()[0]["site_url"]).path))
     failed = [_failed(r) for r in result.results if not r.success]
     return ContractValidation(
         success=not any(f.severity == "critical" for f in failed), evaluated=len(result.results), failed=failed,

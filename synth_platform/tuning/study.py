@@ -20,7 +20,7 @@ import pandas as pd
 from synth_platform.evaluation import distances, metrics
 from synth_platform.evaluation.report import Thresholds
 from synth_platform.generation import generators
-from synth_platform.profiling.profile import DatasetProfile, decode_from_generation
+from synth_platform.profiling.profile import DatasetProfile, align_for_comparison, decode_from_generation
 from synth_platform.tuning import memory, strategy, tracking, workers
 from synth_platform.tuning.search_space import default_params, search_space, suggest
 
@@ -143,7 +143,8 @@ def trial_scores(
 
     The membership attack is the report's: distance to the closest synthetic row, members (fit rows) vs
     non-members (validation rows the generator never saw). The exact-copy rate counts synthetic rows equal to a fit
-    row on every compared column."""
+    row on every compared column. Rows are compared as the report compares them (datetimes parsed)."""
+    fit_rows, validation, synthetic = (align_for_comparison(f, profile) for f in (fit_rows, validation, synthetic))
     numeric = profile.by_kind("numeric", "datetime")
     categorical = profile.by_kind("categorical")
     compared = numeric + categorical

@@ -11,6 +11,7 @@ from synth_platform.tuning.study import (
     pareto_front,
     run_study,
     select_best,
+    trial_scores,
     utility_distance,
 )
 
@@ -227,3 +228,21 @@ def test_two_worker_processes_share_one_postgresql_study_with_real_training(tmp_
     assert len({t.user_attrs["sampler_seed"] for t in study.trials}) == 2
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4  # distinct parameter sets
     assert [w["n_trials_asked"] for w in result.workers] == [2, 2]
+
+
+def test_trial_scores_compare_datetimes_stored_as_text():
+    """A source read from SQLite holds dates as text; the trial must still compare them (as the report does)."""
+    import pandas as pd
+
+    from synth_platform.profiling.profile import decode_from_generation
+    from synth_platform_tests.profiling.built_tables import patients
+
+    frame = patients()
+    profile = profile_dataframe(frame, column_treatments={"notes": "drop"})
+    fit_rows, validation = frame.iloc[:200], frame.iloc[200:]
+    synthetic = decode_from_generation(encode_for_generation(validation, profile), profile)
+    same = trial_scores(fit_rows, validation, synthetic, profile)
+    shifted = synthetic.assign(admitted=synthetic["admitted"] + pd.Timedelta(days=120))
+    moved = trial_scores(fit_rows, validation, shifted, profile)
+    assert same["utility_distance"] < moved["utility_distance"]  # a shifted date column is seen
+    assert same["membership_inference_auc"] == same["membership_inference_auc"]  # not NaN
