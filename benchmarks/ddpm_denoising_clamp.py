@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000, help="rows sampled by each sampler")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    generators.configure_torch()
+    generators.configure_compute()
 
     adult = pd.read_csv(BUNDLED_DATASET).sample(args.rows + args.samples, random_state=args.seed).reset_index(drop=True)
     training, real = adult.iloc[: args.rows].reset_index(drop=True), adult.iloc[args.rows :].reset_index(drop=True)

@@ -61,7 +61,7 @@ import sqlalchemy as sa  # noqa: E402
 from synth_platform.profiling.profile import encode_for_generation, profile_dataframe  # noqa: E402
 from synth_platform.sampling.source import BUNDLED_DATASET  # noqa: E402
 from synth_platform.tuning.search_space import search_space, suggest  # noqa: E402
-from synth_platform.tuning import study as study_module  # noqa: E402
+from synth_platform.generation import generators  # noqa: E402
 from synth_platform.tuning.study import SearchSettings, TuningBudget, TuningResult, run_study  # noqa: E402
 
 logging.getLogger("synth_platform.tuning").propagate = False  # run_study forwards trial lines to our log; no duplicates
@@ -158,18 +158,6 @@ class StudyRun:
         return out
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None):
-    """Torch threads per worker: None keeps run_study's choice (cores // workers); a number overrides it."""
-    original = study_module._threads_per_worker
-    if threads is not None:
-        study_module._threads_per_worker = lambda n_workers: threads
-    try:
-        yield
-    finally:
-        study_module._threads_per_worker = original
-
-
 def study(label: str, table: Table, args, *, storage: str, workspace: Path, seed: int, n_trials: int, memory_url=None,
           n_workers: int = 1, warm_start=(), search: SearchSettings | None = None, threads: int | None = None) -> StudyRun:
     budget = TuningBudget(n_trials=n_trials, trial_steps=args.trial_steps, tuning_rows=args.tuning_rows,
@@ -180,14 +168,15 @@ def study(label: str, table: Table, args, *, storage: str, workspace: Path, seed
         if args.verbose or message.startswith(("trial", "warm start")):
             print(f"    [{label} {time.perf_counter() - started:6.0f} s] {message[:220]}", flush=True)
 
-    per_worker = threads if threads is not None else study_module._threads_per_worker(n_workers)
+    per_worker = generators.threads_for(n_workers, threads or 0)
     print(f"  {label}: {n_trials} trials, {n_workers} worker(s) x {per_worker} torch thread(s) ...", flush=True)
     load = Load()
-    with torch_threads(threads), measured(load):
+    with measured(load):
         result = run_study(
             table.encoded, table.training, table.profile, plugin=args.plugin, fingerprint=table.fingerprint,
             storage=storage, budget=budget, search=search or SearchSettings(), seed=seed, workspace=workspace,
             n_workers=n_workers, memory_url=memory_url, tracking_uri=None, warm_start=list(warm_start), log=log,
+            threads=threads or 0,
         )
     print(f"  {label}: {load.wall_s:.0f} s; {load.describe()}", flush=True)
     return StudyRun(label, result, load, sorted(result.trials, key=lambda t: t["number"]))

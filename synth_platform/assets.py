@@ -21,6 +21,7 @@ from pydantic import Field
 from synth_platform.evaluation.html_report import headline_png, render_html_report
 from synth_platform.evaluation.report import Thresholds, build_report, copies_of_training, report_markdown
 from synth_platform.generation import generators
+from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS
 from synth_platform.generation.table import TRAINING_COPY_RULE, generate_table
 from synth_platform.profiling.contract import MISSING_RATE_TOLERANCE, check_suite_on_source, expectation_suite
@@ -112,6 +113,8 @@ class TuningConfig(dg.Config):
     warm_start: bool = Field(default=True, description="Start a new study with the best parameters of the most similar past datasets.")
     track_in_mlflow: bool = Field(default=True, description="Log the study and every trial to MLflow.")
     reopen_study: str = Field(default="", description="A study whose trials that meet this run's (stricter) privacy constraints start a new study (set by the auto-optimizer).")
+    threads: int = Field(default=0, description="Torch threads per trial process; 0 means the available cores shared among the workers.")
+    device: str = Field(default="auto", description=f"One of {list(generators.DEVICES)}: auto uses a GPU when torch sees one.")
     seed: int = 0
 
 
@@ -123,6 +126,10 @@ class GenerationConfig(dg.Config):
     enforce_contract: bool = Field(default=True, description="Reject generated rows that break the source's row rules (ranges, allowed values, required values, orderings) and generate replacements (counted in metadata).")
     drop_training_copies: bool = Field(default=False, description="Remove generated rows that copy a training row and generate replacements (counted in metadata).")
     max_regeneration_rounds: int = Field(default=DEFAULT_MAX_ROUNDS, description="Draws at most, when rows are removed and replaced.")
+    sampling_steps: int = Field(default=generators.DEFAULT_SAMPLING_STEPS, description="ddpm: diffusion timesteps visited when sampling (a respaced chain); the model's own count (1000) is synthcity's ancestral sampler.")
+    chunk_rows: int = Field(default=generators.SAMPLE_CHUNK_ROWS, description="Rows generated per chunk (memory and progress are per chunk).")
+    threads: int = Field(default=0, description="Torch threads; 0 means the available cores.")
+    device: str = Field(default="auto", description=f"One of {list(generators.DEVICES)}: auto uses a GPU when torch sees one.")
     seed: int = 0
 
 
@@ -315,7 +322,9 @@ def tuned_hyperparameters(
     context: dg.AssetExecutionContext, config: TuningConfig, profiled_dataset: ProfiledDataset, platform_storage: PlatformStorage
 ) -> dg.Output[TuningResult]:
     generators.check_plugin(config.plugin)
-    generators.configure_torch()
+    device = generators.resolve_device(config.device)
+    threads = generators.configure_compute(config.threads, workers=config.workers)
+    context.log.info(f"{config.workers} worker(s) × {threads} torch thread(s) on {device}")
     budget = TuningBudget(
         config.n_trials, config.trial_steps, config.tuning_rows, config.validation_fraction, config.timeout_s, config.trial_timeout_s
     )
@@ -341,6 +350,9 @@ def tuned_hyperparameters(
         memory_url=platform_storage.tuning_memory_database_url() if config.warm_start else None,
         tracking_uri=platform_storage.mlflow_uri() if config.track_in_mlflow else None,
         run_id=context.run_id,
+        threads=config.threads,
+        device=device,
+        encoder_cache_dir=platform_storage.encoders_dir,
         log=context.log.info,
     )
     for problem in result.tracking_problems:
@@ -398,7 +410,8 @@ def synthetic_table(
     tuned_hyperparameters: TuningResult,
     platform_storage: PlatformStorage,
 ) -> dg.Output[SyntheticTable]:
-    generators.configure_torch()
+    device = generators.resolve_device(config.device)
+    threads = generators.configure_compute(config.threads)
     plugin = tuned_hyperparameters.plugin
     training = profiled_dataset.encoded_training
     params = {k: v for k, v in tuned_hyperparameters.params.items() if k not in generators.PRIVACY_PARAMETERS}
@@ -411,15 +424,18 @@ def synthetic_table(
     policy = generators.PrivacyPolicy(epsilon=tuned_hyperparameters.params.get("epsilon", 1.0))
     fitted = generators.fit_generator(
         training, plugin, params, seed=config.seed, workspace=platform_storage.workspace(context.run_id),
-        privacy=policy, log=context.log.info,
+        privacy=policy, log=context.log.info, device=device,
+        encoder_cache=EncoderCache(platform_storage.encoders_dir, log=context.log.info),
     )
     count = config.num_rows or len(training)
-    context.log.info(f"sampling {count} synthetic rows from {plugin}")
+    sampling = f", {config.sampling_steps} diffusion steps" if plugin == "ddpm" else ""
+    context.log.info(f"sampling {count} synthetic rows from {plugin} ({threads} thread(s) on {device}{sampling})")
     profile = profiled_dataset.profile
     copies_of = (lambda rows: copies_of_training(rows, profiled_dataset.training, profile)) if config.drop_training_copies else None
     table = generate_table(
         fitted, count, profile, seed=config.seed, enforce_contract=config.enforce_contract, copies_of=copies_of,
-        max_rounds=config.max_regeneration_rounds, log=context.log.info,
+        max_rounds=config.max_regeneration_rounds, sampling_steps=config.sampling_steps, chunk_rows=config.chunk_rows,
+        log=context.log.info,
     )
     frame = table.frame
     if table.short_by:

@@ -74,6 +74,11 @@ class PlatformStorage(dg.ConfigurableResource):
     def reports_dir(self) -> Path:
         return self.root_path / "reports"
 
+    @property
+    def encoders_dir(self) -> Path:
+        """Fitted data encoders of ctgan / tvae / dpgan, keyed by data and settings, shared by runs and workers."""
+        return self.root_path / "encoders"
+
 
 class SourceDatabase(dg.ConfigurableResource):
     """The database the source table is read from (read-only). Empty `url`: the embedded SQLite seeded from UCI

@@ -33,9 +33,9 @@ TINY_RUN_CONFIG = {
 
 @pytest.fixture(scope="session", autouse=True)
 def _torch_threads():
-    from synth_platform.generation.generators import configure_torch
+    from synth_platform.generation.generators import configure_compute
 
-    configure_torch(2)
+    configure_compute(2)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -9,9 +10,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pandas as pd
+
+from synth_platform.generation.ddpm_sampling import fast_sampling
+from synth_platform.generation.encoder_cache import EncoderCache, reuse_tabular_encoders
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -25,7 +29,13 @@ SYNTHCITY_CATEGORIES = ["generic", "privacy"]  # where the supported plugins liv
 _SYNTHCITY_LOADER_NOISE = ("module disabled", "Error importing", "Failed to load plugin")
 DP_PLUGINS = frozenset({"dpgan"})
 EPOCH_HOOK_PLUGINS = frozenset({"ddpm"})  # the synthcity plugins that call back after every epoch
-SAMPLE_CHUNK_ROWS = 2000  # rows generated per call, so long sampling reports progress
+# The plugins whose fit starts with synthcity's TabularEncoder (reused across fits: encoder_cache.py).
+ENCODER_PLUGINS = frozenset({"ctgan", "tvae", "dpgan"})
+SAMPLE_CHUNK_ROWS = 20_000  # rows generated per call: progress is reported and memory bounded per chunk
+# ddpm sampling: a respaced chain through this many of the model's diffusion timesteps (ddpm_sampling.py); the model's
+# own count (1000) is synthcity's ancestral sampler.
+DEFAULT_SAMPLING_STEPS = 100
+DEVICES = ("auto", "cpu", "cuda")
 # Parameters that are privacy policy, set by the user, never searched or changed by the tuner.
 PRIVACY_PARAMETERS = frozenset({"epsilon", "delta"})
 
@@ -91,13 +101,43 @@ def synthcity_plugins():
     return Plugins(categories=SYNTHCITY_CATEGORIES)
 
 
-def configure_torch(threads: int | None = None) -> int:
-    """Pin torch's thread count (default: all cores); returns it."""
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow), not the machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_for(workers: int = 1, requested: int = 0) -> int:
+    """Torch threads per process: `requested` when set, else the available cores shared by `workers` processes
+    (at least one each), so concurrent trials or workers never oversubscribe the cores."""
+    if requested < 0:
+        raise GenerationError(f"threads must be 0 (automatic) or positive, got {requested}.")
+    return requested or max(1, available_cores() // max(1, workers))
+
+
+def resolve_device(device: str = "auto") -> str:
+    """`auto`: cuda when a GPU is visible, else cpu. Asking for cuda without one is an error that says so."""
     import torch
 
-    threads = threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    return threads
+    if device not in DEVICES:
+        raise GenerationError(f"Unknown device {device!r}; choose one of {list(DEVICES)}.")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise GenerationError("device 'cuda' was asked for but torch sees no GPU; use 'cpu' or 'auto'.")
+    return device
+
+
+def configure_compute(threads: int = 0, workers: int = 1) -> int:
+    """Pin torch's intra-op threads (`threads_for(workers, threads)`); returns the count. The OpenMP wait policy is
+    PASSIVE (set when synth_platform is imported): idle threads sleep instead of spinning on a shared core."""
+    import torch
+
+    count = threads_for(workers, threads)
+    torch.set_num_threads(count)
+    return count
 
 
 def epochs_for_steps(plugin: str, steps: int, n_rows: int, batch_size: int | None = None) -> int:
@@ -118,12 +158,15 @@ def fit_generator(
     log: Callable[[str], None] = lambda message: None,
     on_epoch_end: Callable[[int, float | None], None] | None = None,
     passthrough: tuple[type[BaseException], ...] = (),
+    device: str = "cpu",
+    encoder_cache: EncoderCache | None = None,
 ) -> FittedGenerator:
     """Fit `plugin` on the (NaN-free, encoded) training frame with `params` merged over the plugin defaults.
 
     `on_epoch_end(epoch, loss)` is called after every epoch of plugins in `EPOCH_HOOK_PLUGINS` (loss: the latest
     logged training loss, or None); it may stop training by raising one of `passthrough`, which propagate as they
-    are (e.g. a tuner's prune or deadline signal). Any other failure becomes one `GenerationError`."""
+    are (e.g. a tuner's prune or deadline signal). Any other failure becomes one `GenerationError`. `device` is
+    `resolve_device`'s answer; `encoder_cache` lets ctgan/tvae/dpgan reuse a fitted data encoder."""
     from synthcity.plugins.core.dataloader import GenericDataLoader
 
     check_plugin(plugin)
@@ -151,8 +194,12 @@ def fit_generator(
             {"callbacks": [_epoch_progress(plugin, int(merged["n_iter"]), log, on_epoch_end)]}
             if plugin in EPOCH_HOOK_PLUGINS else {}
         )
-        model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **merged, **hooks)
-        model.fit(GenericDataLoader(training))
+        import torch
+
+        extra = {"device": torch.device(device)} if plugin not in TRAINING_FREE_PLUGINS else {}
+        model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **merged, **hooks, **extra)
+        with reuse_tabular_encoders(encoder_cache if plugin in ENCODER_PLUGINS else None):
+            model.fit(GenericDataLoader(training))
     except passthrough:
         raise
     except Exception as exc:  # synthcity raises many types; surface one clear error
@@ -238,34 +285,49 @@ def clamp_ddpm_denoising_to_training_range(model: Any) -> tuple[Any, Any] | None
     return low, high
 
 
-def sample(
-    fitted: FittedGenerator, count: int, *, seed: int, log: Callable[[str], None] = lambda message: None
-) -> pd.DataFrame:
-    """Draw `count` rows from a fitted generator, in seeded chunks of `SAMPLE_CHUNK_ROWS` with progress logged."""
+def iter_sample(
+    fitted: FittedGenerator, count: int, *, seed: int, log: Callable[[str], None] = lambda message: None,
+    sampling_steps: int = DEFAULT_SAMPLING_STEPS, chunk_rows: int = SAMPLE_CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """`count` rows as a stream of chunks of at most `chunk_rows` (each with its own seed from `seed`), so any
+    number of rows is generated in memory bounded by one chunk. ddpm samples by a respaced chain through
+    `sampling_steps` timesteps (its own timestep count: synthcity's ancestral sampler). Progress is logged."""
     import numpy as np
 
     if count < 1:
         raise GenerationError(f"Asked for {count} synthetic rows; ask for at least one.")
-    sizes = [min(SAMPLE_CHUNK_ROWS, count - start) for start in range(0, count, SAMPLE_CHUNK_ROWS)]
+    if chunk_rows < 1 or sampling_steps < 1:
+        raise GenerationError(f"chunk_rows and sampling_steps must be positive, got {chunk_rows} and {sampling_steps}.")
+    sizes = [min(chunk_rows, count - start) for start in range(0, count, chunk_rows)]
     # One independent seed per chunk (synthcity re-seeds every generate call: equal seeds give equal chunks).
     chunk_seeds = np.random.SeedSequence(seed).generate_state(len(sizes)).tolist()
-    chunks, done, start = [], 0, time.perf_counter()
-    try:
+    fast = fast_sampling(fitted.model, sampling_steps, chunk_rows) if fitted.plugin_name == "ddpm" else contextlib.nullcontext()
+    done, start = 0, time.perf_counter()
+    with fast:
         for size, chunk_seed in zip(sizes, chunk_seeds):
-            chunks.append(fitted.model.generate(count=size, random_state=chunk_seed).dataframe())
+            try:
+                chunk = fitted.model.generate(count=size, random_state=chunk_seed).dataframe()
+            except Exception as exc:
+                raise GenerationError(f"{fitted.plugin_name} failed to sample {size} rows: {type(exc).__name__}: {exc}") from exc
+            broken = chunk.isna().sum()
+            if broken.any():
+                raise GenerationError(
+                    f"{fitted.plugin_name} produced missing values in {broken[broken > 0].to_dict()}: training "
+                    "diverged; lower the learning rate or train longer."
+                )
+            if len(chunk) < size:
+                raise GenerationError(f"{fitted.plugin_name} produced {len(chunk)} rows, {size} were asked for.")
             done += size
             if len(sizes) > 1 and done < count:
                 elapsed = time.perf_counter() - start
                 log(f"sampled {done}/{count} rows, {elapsed:.0f} s so far, about {elapsed / done * (count - done):.0f} s left")
-    except Exception as exc:
-        raise GenerationError(f"{fitted.plugin_name} failed to sample {count} rows: {type(exc).__name__}: {exc}") from exc
-    frame = pd.concat(chunks, ignore_index=True)
-    broken = frame.isna().sum()
-    if broken.any():
-        raise GenerationError(
-            f"{fitted.plugin_name} produced missing values in {broken[broken > 0].to_dict()}: training diverged; "
-            "lower the learning rate or train longer."
-        )
-    if len(frame) < count:
-        raise GenerationError(f"{fitted.plugin_name} produced {len(frame)} rows, {count} were asked for.")
-    return frame.reset_index(drop=True)
+            yield chunk.reset_index(drop=True)
+
+
+def sample(
+    fitted: FittedGenerator, count: int, *, seed: int, log: Callable[[str], None] = lambda message: None,
+    sampling_steps: int = DEFAULT_SAMPLING_STEPS, chunk_rows: int = SAMPLE_CHUNK_ROWS,
+) -> pd.DataFrame:
+    """`count` rows from a fitted generator in one frame (see `iter_sample`)."""
+    chunks = list(iter_sample(fitted, count, seed=seed, log=log, sampling_steps=sampling_steps, chunk_rows=chunk_rows))
+    return pd.concat(chunks, ignore_index=True)

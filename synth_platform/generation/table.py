@@ -36,13 +36,16 @@ def generate_table(
     enforce_contract: bool = True,
     copies_of: Callable[[pd.DataFrame], np.ndarray] | None = None,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
+    sampling_steps: int = generators.DEFAULT_SAMPLING_STEPS,
+    chunk_rows: int = generators.SAMPLE_CHUNK_ROWS,
     log: Callable[[str], None] = lambda message: None,
 ) -> GeneratedTable:
     """`count` source-shaped rows. With `enforce_contract`, rows that break a row rule of the contract (range,
     allowed values, required value, ordering) are rejected; with `copies_of` (rows → mask), rows it flags too.
     Rejected rows are replaced by fresh draws, at most `max_rounds` draws in all."""
     def draw(rows: int, draw_seed: int) -> pd.DataFrame:
-        return decode_from_generation(generators.sample(fitted, rows, seed=draw_seed, log=log), profile)
+        chunks = generators.iter_sample(fitted, rows, seed=draw_seed, log=log, sampling_steps=sampling_steps, chunk_rows=chunk_rows)
+        return pd.concat([decode_from_generation(chunk, profile) for chunk in chunks], ignore_index=True)
 
     if not enforce_contract and copies_of is None:
         return GeneratedTable(renumber_surrogate_keys(draw(count, seed), profile))

@@ -20,6 +20,7 @@ import pandas as pd
 from synth_platform.evaluation import distances, metrics
 from synth_platform.evaluation.report import Thresholds
 from synth_platform.generation import generators
+from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.profiling.profile import DatasetProfile, align_for_comparison, decode_from_generation
 from synth_platform.tuning import memory, strategy, tracking, workers
 from synth_platform.tuning.search_space import default_params, search_space, suggest
@@ -179,6 +180,8 @@ class TrialSetup:
     constraints: PrivacyConstraints
     seed: int
     workspace: Path
+    device: str = "cpu"  # generators.resolve_device's answer
+    encoder_cache_dir: Path | None = None  # fitted data encoders (ctgan/tvae/dpgan), shared by trials and runs
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,7 +193,7 @@ class TrialSetup:
 LOGGER = logging.getLogger("synth_platform.tuning")
 
 
-def objective_from_file(setup_path: str, torch_threads: int = 0) -> Callable[[optuna.Trial], Any]:
+def objective_from_file(setup_path: str, torch_threads: int = 1) -> Callable[[optuna.Trial], Any]:
     """The objective factory workers import ("synth_platform.tuning.study:objective_from_file"): loads the pickled
     `TrialSetup` that `run_study` wrote. Trial progress goes to the `synth_platform.tuning` logger (on stderr in a
     spawned worker process)."""
@@ -198,7 +201,7 @@ def objective_from_file(setup_path: str, torch_threads: int = 0) -> Callable[[op
 
     with open(setup_path, "rb") as handle:
         setup: TrialSetup = pickle.load(handle)
-    generators.configure_torch(torch_threads or None)
+    generators.configure_compute(torch_threads)
     if multiprocessing.parent_process() is not None and not LOGGER.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("[tuning worker %(process)d] %(message)s"))
@@ -215,6 +218,8 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
     and non-finite scores make the trial FAIL; the study goes on."""
     plugin, budget = setup.plugin, setup.budget
     single = setup.search.objective == "single"
+    # One encoder for every trial of this process (they share the fit rows), fitted by the first or read from disk.
+    encoders = EncoderCache(setup.encoder_cache_dir, log=log)
 
     def objective(trial: optuna.Trial) -> Any:
         params = suggest(trial, setup.space)
@@ -242,6 +247,7 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
             fitted = generators.fit_generator(
                 setup.fit_frame, plugin, params, seed=setup.seed + trial.number, workspace=setup.workspace / f"trial-{trial.number}",
                 privacy=setup.privacy, on_epoch_end=on_epoch_end, passthrough=(optuna.TrialPruned, TrialTimedOut, FloatingPointError),
+                device=setup.device, encoder_cache=encoders,
             )
             if time.monotonic() > deadline:
                 raise TrialTimedOut(f"trial {trial.number} passed its {budget.trial_timeout_s:g} s limit while fitting")
@@ -303,7 +309,7 @@ def pareto_front(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.Fr
 def prepare_setup(
     encoded_training: pd.DataFrame, training: pd.DataFrame, profile: DatasetProfile, *, plugin: str,
     budget: TuningBudget, search: SearchSettings, privacy: generators.PrivacyPolicy,
-    constraints: PrivacyConstraints, seed: int, workspace: Path,
+    constraints: PrivacyConstraints, seed: int, workspace: Path, device: str = "cpu", encoder_cache_dir: Path | None = None,
 ) -> TrialSetup:
     """Split the tuning rows into a fit part and a validation part (both from the training part)."""
     rng = np.random.default_rng(seed)
@@ -324,6 +330,8 @@ def prepare_setup(
         constraints=constraints,
         seed=seed,
         workspace=workspace,
+        device=device,
+        encoder_cache_dir=encoder_cache_dir,
     )
 
 
@@ -367,6 +375,9 @@ def run_study(
     tracking_uri: str | None = None,
     run_id: str = "",
     warm_start: list[dict[str, Any]] = (),
+    threads: int = 0,
+    device: str = "cpu",
+    encoder_cache_dir: Path | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> TuningResult:
     """Run `budget.n_trials` more trials of the persisted study (on `n_workers` processes) and return its best
@@ -384,7 +395,7 @@ def run_study(
     generators.check_plugin(plugin)
     setup = prepare_setup(
         encoded_training, training, profile, plugin=plugin, budget=budget, search=search, privacy=privacy,
-        constraints=constraints, seed=seed, workspace=workspace,
+        constraints=constraints, seed=seed, workspace=workspace, device=device, encoder_cache_dir=encoder_cache_dir,
     )
     policy = policy_signature(plugin, privacy, constraints)
     name = study_name_for(fingerprint, plugin, policy)
@@ -425,7 +436,7 @@ def run_study(
                 tracker.log_params({"plugin": plugin, "policy": policy, "seed": seed, "workers": n_workers, **asdict(budget), **asdict(search)})
             spec = workers.WorkerSpec(
                 storage_url=storage, study_name=name, objective="synth_platform.tuning.study:objective_from_file",
-                objective_kwargs={"setup_path": str(setup_path), "torch_threads": _threads_per_worker(n_workers)},
+                objective_kwargs={"setup_path": str(setup_path), "torch_threads": generators.threads_for(n_workers, threads)},
                 timeout_s=budget.timeout_s, sampler=search.sampler, pruner=search.pruner, base_seed=seed,
                 directions=tuple(directions), constraints=search.sampler != "cmaes",
                 trial_callbacks=(tracker.trial_logger(),) if tracking_uri else (),
@@ -468,13 +479,6 @@ class _LogForwarder(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.forward(record.getMessage())
-
-
-def _threads_per_worker(n_workers: int) -> int:
-    """Torch threads per worker so that workers together use the cores once (no oversubscription)."""
-    import os
-
-    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
 
 
 def _comparable(trials: list[optuna.trial.FrozenTrial], budget: TuningBudget) -> list[optuna.trial.FrozenTrial]:

@@ -1,0 +1,279 @@
+"""Generation speed: synthcity called plainly vs synth_platform's generation layer, side by side on Adult.
+
+    .venv/bin/python benchmarks/generation_speed.py [--parts ddpm,tuning,million] [--ddpm-steps 3000]
+        [--generate 30000] [--sampling-steps 100] [--plugin tvae] [--trials 20] [--plain-trials 20]
+        [--trial-steps 500] [--million 1000000] [--seed 0]
+
+Data: UCI Adult's original training split with the rows that have a missing value removed (30,162 rows), as in
+the issue that asked for this; the holdout for the privacy metrics is 10,000 rows of the original test split.
+
+Parts (each prints its own table and the ratios):
+- ddpm: one TabDDPM fit (the same fitted model serves both sides; our layer adds nothing to ddpm's fit), then
+  `--generate` rows by synthcity's own `generate` (ancestral sampling through all 1,000 timesteps, batches of 2,000,
+  no clamp) and by ours (`generators.sample`: strided DDIM through `--sampling-steps` timesteps, batches of 20,000,
+  inference mode, x̂₀ clamped to the training range); seconds, peak resident memory while generating, and the
+  report's utility and privacy metrics with their 95% intervals for both.
+- tuning: the same `--trials` parameter sets (drawn from the plugin's search space by a seeded random sampler,
+  `--trial-steps` optimizer steps each) fitted on the same fit rows and scored on the same validation rows: plainly
+  (synthcity fits its data encoder in every trial) and through our layer (`fit_generator` with an `EncoderCache`:
+  one encoder fit, reused). Wall time of both studies and the ratio; `--plain-trials` below `--trials` measures
+  fewer plain trials and says that the plain total is extrapolated from their mean.
+- million: `--million` ddpm rows generated in chunks, decoded per chunk and streamed to a parquet file, in a child
+  process whose peak resident memory (its whole life: imports, model, generation) is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import multiprocessing
+import os
+import pickle
+
+import cloudpickle  # the fitted ddpm carries closures (the x̂₀ clamp) that pickle cannot serialise
+import resource
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import synth_platform  # noqa: E402,F401 - OpenMP wait policy
+from synth_platform.evaluation.report import build_report  # noqa: E402
+from synth_platform.generation import generators  # noqa: E402
+from synth_platform.generation.encoder_cache import EncoderCache  # noqa: E402
+from synth_platform.profiling.profile import decode_from_generation, encode_for_generation, profile_dataframe  # noqa: E402
+from synth_platform.sampling.source import BUNDLED_DATASET  # noqa: E402
+from synth_platform.tuning.search_space import search_space, suggest  # noqa: E402
+from synth_platform.tuning.study import utility_distance  # noqa: E402
+
+ADULT_TRAIN_ROWS = 32_561  # rows 0–32,560 of the bundled file are the original adult.data
+REPORTED = ("ks_mean", "tvd_mean", "correlation_delta", "membership_inference_auc", "exact_copy_rate", "tstr_score")
+
+
+class PeakRSS:
+    """Peak resident memory of this process while inside (polled every 20 ms from /proc), in MiB above the start."""
+
+    def __enter__(self) -> "PeakRSS":
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> float:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    @property
+    def growth_mib(self) -> float:
+        return self.peak - self.start
+
+
+def load_adult(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with gzip.open(BUNDLED_DATASET, "rt") as handle:
+        adult = pd.read_csv(handle)
+    training = adult.iloc[:ADULT_TRAIN_ROWS].dropna().reset_index(drop=True)
+    holdout = adult.iloc[ADULT_TRAIN_ROWS:].dropna().sample(10_000, random_state=seed).reset_index(drop=True)
+    return training, holdout
+
+
+def report_metrics(training, holdout, synthetic, profile, seed: int) -> dict:
+    report = build_report(training, holdout, synthetic, profile, privacy_rows=2000, bootstrap_resamples=100, seed=seed)
+    return {name: (report["metrics"][name], (report.get("intervals") or {}).get(name)) for name in REPORTED}
+
+
+def shown(value, interval) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" + (f" ({interval[0]:.4f}–{interval[1]:.4f})" if interval else "")
+
+
+def ddpm_part(args, training, holdout, profile, encoded, workspace: Path) -> Path:
+    print(f"\n== ddpm: fit once, generate {args.generate:,} rows both ways ==", flush=True)
+    n_iter = generators.epochs_for_steps("ddpm", args.ddpm_steps, len(encoded), 1024)
+    start = time.perf_counter()
+    fitted = generators.fit_generator(encoded, "ddpm", {"n_iter": n_iter, "batch_size": 1024, "num_timesteps": 1000},
+                                      seed=args.seed, workspace=workspace / "ddpm")
+    print(f"fit: {len(encoded):,} rows, {args.ddpm_steps} steps ({n_iter} epochs), {time.perf_counter() - start:.0f} s", flush=True)
+    model_path = workspace / "ddpm.pkl"
+    with open(model_path, "wb") as handle:
+        cloudpickle.dump(fitted, handle)
+
+    diffusion = fitted.model.model.diffusion
+    clamped = diffusion.gaussian_p_mean_variance
+    del diffusion.gaussian_p_mean_variance  # synthcity's own method again: plain means plain
+    with PeakRSS() as plain_memory:
+        start = time.perf_counter()
+        plain_rows = fitted.model.generate(count=args.generate, random_state=args.seed).dataframe()
+        plain_s = time.perf_counter() - start
+    diffusion.gaussian_p_mean_variance = clamped
+    print(f"plain synthcity generate: {plain_s:.1f} s", flush=True)
+    with PeakRSS() as ours_memory:
+        start = time.perf_counter()
+        our_rows = generators.sample(fitted, args.generate, seed=args.seed, sampling_steps=args.sampling_steps)
+        ours_s = time.perf_counter() - start
+    print(f"our generation layer: {ours_s:.1f} s", flush=True)
+    plain_metrics = report_metrics(training, holdout, decode_from_generation(plain_rows, profile), profile, args.seed)
+    our_metrics = report_metrics(training, holdout, decode_from_generation(our_rows, profile), profile, args.seed)
+    print(f"\n| ddpm, {args.generate:,} rows | synthcity plain | synth_platform |")
+    print("|---|---|---|")
+    print(f"| generate seconds | {plain_s:.1f} | {ours_s:.1f} |")
+    print(f"| peak memory growth while generating (MiB) | {plain_memory.growth_mib:.0f} | {ours_memory.growth_mib:.0f} |")
+    for name in REPORTED:
+        print(f"| {name} | {shown(*plain_metrics[name])} | {shown(*our_metrics[name])} |")
+    print(f"\nddpm generation: {plain_s / ours_s:.1f}× faster ({args.sampling_steps} DDIM steps vs 1000 ancestral)", flush=True)
+    return model_path
+
+
+def parameter_sets(plugin: str, n: int, seed: int, trial_steps: int, fit_rows: int) -> list[dict]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = search_space(plugin)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    sets = []
+    for _ in range(n):
+        trial = study.ask()
+        params = suggest(trial, space)
+        params["n_iter"] = generators.epochs_for_steps(plugin, trial_steps, fit_rows, params.get("batch_size"))
+        sets.append(params)
+        study.tell(trial, 0.0)
+    return sets
+
+
+def tuning_part(args, training, profile, encoded, workspace: Path) -> None:
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(encoded))
+    n_validation = len(order) // 4
+    fit_frame = encoded.iloc[order[n_validation:]].reset_index(drop=True)
+    validation = training.iloc[order[:n_validation]].reset_index(drop=True)
+    sets = parameter_sets(args.plugin, args.trials, args.seed, args.trial_steps, len(fit_frame))
+    print(f"\n== tuning: {args.trials} {args.plugin} trials on {len(fit_frame):,} fit rows, {len(validation):,} validation rows ==", flush=True)
+
+    def score(fitted) -> float:
+        rows = generators.sample(fitted, len(validation), seed=args.seed)
+        return utility_distance(validation, decode_from_generation(rows, profile), profile)
+
+    def plain_trial(i: int, params: dict) -> float:
+        from synthcity.plugins.core.dataloader import GenericDataLoader
+
+        model = generators.synthcity_plugins().get(args.plugin, random_state=args.seed + i, strict=False,
+                                                   workspace=workspace / f"plain-{i}", **params)
+        model.fit(GenericDataLoader(fit_frame))
+        rows = model.generate(count=len(validation), random_state=args.seed).dataframe()
+        return utility_distance(validation, decode_from_generation(rows, profile), profile)
+
+    cache = EncoderCache(workspace / "encoders")
+    ours, ours_seconds = [], []
+    start = time.perf_counter()
+    for i, params in enumerate(sets):
+        t0 = time.perf_counter()
+        fitted = generators.fit_generator(fit_frame, args.plugin, params, seed=args.seed + i, workspace=workspace / f"ours-{i}",
+                                          encoder_cache=cache)
+        ours.append(score(fitted))
+        ours_seconds.append(time.perf_counter() - t0)
+        print(f"  ours  trial {i:2d}: {ours_seconds[-1]:6.1f} s, utility distance {ours[-1]:.4f}", flush=True)
+    ours_total = time.perf_counter() - start
+    plain, plain_seconds = [], []
+    for i, params in enumerate(sets[: args.plain_trials]):
+        t0 = time.perf_counter()
+        plain.append(plain_trial(i, params))
+        plain_seconds.append(time.perf_counter() - t0)
+        print(f"  plain trial {i:2d}: {plain_seconds[-1]:6.1f} s, utility distance {plain[-1]:.4f}", flush=True)
+    measured = len(plain_seconds)
+    plain_total = sum(plain_seconds) if measured == args.trials else float(np.mean(plain_seconds)) * args.trials
+    how = "measured" if measured == args.trials else f"extrapolated from {measured} measured trials (mean {np.mean(plain_seconds):.0f} s)"
+    print(f"\n| {args.trials}-trial {args.plugin} study | synthcity plain | synth_platform |")
+    print("|---|---|---|")
+    print(f"| wall seconds | {plain_total:.0f} ({how}) | {ours_total:.0f} (encoder fitted {cache.fits}×, reused {cache.hits}×) |")
+    print(f"| first trial / later trials (s) | {plain_seconds[0]:.0f} / {np.mean(plain_seconds[1:] or plain_seconds):.0f} | "
+          f"{ours_seconds[0]:.0f} / {np.mean(ours_seconds[1:] or ours_seconds):.0f} |")
+    same = [abs(a - b) for a, b in zip(plain, ours)]
+    print(f"| utility distance, mean over the measured trials | {np.mean(plain):.4f} | {np.mean(ours[:measured]):.4f} "
+          f"(largest per-trial difference {max(same):.4f}) |")
+    print(f"\n{args.trials}-trial study: {plain_total / ours_total:.1f}× less wall time", flush=True)
+
+
+def _million_child(model_path: str, rows: int, out: str, sampling_steps: int, seed: int, queue) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open(model_path, "rb") as handle:
+        fitted, profile = pickle.load(handle)
+    generators.configure_compute()
+    writer, start = None, time.perf_counter()
+    for chunk in generators.iter_sample(fitted, rows, seed=seed, sampling_steps=sampling_steps):
+        table = pa.Table.from_pandas(decode_from_generation(chunk, profile), preserve_index=False)
+        writer = writer or pq.ParquetWriter(out, table.schema)
+        writer.write_table(table)
+    writer.close()
+    queue.put((time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def million_part(args, model_path: Path, profile, workspace: Path) -> None:
+    print(f"\n== {args.million:,} ddpm rows, streamed to parquet in a child process ==", flush=True)
+    with open(model_path, "rb") as handle:
+        fitted = pickle.load(handle)
+    bundle = workspace / "ddpm_and_profile.pkl"
+    with open(bundle, "wb") as handle:
+        cloudpickle.dump((fitted, profile), handle)
+    out = workspace / "million.parquet"
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_million_child, args=(str(bundle), args.million, str(out), args.sampling_steps, args.seed, queue))
+    child.start()
+    seconds, peak_mib = queue.get()
+    child.join()
+    rows = pd.read_parquet(out, columns=[profile.output_columns()[0]]).shape[0]
+    print(f"| rows written | seconds | peak resident memory of the process |\n|---|---|---|\n"
+          f"| {rows:,} | {seconds:.0f} | {peak_mib / 1024:.2f} GiB |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="ddpm,tuning,million")
+    parser.add_argument("--ddpm-steps", type=int, default=3000)
+    parser.add_argument("--generate", type=int, default=30_000)
+    parser.add_argument("--sampling-steps", type=int, default=generators.DEFAULT_SAMPLING_STEPS)
+    parser.add_argument("--plugin", default="tvae", choices=("tvae", "ctgan"))
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--plain-trials", type=int, default=20)
+    parser.add_argument("--trial-steps", type=int, default=500)
+    parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    threads = generators.configure_compute()
+    training, holdout = load_adult(args.seed)
+    profile = profile_dataframe(training)
+    encoded = encode_for_generation(training, profile)
+    print(f"Adult: {len(training):,} training rows, {len(holdout):,} holdout rows; {threads} torch threads, "
+          f"{generators.available_cores()} cores, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-generation-") as tmp:
+        workspace = Path(tmp)
+        model_path = None
+        if "ddpm" in parts or "million" in parts:
+            model_path = ddpm_part(args, training, holdout, profile, encoded, workspace)
+        if "tuning" in parts:
+            tuning_part(args, training, profile, encoded, workspace)
+        if "million" in parts:
+            million_part(args, model_path, profile, workspace)
+
+
+if __name__ == "__main__":
+    main()
