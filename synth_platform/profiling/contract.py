@@ -22,7 +22,7 @@ from urllib.request import url2pathname
 import numpy as np
 import pandas as pd
 
-from synth_platform.profiling.profile import ColumnProfile, DatasetProfile, align_for_comparison
+from synth_platform.profiling.profile import ColumnProfile, DatasetProfile, align_for_comparison, as_number
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network from here, ever
 
@@ -284,12 +284,7 @@ def row_violations(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame
 
 
 def _numbers(values: pd.Series, column: ColumnProfile) -> pd.Series:
-    if column.kind == "datetime":
-        stamps = values
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        return (stamps - pd.Timestamp(0)).dt.total_seconds()
-    return pd.to_numeric(values, errors="coerce").astype(float)
+    return pd.Series(as_number(values, column.kind), index=values.index)
 
 
 def identifier_leaks(synthetic: pd.DataFrame, sources: list[pd.DataFrame], profile: DatasetProfile) -> dict[str, int]:

@@ -245,7 +245,7 @@ def _profile_column(series: pd.Series, type_override: str | None, treatment_over
         quasi_identifier=semantic_type not in ("identifier", "free_text") and bool(QUASI_IDENTIFIER_NAME.search(name)),
     )
     if profile.kind in ("numeric", "datetime") and len(non_null):
-        values = _as_number(non_null, profile.kind)
+        values = as_number(non_null, profile.kind)
         if np.isnan(values).any():
             raise ProfileError(
                 f"Column {name!r} is {semantic_type} but {int(np.isnan(values).sum())} value(s) cannot be read as "
@@ -366,7 +366,8 @@ def _timezone(values: pd.Series) -> str | None:
     return str(tz) if tz is not None else None
 
 
-def _as_number(values: pd.Series, kind: ColumnKind) -> np.ndarray:
+def as_number(values: pd.Series, kind: ColumnKind) -> np.ndarray:
+    """Numbers as floats; datetimes (parsed from text when needed) as seconds since 1970 in UTC; NaN where unreadable."""
     if kind == "datetime":
         return _datetime_to_seconds(values)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
@@ -433,7 +434,7 @@ def find_orderings(frame: pd.DataFrame, profile: DatasetProfile, min_rows: int =
     found: list[Ordering] = []
     for kind in ("numeric", "datetime"):
         names = profile.by_kind(kind)
-        numbers = {name: pd.Series(_as_number(frame[name], kind), index=frame.index) for name in names}
+        numbers = {name: pd.Series(as_number(frame[name], kind), index=frame.index) for name in names}
         for a, b in combinations(names, 2):
             both = numbers[a].notna() & numbers[b].notna()
             if both.sum() < min_rows:
@@ -459,7 +460,7 @@ def encode_for_generation(frame: pd.DataFrame, profile: DatasetProfile) -> pd.Da
             values = series.astype(object).where(series.notna(), MISSING_TOKEN).astype(str)
             encoded[column.name] = values
             continue
-        numbers = pd.Series(_as_number(series, column.kind), index=series.index)
+        numbers = pd.Series(as_number(series, column.kind), index=series.index)
         missing = numbers.isna()
         if missing.any() or column.has_missing:
             fill = float(numbers.median()) if (~missing).any() else 0.0
