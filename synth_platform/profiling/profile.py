@@ -9,6 +9,7 @@ recorded in words, so a person can read what was done to each column and why; ev
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any, Literal
@@ -361,8 +362,7 @@ def _resolution(seconds: np.ndarray) -> str:
 
 
 def _timezone(values: pd.Series) -> str | None:
-    stamps = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=False)
-    tz = getattr(stamps.dt, "tz", None) if hasattr(stamps, "dt") else None
+    tz = getattr(_parse_datetimes(values).dt, "tz", None)
     return str(tz) if tz is not None else None
 
 
@@ -383,10 +383,12 @@ def _datetime_to_seconds(values: pd.Series) -> np.ndarray:
 def _parse_datetimes(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values
-    try:
-        return pd.to_datetime(values, errors="coerce", format="ISO8601")
-    except (ValueError, TypeError):  # mixed offsets: read them all as UTC
-        return pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandas' notice about mixed offsets, handled below
+        stamps = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    if not pd.api.types.is_datetime64_any_dtype(stamps.dtype):  # mixed UTC offsets come back as objects: use UTC
+        stamps = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    return stamps
 
 
 def _default_treatment(column: ColumnProfile) -> Treatment:

@@ -215,3 +215,11 @@ def test_surrogate_keys_are_fresh_unique_and_renumbered_over_draws():
     renumbered = renumber_surrogate_keys(two_draws, profile)
     assert renumbered["patient_id"].is_unique and renumbered["patient_id"].iloc[-1] == "SYN-00000060"
     assert not set(renumbered["patient_id"]) & set(frame["patient_id"].astype(str))
+
+
+def test_datetimes_with_mixed_utc_offsets_are_read_as_utc():
+    frame = pd.DataFrame({"seen": ["2024-01-01T09:00:00+01:00", "2024-06-01T09:00:00+02:00"] * 15, "dose": np.arange(30) * 0.5})
+    profile = profile_dataframe(frame)
+    assert profile.column("seen").semantic_type == "datetime" and profile.column("seen").datetime_timezone == "UTC"
+    decoded = decode_from_generation(encode_for_generation(frame, profile), profile)
+    assert decoded["seen"].iloc[:2].tolist() == [pd.Timestamp("2024-01-01T08:00:00Z"), pd.Timestamp("2024-06-01T07:00:00Z")]
