@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
+from synth_platform.generation.allocator import heap_for_large_allocations
 from synth_platform.generation.ddpm_sampling import fast_sampling
 from synth_platform.generation.encoder_cache import EncoderCache, reuse_tabular_encoders
 
@@ -198,7 +199,7 @@ def fit_generator(
 
         extra = {"device": torch.device(device)} if plugin not in TRAINING_FREE_PLUGINS else {}
         model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **merged, **hooks, **extra)
-        with reuse_tabular_encoders(encoder_cache if plugin in ENCODER_PLUGINS else None):
+        with reuse_tabular_encoders(encoder_cache if plugin in ENCODER_PLUGINS else None), heap_for_large_allocations():
             model.fit(GenericDataLoader(training))
     except passthrough:
         raise
@@ -306,7 +307,8 @@ def iter_sample(
     with fast:
         for size, chunk_seed in zip(sizes, chunk_seeds):
             try:
-                chunk = fitted.model.generate(count=size, random_state=chunk_seed).dataframe()
+                with heap_for_large_allocations():
+                    chunk = fitted.model.generate(count=size, random_state=chunk_seed).dataframe()
             except Exception as exc:
                 raise GenerationError(f"{fitted.plugin_name} failed to sample {size} rows: {type(exc).__name__}: {exc}") from exc
             broken = chunk.isna().sum()
