@@ -188,7 +188,7 @@ def tuning_part(args, training, profile, encoded, workspace: Path) -> None:
         rows = model.generate(count=len(validation), random_state=args.seed).dataframe()
         return utility_distance(validation, decode_from_generation(rows, profile), profile)
 
-    cache = EncoderCache(workspace / "encoders")
+    cache = EncoderCache(workspace / "encoders", log=lambda message: print(f"  encoder cache: {message}", flush=True))
     ours, ours_seconds = [], []
     start = time.perf_counter()
     for i, params in enumerate(sets):
