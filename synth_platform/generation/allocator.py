@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import platform
 import threading
 from typing import Iterator
@@ -30,6 +31,7 @@ _lock = threading.Lock()
 _depth = 0
 
 
+@functools.cache  # platform.libc_ver() reads the interpreter's binary: once per process, not per fit or chunk
 def _glibc() -> ctypes.CDLL | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
