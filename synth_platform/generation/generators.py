@@ -17,6 +17,7 @@ import pandas as pd
 from synth_platform.generation.allocator import heap_for_large_allocations
 from synth_platform.generation.ddpm_sampling import fast_sampling
 from synth_platform.generation.encoder_cache import EncoderCache, reuse_tabular_encoders
+from synth_platform.generation.training_hooks import EpochEnd, EpochWatcher, synthcity_callback, watching
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -29,7 +30,6 @@ SYNTHCITY_CATEGORIES = ["generic", "privacy"]  # where the supported plugins liv
 # noise that reads like a failure. Everything else it logs at CRITICAL still reaches stderr.
 _SYNTHCITY_LOADER_NOISE = ("module disabled", "Error importing", "Failed to load plugin")
 DP_PLUGINS = frozenset({"dpgan"})
-EPOCH_HOOK_PLUGINS = frozenset({"ddpm"})  # the synthcity plugins that call back after every epoch
 # The plugins whose fit starts with synthcity's TabularEncoder (reused across fits: encoder_cache.py).
 ENCODER_PLUGINS = frozenset({"ctgan", "tvae", "dpgan"})
 SAMPLE_CHUNK_ROWS = 20_000  # rows generated per call: progress is reported and memory bounded per chunk
@@ -157,16 +157,17 @@ def fit_generator(
     workspace: Path,
     privacy: PrivacyPolicy = PrivacyPolicy(),
     log: Callable[[str], None] = lambda message: None,
-    on_epoch_end: Callable[[int, float | None], None] | None = None,
+    on_epoch_end: Callable[[EpochEnd], None] | None = None,
     passthrough: tuple[type[BaseException], ...] = (),
     device: str = "cpu",
     encoder_cache: EncoderCache | None = None,
 ) -> FittedGenerator:
     """Fit `plugin` on the (NaN-free, encoded) training frame with `params` merged over the plugin defaults.
 
-    `on_epoch_end(epoch, loss)` is called after every epoch of plugins in `EPOCH_HOOK_PLUGINS` (loss: the latest
-    logged training loss, or None); it may stop training by raising one of `passthrough`, which propagate as they
-    are (e.g. a tuner's prune or deadline signal). Any other failure becomes one `GenerationError`. `device` is
+    `on_epoch_end(EpochEnd)` is called after every training epoch (training_hooks.py: the epoch, ddpm's latest
+    training loss, and a way to sample the model as trained so far); it may stop training by raising one of
+    `passthrough`, which propagate as they are (e.g. a tuner's prune or deadline signal). Progress is logged about
+    every tenth of the epochs. Any other failure becomes one `GenerationError`. `device` is
     `resolve_device`'s answer; `encoder_cache` lets ctgan/tvae/dpgan reuse a fitted data encoder."""
     from synthcity.plugins.core.dataloader import GenericDataLoader
 
@@ -191,15 +192,15 @@ def fit_generator(
         # strict=False: one sampling pass. synthcity's strict mode silently drops rows outside the training schema
         # and duplicates, and re-samples up to 500 times, which has no time bound on a poorly trained model;
         # decode_from_generation enforces the source's ranges and types instead.
-        hooks = (
-            {"callbacks": [_epoch_progress(plugin, int(merged["n_iter"]), log, on_epoch_end)]}
-            if plugin in EPOCH_HOOK_PLUGINS else {}
-        )
+        watcher = EpochWatcher(plugin, int(merged.get("n_iter", 1)), log, on_epoch_end)
+        hooks = {"callbacks": [synthcity_callback(watcher)]} if plugin == "ddpm" else {}
         import torch
 
         extra = {"device": torch.device(device)} if plugin not in TRAINING_FREE_PLUGINS else {}
         model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **merged, **hooks, **extra)
-        with reuse_tabular_encoders(encoder_cache if plugin in ENCODER_PLUGINS else None), heap_for_large_allocations():
+        watcher.model = model
+        encoders = encoder_cache if plugin in ENCODER_PLUGINS else None
+        with watching(watcher), reuse_tabular_encoders(encoders), heap_for_large_allocations():
             model.fit(GenericDataLoader(training))
     except passthrough:
         raise
@@ -210,47 +211,6 @@ def fit_generator(
     seconds = time.perf_counter() - start
     log(f"fitted {plugin} in {seconds:.1f} s")
     return FittedGenerator(plugin, merged, model, seconds, budget)
-
-
-def _latest_loss(model: Any) -> float | None:
-    """The last training loss synthcity's TabDDPM logged (every `log_interval` steps), if any."""
-    history = getattr(model, "loss_history", None)
-    if isinstance(history, list) and history:
-        return float(history[-1][-1])
-    return None
-
-
-def _epoch_progress(
-    plugin: str, n_epochs: int, log: Callable[[str], None],
-    on_epoch_end: Callable[[int, float | None], None] | None = None,
-):
-    """A synthcity callback that logs about every tenth of the epochs, with the time left, and calls
-    `on_epoch_end(epoch, loss)` after every epoch."""
-    from synthcity.utils.callbacks import Callback
-
-    class EpochProgress(Callback):
-        def __init__(self) -> None:
-            self.epoch, self.start = 0, time.perf_counter()
-
-        def on_fit_begin(self, model: Any) -> None:
-            self.epoch, self.start = 0, time.perf_counter()
-
-        def on_epoch_begin(self, model: Any) -> None:
-            pass
-
-        def on_epoch_end(self, model: Any) -> None:
-            self.epoch += 1
-            if on_epoch_end is not None:
-                on_epoch_end(self.epoch, _latest_loss(model))
-            if self.epoch < n_epochs and self.epoch * 10 // n_epochs > (self.epoch - 1) * 10 // n_epochs:
-                elapsed = time.perf_counter() - self.start
-                left = elapsed / self.epoch * (n_epochs - self.epoch)
-                log(f"{plugin}: epoch {self.epoch}/{n_epochs}, {elapsed:.0f} s so far, about {left:.0f} s left")
-
-        def on_fit_end(self, model: Any) -> None:
-            pass
-
-    return EpochProgress()
 
 
 def clamp_ddpm_denoising_to_training_range(model: Any) -> tuple[Any, Any] | None:

@@ -74,8 +74,9 @@ def make_sampler(name: str, seed: int, *, multi_objective: bool = False, constra
 
 
 def make_pruner(name: str, objective: str = "single") -> optuna.pruners.BasePruner:
-    """Median or successive halving on the intermediate values trials report (ddpm: training loss per epoch);
-    multi-objective studies cannot prune."""
+    """Median or successive halving on the intermediate values trials report (ddpm: training loss per epoch; the
+    other plugins: utility distance at 25/50/75% of their training, study.checkpoint_epochs); multi-objective
+    studies cannot prune."""
     if name == "none" or objective == "multi":
         return optuna.pruners.NopPruner()
     if name == "median":

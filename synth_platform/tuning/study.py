@@ -21,12 +21,32 @@ from synth_platform.evaluation import distances, metrics
 from synth_platform.evaluation.report import Thresholds
 from synth_platform.generation import generators
 from synth_platform.generation.encoder_cache import EncoderCache
+from synth_platform.generation.training_hooks import EpochEnd
 from synth_platform.profiling.profile import DatasetProfile, align_for_comparison, decode_from_generation
 from synth_platform.tuning import memory, strategy, tracking, workers
 from synth_platform.tuning.search_space import default_params, search_space, suggest
 
 optuna.logging.set_verbosity(logging.WARNING)
 PRIVACY_ROWS = 1000  # members and non-members per trial for the membership attack
+# Intermediate values for the pruner. ddpm reports its training loss every epoch: the same denoising objective
+# whatever the searched learning rate and batch size. tvae's loss measures reconstruction, not how alike sampled rows
+# are, and ctgan/dpgan's losses are adversarial (they compare with nothing), so those trials are scored at
+# checkpoints instead: the tuning objective itself (utility distance) on rows sampled from the model as trained so
+# far, reported at the same share of every trial's training (step = percent), where the pruner compares trials.
+LOSS_REPORTING_PLUGINS = frozenset({"ddpm"})
+CHECKPOINT_PERCENTS = (25, 50, 75)
+CHECKPOINT_ROWS = 2000  # rows sampled at a checkpoint (at most the validation rows)
+
+
+def checkpoint_epochs(n_epochs: int, percents: tuple[int, ...] = CHECKPOINT_PERCENTS) -> dict[int, int]:
+    """{epoch: percent}: the first epoch at or past each share of `n_epochs`, before the last epoch (whose rows the
+    trial scores anyway); a percent no epoch reaches on its own is left out."""
+    chosen: dict[int, int] = {}
+    for percent in percents:
+        epoch = math.ceil(n_epochs * percent / 100)
+        if 1 <= epoch < n_epochs and epoch not in chosen:
+            chosen[epoch] = percent
+    return chosen
 
 
 class TrialTimedOut(RuntimeError):
@@ -212,8 +232,8 @@ def objective_from_file(setup_path: str, torch_threads: int = 1) -> Callable[[op
 
 
 def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda message: None) -> Callable[[optuna.Trial], Any]:
-    """One trial: suggest parameters, fit within the step budget and time limit (ddpm reports its training loss
-    per epoch for pruning), sample as many rows as the validation part, score, store the scores and the privacy
+    """One trial: suggest parameters, fit within the step budget and time limit (intermediate values for the
+    pruner: ddpm's training loss per epoch, the others' utility distance at checkpoints), sample as many rows as the validation part, score, store the scores and the privacy
     constraints as user attributes, return utility (single) or (utility, MIA AUC) (multi). Exceptions, a timeout
     and non-finite scores make the trial FAIL; the study goes on."""
     plugin, budget = setup.plugin, setup.budget
@@ -231,17 +251,32 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
         start = time.perf_counter()
         deadline = time.monotonic() + budget.trial_timeout_s
 
-        def on_epoch_end(epoch: int, loss: float | None) -> None:
+        checkpoints = checkpoint_epochs(params["n_iter"])
+
+        def on_epoch_end(progress: EpochEnd) -> None:
+            epoch, loss = progress.epoch, progress.loss
             if time.monotonic() > deadline:
                 raise TrialTimedOut(f"trial {trial.number} passed its {budget.trial_timeout_s:g} s limit at epoch {epoch}")
-            if loss is None:
-                return
-            if not math.isfinite(loss):
+            if loss is not None and not math.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss} at epoch {epoch}")
-            if single:
+            if not single:
+                return
+            if plugin in LOSS_REPORTING_PLUGINS:
+                if loss is None:
+                    return
                 trial.report(loss, epoch)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"training loss {loss:.4f} at epoch {epoch} is worse than the median")
+                why = f"training loss {loss:.4f} at epoch {epoch}"
+            elif epoch in checkpoints:
+                percent = checkpoints[epoch]
+                rows = progress.sample(min(len(setup.validation), CHECKPOINT_ROWS), setup.seed + trial.number)
+                distance = utility_distance(setup.validation, decode_from_generation(rows, setup.profile), setup.profile)
+                trial.report(distance, percent)
+                log(f"trial {trial.number}: utility distance {distance:.4f} after {percent}% of its training")
+                why = f"utility distance {distance:.4f} after {percent}% of the training"
+            else:
+                return
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"{why} is worse than the median of earlier trials")
 
         try:
             fitted = generators.fit_generator(

@@ -8,6 +8,7 @@ from synth_platform.tuning.study import (
     PrivacyConstraints,
     SearchSettings,
     TuningBudget,
+    checkpoint_epochs,
     pareto_front,
     run_study,
     select_best,
@@ -154,6 +155,36 @@ def test_ddpm_reports_its_loss_per_epoch_and_a_hopeless_trial_is_pruned(tmp_path
     completed = [t for t in trials if t.state.name == "COMPLETE"]
     assert all(len(t.intermediate_values) >= 5 for t in completed)  # 300 fit rows / batch 256: 2 steps an epoch
     assert trials[2].params["lr"] == 1e-5 and trials[2].state.name == "PRUNED"  # after two trials, above their median
+
+
+def test_checkpoint_epochs_fall_at_shares_of_the_training_before_its_last_epoch():
+    assert checkpoint_epochs(12) == {3: 25, 6: 50, 9: 75}
+    assert checkpoint_epochs(10) == {3: 25, 5: 50, 8: 75}  # the first epoch at or past each share
+    assert checkpoint_epochs(2) == {1: 25}  # 50% is also epoch 1: one checkpoint, named by the first share
+    assert checkpoint_epochs(1) == {}  # the only epoch is the last: the trial's final score covers it
+
+
+def test_tvae_trials_report_utility_at_checkpoints_and_a_hopeless_trial_is_pruned(tmp_path, encoded_adult):
+    """tvae's loss does not compare across trials: rows sampled at 25/50/75% of each trial's training are scored
+    with the tuning objective, and the median pruner stops a trial that is far behind."""
+    encoded, frame, profile = encoded_adult
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    result = run_study(
+        encoded, frame, profile, plugin="tvae", fingerprint="adult", storage=storage, workspace=tmp_path / "ws",
+        budget=TuningBudget(n_trials=3, trial_steps=60, tuning_rows=400),
+        warm_start=[
+            {"lr": 1e-3, "batch_size": 64},
+            {"lr": 1e-4, "batch_size": 512, "decoder_n_layers_hidden": 1, "decoder_n_units_hidden": 50,
+             "origin": "60 steps at the smallest learning rate: barely trained"},
+        ],
+    )
+    trials = optuna.load_study(study_name=result.study_name, storage=storage).trials
+    for t in trials[:2]:
+        assert t.state.name == "COMPLETE" and set(t.intermediate_values) == {25, 50, 75}
+    hopeless = trials[2]
+    assert hopeless.params["lr"] == 1e-4 and hopeless.state.name == "PRUNED"
+    assert list(hopeless.intermediate_values) == [25]  # stopped at its first checkpoint
+    assert hopeless.intermediate_values[25] > max(t.intermediate_values[25] for t in trials[:2])
 
 
 def test_multi_objective_records_the_pareto_front_and_picks_by_the_stated_rule(tmp_path, encoded_adult):
