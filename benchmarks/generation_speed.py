@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/generation_speed.py [--parts ddpm,tuning,million] [--ddpm-steps 3000]
         [--generate 30000] [--sampling-steps 100] [--plugin tvae] [--trials 20] [--plain-trials 20]
-        [--trial-steps 500] [--million 1000000] [--seed 0]
+        [--trial-steps 500] [--tuning-arms ours,plain] [--pruner median]
+        [--million 1000000] [--seed 0]
 
 Data: UCI Adult's original training split with the rows that have a missing value removed (30,162 rows), as in
 the issue that asked for this; the holdout for the privacy metrics is 10,000 rows of the original test split.
@@ -15,10 +16,13 @@ Parts (each prints its own table and the ratios):
   batches of 20,000, inference mode, the clamp); seconds, peak resident memory while generating, and the report's
   utility and privacy metrics with their 95% intervals.
 - tuning: the same `--trials` parameter sets (drawn from the plugin's search space by a seeded random sampler,
-  `--trial-steps` optimizer steps each) fitted on the same fit rows and scored on the same validation rows: plainly
-  (synthcity fits its data encoder in every trial) and through our layer (`fit_generator` with an `EncoderCache`:
-  one encoder fit, reused). Wall time of both studies and the ratio; `--plain-trials` below `--trials` measures
-  fewer plain trials and says that the plain total is extrapolated from their mean.
+  `--trial-steps` optimizer steps each) fitted on the same fit rows and scored on the same validation rows, by arm
+  (`--tuning-arms`): `plain`, synthcity as its docs show (it fits its data encoder in every trial and trains every
+  trial to the end); `ours`, the product's trial (`tuning.study.make_objective`: one encoder fit, reused; the reused
+  heap; utility scored at 25/50/75% of each trial's training for the `--pruner`, which stops trials far behind the
+  median), the sets enqueued in order into an Optuna study; `reuse` (optional), encoder reuse and the heap without
+  pruning. Wall time of each study, the best utility distance each found, and the ratios; `--plain-trials` below
+  `--trials` measures fewer plain trials and says that the plain total is extrapolated from their mean.
 - million: `--million` ddpm rows generated in chunks, decoded per chunk and streamed to a parquet file, in a child
   process whose peak resident memory (its whole life: imports, model, generation) is reported.
 """
@@ -167,56 +171,98 @@ def parameter_sets(plugin: str, n: int, seed: int, trial_steps: int, fit_rows: i
 
 
 def tuning_part(args, training, profile, encoded, workspace: Path) -> None:
+    import optuna
+
+    from synth_platform.tuning import strategy
+    from synth_platform.tuning.study import PrivacyConstraints, SearchSettings, TrialSetup, TuningBudget, make_objective
+
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(encoded))
     n_validation = len(order) // 4
     fit_frame = encoded.iloc[order[n_validation:]].reset_index(drop=True)
+    fit_rows = training.iloc[order[n_validation:]].reset_index(drop=True)
     validation = training.iloc[order[:n_validation]].reset_index(drop=True)
     sets = parameter_sets(args.plugin, args.trials, args.seed, args.trial_steps, len(fit_frame))
-    print(f"\n== tuning: {args.trials} {args.plugin} trials on {len(fit_frame):,} fit rows, {len(validation):,} validation rows ==", flush=True)
+    arms = args.tuning_arms.split(",")
+    print(f"\n== tuning: {args.trials} {args.plugin} trials on {len(fit_frame):,} fit rows, {len(validation):,} validation "
+          f"rows; arms {arms} ==", flush=True)
+    totals: dict[str, float] = {}
+    best: dict[str, float] = {}
+    notes: dict[str, str] = {}
 
-    def score(fitted) -> float:
-        rows = generators.sample(fitted, len(validation), seed=args.seed)
+    def score(rows) -> float:
         return utility_distance(validation, decode_from_generation(rows, profile), profile)
 
-    def plain_trial(i: int, params: dict) -> float:
+    if "ours" in arms:  # the product's trial: encoder reuse, reused heap, checkpoints for the median pruner
+        setup = TrialSetup(
+            plugin=args.plugin, fit_frame=fit_frame, fit_rows=fit_rows, validation=validation, profile=profile,
+            space=search_space(args.plugin), budget=TuningBudget(n_trials=args.trials, trial_steps=args.trial_steps),
+            search=SearchSettings(pruner=args.pruner), privacy=generators.PrivacyPolicy(),
+            constraints=PrivacyConstraints(),
+            seed=args.seed, workspace=workspace / "ours", encoder_cache_dir=workspace / "encoders",
+        )
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed),
+                                    pruner=strategy.make_pruner(args.pruner))
+        for params in sets:
+            study.enqueue_trial({k: v for k, v in params.items() if k != "n_iter"})
+        objective = make_objective(setup, lambda message: print(f"  ours  {message}", flush=True))
+        start = time.perf_counter()
+        study.optimize(objective, n_trials=len(sets), catch=(Exception,))
+        totals["ours"] = time.perf_counter() - start
+        states = [t.state.name for t in study.trials]
+        complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+        best["ours"] = min(t.value for t in complete)
+        winner = min(complete, key=lambda t: t.value).number
+        notes["ours"] = (f"{states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned, {states.count('FAIL')} failed; "
+                         f"best: trial {winner}")
+        for t in study.trials:
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+            print(f"  ours  trial {t.number:2d}: {t.state.name:8s} {seconds:6.1f} s, value {t.value}, "
+                  f"checkpoints {dict(t.intermediate_values)}", flush=True)
+
+    if "reuse" in arms:  # encoder reuse and the reused heap only: every trial trains to the end
+        cache = EncoderCache(workspace / "encoders-reuse")
+        values = []
+        start = time.perf_counter()
+        for i, params in enumerate(sets):
+            t0 = time.perf_counter()
+            fitted = generators.fit_generator(fit_frame, args.plugin, params, seed=args.seed + i,
+                                              workspace=workspace / f"reuse-{i}", encoder_cache=cache)
+            values.append(score(generators.sample(fitted, len(validation), seed=args.seed + i)))
+            print(f"  reuse trial {i:2d}: {time.perf_counter() - t0:6.1f} s, utility distance {values[-1]:.4f}", flush=True)
+        totals["reuse"] = time.perf_counter() - start
+        best["reuse"] = min(values)
+        notes["reuse"] = f"best: trial {int(np.argmin(values))}; encoder fitted {cache.fits}×"
+
+    if "plain" in arms:  # synthcity as its docs show: every trial fits its encoder and trains to the end
         from synthcity.plugins.core.dataloader import GenericDataLoader
 
-        model = generators.synthcity_plugins().get(args.plugin, random_state=args.seed + i, strict=False,
-                                                   workspace=workspace / f"plain-{i}", **params)
-        model.fit(GenericDataLoader(fit_frame))
-        rows = model.generate(count=len(validation), random_state=args.seed).dataframe()
-        return utility_distance(validation, decode_from_generation(rows, profile), profile)
+        values, seconds = [], []
+        for i, params in enumerate(sets[: args.plain_trials]):
+            t0 = time.perf_counter()
+            model = generators.synthcity_plugins().get(args.plugin, random_state=args.seed + i, strict=False,
+                                                       workspace=workspace / f"plain-{i}", **params)
+            model.fit(GenericDataLoader(fit_frame))
+            values.append(score(model.generate(count=len(validation), random_state=args.seed + i).dataframe()))
+            seconds.append(time.perf_counter() - t0)
+            print(f"  plain trial {i:2d}: {seconds[-1]:6.1f} s, utility distance {values[-1]:.4f}", flush=True)
+        measured = len(seconds)
+        totals["plain"] = sum(seconds) if measured == args.trials else float(np.mean(seconds)) * args.trials
+        best["plain"] = min(values)
+        notes["plain"] = (f"best: trial {int(np.argmin(values))}" if measured == args.trials else
+                          f"extrapolated from {measured} measured trials (mean {np.mean(seconds):.0f} s); best of those")
 
-    cache = EncoderCache(workspace / "encoders", log=lambda message: print(f"  encoder cache: {message}", flush=True))
-    ours, ours_seconds = [], []
-    start = time.perf_counter()
-    for i, params in enumerate(sets):
-        t0 = time.perf_counter()
-        fitted = generators.fit_generator(fit_frame, args.plugin, params, seed=args.seed + i, workspace=workspace / f"ours-{i}",
-                                          encoder_cache=cache)
-        ours.append(score(fitted))
-        ours_seconds.append(time.perf_counter() - t0)
-        print(f"  ours  trial {i:2d}: {ours_seconds[-1]:6.1f} s, utility distance {ours[-1]:.4f}", flush=True)
-    ours_total = time.perf_counter() - start
-    plain, plain_seconds = [], []
-    for i, params in enumerate(sets[: args.plain_trials]):
-        t0 = time.perf_counter()
-        plain.append(plain_trial(i, params))
-        plain_seconds.append(time.perf_counter() - t0)
-        print(f"  plain trial {i:2d}: {plain_seconds[-1]:6.1f} s, utility distance {plain[-1]:.4f}", flush=True)
-    measured = len(plain_seconds)
-    plain_total = sum(plain_seconds) if measured == args.trials else float(np.mean(plain_seconds)) * args.trials
-    how = "measured" if measured == args.trials else f"extrapolated from {measured} measured trials (mean {np.mean(plain_seconds):.0f} s)"
-    print(f"\n| {args.trials}-trial {args.plugin} study | synthcity plain | synth_platform |")
-    print("|---|---|---|")
-    print(f"| wall seconds | {plain_total:.0f} ({how}) | {ours_total:.0f} (encoder fitted {cache.fits}×, reused {cache.hits}×) |")
-    print(f"| first trial / later trials (s) | {plain_seconds[0]:.0f} / {np.mean(plain_seconds[1:] or plain_seconds):.0f} | "
-          f"{ours_seconds[0]:.0f} / {np.mean(ours_seconds[1:] or ours_seconds):.0f} |")
-    same = [abs(a - b) for a, b in zip(plain, ours)]
-    print(f"| utility distance, mean over the measured trials | {np.mean(plain):.4f} | {np.mean(ours[:measured]):.4f} "
-          f"(largest per-trial difference {max(same):.4f}) |")
-    print(f"\n{args.trials}-trial study: {plain_total / ours_total:.1f}× less wall time", flush=True)
+    labels = {"plain": "synthcity plain", "reuse": "encoder reuse + heap, no pruning", "ours": f"synth_platform ({args.pruner} pruner)"}
+    shown_arms = [a for a in ("plain", "reuse", "ours") if a in totals]
+    print(f"\n| {args.trials}-trial {args.plugin} study | " + " | ".join(labels[a] for a in shown_arms) + " |")
+    print("|---" * (len(shown_arms) + 1) + "|")
+    print("| wall seconds | " + " | ".join(f"{totals[a]:.0f}" for a in shown_arms) + " |")
+    print("| best utility distance found | " + " | ".join(f"{best[a]:.4f}" for a in shown_arms) + " |")
+    print("| trials | " + " | ".join(notes[a] for a in shown_arms) + " |")
+    if "plain" in totals:
+        for arm in shown_arms[1:]:
+            print(f"\n{args.trials}-trial study, {labels[arm]}: {totals['plain'] / totals[arm]:.1f}× less wall time than "
+                  f"synthcity plain", flush=True)
 
 
 def _million_child(model_path: str, rows: int, out: str, sampling_steps: int, seed: int, queue) -> None:
@@ -264,6 +310,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--plain-trials", type=int, default=20)
     parser.add_argument("--trial-steps", type=int, default=500)
+    parser.add_argument("--tuning-arms", default="ours,plain", help="comma-separated: plain, reuse, ours")
+    parser.add_argument("--pruner", default="median", choices=("median", "successive_halving", "none"))
     parser.add_argument("--million", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

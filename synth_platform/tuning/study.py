@@ -40,11 +40,13 @@ CHECKPOINT_ROWS = 2000  # rows sampled at a checkpoint (at most the validation r
 
 def checkpoint_epochs(n_epochs: int, percents: tuple[int, ...] = CHECKPOINT_PERCENTS) -> dict[int, int]:
     """{epoch: percent}: the first epoch at or past each share of `n_epochs`, before the last epoch (whose rows the
-    trial scores anyway); a percent no epoch reaches on its own is left out."""
+    trial scores anyway). An epoch that is the first past several shares is named by the largest of them (of 2
+    epochs, the first is 50% of the training, not 25%), so trials are compared at no more than the share they have
+    trained."""
     chosen: dict[int, int] = {}
-    for percent in percents:
+    for percent in sorted(percents):
         epoch = math.ceil(n_epochs * percent / 100)
-        if 1 <= epoch < n_epochs and epoch not in chosen:
+        if 1 <= epoch < n_epochs:
             chosen[epoch] = percent
     return chosen
 

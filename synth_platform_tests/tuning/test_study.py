@@ -160,7 +160,8 @@ def test_ddpm_reports_its_loss_per_epoch_and_a_hopeless_trial_is_pruned(tmp_path
 def test_checkpoint_epochs_fall_at_shares_of_the_training_before_its_last_epoch():
     assert checkpoint_epochs(12) == {3: 25, 6: 50, 9: 75}
     assert checkpoint_epochs(10) == {3: 25, 5: 50, 8: 75}  # the first epoch at or past each share
-    assert checkpoint_epochs(2) == {1: 25}  # 50% is also epoch 1: one checkpoint, named by the first share
+    assert checkpoint_epochs(2) == {1: 50}  # the first of two epochs is past 25% and 50%: named by the larger
+    assert checkpoint_epochs(3) == {1: 25, 2: 50}  # epoch 2 is 67%: compared with others' 50%, never their 75%
     assert checkpoint_epochs(1) == {}  # the only epoch is the last: the trial's final score covers it
 
 
