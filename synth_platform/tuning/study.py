@@ -242,6 +242,9 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
     single = setup.search.objective == "single"
     # One encoder for every trial of this process (they share the fit rows), fitted by the first or read from disk.
     encoders = EncoderCache(setup.encoder_cache_dir, log=log)
+    # Checkpoints compare sampled rows with the validation rows as `trial_scores` does (datetimes parsed, numbers
+    # stored as text read as numbers); the validation side is aligned once here.
+    aligned_validation = align_for_comparison(setup.validation, setup.profile)
 
     def objective(trial: optuna.Trial) -> Any:
         params = suggest(trial, setup.space)
@@ -271,7 +274,8 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
             elif epoch in checkpoints:
                 percent = checkpoints[epoch]
                 rows = progress.sample(min(len(setup.validation), CHECKPOINT_ROWS), setup.seed + trial.number)
-                distance = utility_distance(setup.validation, decode_from_generation(rows, setup.profile), setup.profile)
+                sampled = align_for_comparison(decode_from_generation(rows, setup.profile), setup.profile)
+                distance = utility_distance(aligned_validation, sampled, setup.profile)
                 trial.report(distance, percent)
                 log(f"trial {trial.number}: utility distance {distance:.4f} after {percent}% of its training")
                 why = f"utility distance {distance:.4f} after {percent}% of the training"

@@ -290,3 +290,41 @@ def test_trial_scores_compare_datetimes_stored_as_text():
     moved = trial_scores(fit_rows, validation, shifted, profile)
     assert same["utility_distance"] < moved["utility_distance"]  # a shifted date column is seen
     assert same["membership_inference_auc"] == same["membership_inference_auc"]  # not NaN
+
+
+def test_a_checkpoint_scores_sampled_rows_as_the_final_score_does_datetimes_stored_as_text_included(tmp_path, monkeypatch):
+    """A checkpoint's value is the tuning objective on the rows sampled there, compared as `trial_scores` compares:
+    dates held as text (a SQLite source) are parsed first, so a date column neither breaks nor skews the pruner."""
+    from synth_platform.generation import generators, training_hooks
+    from synth_platform.profiling.profile import align_for_comparison, decode_from_generation
+    from synth_platform.tuning.study import PrivacyConstraints, prepare_setup
+    from synth_platform_tests.profiling.built_tables import patients
+
+    frame = patients()
+    profile = profile_dataframe(frame, column_treatments={"notes": "drop"})
+    dates = profile.by_kind("datetime")
+    assert dates and all(frame[c].dtype == object for c in dates)  # text, as SQLite returns them
+    encoded = encode_for_generation(frame, profile)
+    budget = TuningBudget(n_trials=1, trial_steps=40, tuning_rows=400)
+    sampled = []  # the rows each checkpoint sampled (a spy: sampling itself runs as usual)
+    sample_while_training = training_hooks.sample_while_training
+
+    def recording(model, count, seed):
+        sampled.append(sample_while_training(model, count, seed))
+        return sampled[-1]
+
+    monkeypatch.setattr(training_hooks, "sample_while_training", recording)
+
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    result = run_study(encoded, frame, profile, plugin="tvae", fingerprint="patients", storage=storage,
+                       workspace=tmp_path / "ws", budget=budget)
+    (trial,) = optuna.load_study(study_name=result.study_name, storage=storage).trials
+    assert trial.state.name == "COMPLETE", trial.user_attrs.get("error")
+    validation = prepare_setup(encoded, frame, profile, plugin="tvae", budget=budget, search=SearchSettings(),
+                               privacy=generators.PrivacyPolicy(), constraints=PrivacyConstraints(), seed=0,
+                               workspace=tmp_path / "unused").validation
+    expected = [
+        utility_distance(align_for_comparison(validation, profile), align_for_comparison(decode_from_generation(rows, profile), profile), profile)
+        for rows in sampled
+    ]
+    assert [trial.intermediate_values[p] for p in (25, 50, 75)] == pytest.approx(expected, abs=1e-12)
