@@ -81,12 +81,13 @@ def latest_loss(model: Any) -> float | None:
 
 
 def synthcity_callback(watcher: EpochWatcher) -> Any:
-    """The watcher as a synthcity `Callback`, for the plugins that take `callbacks` (TabDDPM)."""
+    """The watcher as a synthcity `Callback`, for the plugins that take `callbacks` (TabDDPM); `watching` starts
+    its count and clock, as for the others."""
     from synthcity.utils.callbacks import Callback
 
     class WatcherCallback(Callback):
         def on_fit_begin(self, model: Any) -> None:
-            watcher.begin()
+            pass
 
         def on_epoch_begin(self, model: Any) -> None:
             pass
