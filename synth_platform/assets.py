@@ -26,9 +26,11 @@ from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS
 from synth_platform.generation.table import TRAINING_COPY_RULE, generate_table
 from synth_platform.profiling.contract import MISSING_RATE_TOLERANCE, check_suite_on_source, expectation_suite
 from synth_platform.profiling.profile import (
-    SEMANTIC_TYPES, TREATMENTS, DatasetProfile, encode_for_generation, identifying_columns, profile_dataframe,
+    OTHER_VALUE, RARE_CATEGORY_HANDLINGS, RARE_VALUE_K, SEMANTIC_TYPES, TREATMENTS, DatasetProfile,
+    apply_disclosure_control, encode_for_generation, profile_dataframe,
 )
 from synth_platform.resources import PlatformStorage, SourceDatabase
+from synth_platform.sealed_storage import write_private_text
 from synth_platform.sampling.source import (
     DEFAULT_ROW_CAP,
     DEFAULT_STATEMENT_TIMEOUT_S,
@@ -53,7 +55,40 @@ GROUP = "synthesis"
 class FilterConfig(dg.Config):
     column: str = Field(description="Column the condition is on (checked against the table's schema).")
     op: str = Field(default="=", description=f"One of {list(OPERATORS)}.")
-    value: Any = Field(default=None, description="A value; a list for in / not in; [low, high] for between; none for is (not) null.")
+    value: Any = Field(default=None, description="A value; a list for in / not in; [low, high] for between; none for is (not) null. Never for a sensitive column: use value_env.")
+    value_env: str = Field(default="", description="Name of an environment variable holding the value (read as JSON when it parses, else as text), so the value never enters the run config Dagster stores. Required for filters on sensitive columns.")
+
+    def resolve(self, sensitive: set[str]) -> Filter:
+        """The filter with its value; refuses a sensitive value written into the run config."""
+        if self.value_env and self.value is not None:
+            raise ValueError(f"Filter on {self.column!r} gives both value and value_env; give one.")
+        if self.value_env:
+            return Filter(self.column, self.op, value_from_environment(self.value_env, self.column))
+        if self.column in sensitive and self.value is not None:
+            raise ValueError(
+                f"The filter on sensitive column {self.column!r} has its value in the run config, which Dagster keeps "
+                f"in its run storage. Put the value in an environment variable and give its name instead: "
+                f'{{"column": "{self.column}", "op": "{self.op}", "value_env": "SYNTH_FILTER_{_env_name(self.column)}"}}.'
+            )
+        return Filter(self.column, self.op, self.value)
+
+
+def _env_name(column: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in column).upper()
+
+
+def value_from_environment(variable: str, column: str) -> Any:
+    """A filter value from the environment: JSON when it parses (numbers, lists, quoted text), else the text."""
+    if variable not in os.environ:
+        raise ValueError(
+            f"The filter on {column!r} takes its value from the environment variable {variable!r}, which is not set "
+            "in the environment of the process running the run: set it there (the value itself is never logged)."
+        )
+    text = os.environ[variable]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 class NoiseBoundConfig(dg.Config):
@@ -71,20 +106,21 @@ class SourceSampleConfig(dg.Config):
     filters: list[FilterConfig] = Field(default=[], description="Structured conditions {column, op, value}, all ANDed; values are bound parameters.")
     sample_fraction: float = Field(default=0.0, description="Bernoulli row fraction taken before max_rows (TABLESAMPLE on PostgreSQL); 0 means off.")
     stratify_by: str = Field(default="", description="Column whose value shares the sample keeps (proportional allocation); empty means none.")
-    sensitive_columns: list[str] = Field(default=[], description="Columns whose filter values never appear in metadata or the audit log.")
+    sensitive_columns: list[str] = Field(default=[], description="Columns whose values are secret: filters on them take their value from value_env and leave the column out of the sample; the others are modelled but their values are never shown (previews, profile, suite, Data Docs, report).")
     statement_timeout_s: float = Field(default=DEFAULT_STATEMENT_TIMEOUT_S, description="Statement timeout of the read (seconds).")
     row_cap: int = Field(default=DEFAULT_ROW_CAP, description="Hard cap on rows read; larger requests are refused.")
     noise_epsilon: float = Field(default=0.0, description="Epsilon of the bounded Laplace noise added to the noise_bounds columns as they are read; 0 means no noise.")
     noise_bounds: list[NoiseBoundConfig] = Field(default=[], description="Sensitive numeric columns to noise, each with its stated [lower, upper] bound.")
 
     def to_request(self) -> SampleRequest:
+        sensitive = set(self.sensitive_columns) | {b.column for b in self.noise_bounds}
         return SampleRequest(
             table=self.table,
             columns=tuple(self.columns),
             max_rows=self.max_rows or None,
             holdout_fraction=self.holdout_fraction,
             seed=self.seed,
-            filters=tuple(Filter(f.column, f.op, f.value) for f in self.filters),
+            filters=tuple(f.resolve(sensitive) for f in self.filters),
             sample_fraction=self.sample_fraction or None,
             stratify_by=self.stratify_by or None,
             sensitive_columns=tuple(self.sensitive_columns),
@@ -221,11 +257,24 @@ def source_sample(
             "columns": sample.columns,
             "seed": sample.seed,
             "dataset_fingerprint": sample.fingerprint,
-            # Never shown: sensitive filter columns, direct identifiers, free text.
-            "preview": _frame_preview(sample.training.drop(
-                columns=sorted(request.all_sensitive_columns | set(identifying_columns(sample.training))), errors="ignore")),
+            "sensitive_columns": sample.sensitive_columns,
+            "withheld_columns": dg.MetadataValue.md(
+                f"Left out of the sample, because a filter on a sensitive column is on them: {sample.withheld_columns}"
+                if sample.withheld_columns else "none"),
+            # No preview of source rows: before profiling, nothing says which values are rare or identifying.
+            "schema": _schema_table(sample.training),
         },
     )
+
+
+def _schema_table(frame: pd.DataFrame) -> dg.MetadataValue:
+    """Column names, types and missing shares: the shape of the rows read, without any of their values."""
+    records = [
+        dg.TableRecord({"column": str(name), "dtype": str(frame[name].dtype), "missing": round(float(frame[name].isna().mean()), 4)})
+        for name in frame.columns
+    ]
+    return dg.MetadataValue.table(records, dg.TableSchema(columns=[
+        dg.TableColumn("column", "string"), dg.TableColumn("dtype", "string"), dg.TableColumn("missing", "float")]))
 
 
 def _audit_record(audit_url: str, record_id: int | None) -> dict[str, Any]:
@@ -241,6 +290,9 @@ class ProfileConfig(dg.Config):
     column_treatments: dict[str, str] = Field(default={}, description=f"Override how columns are handled, e.g. {{notes: drop}}; one of {list(TREATMENTS)}.")
     detect_orderings: bool = Field(default=True, description="Find column pairs with low ≤ high on every source row and hold the synthetic table to them.")
     missing_rate_tolerance: float = Field(default=MISSING_RATE_TOLERANCE, description="Allowed |synthetic − source| share of missing values per column (a warning when exceeded).")
+    rare_value_k: int = Field(default=RARE_VALUE_K, description="A value must occur in at least k source rows to be learnt, published or generated: rarer categories are generalised, numbers and datetimes coded at the k-th smallest / largest value; 1 turns this off.")
+    rare_category_handling: str = Field(default="other", description=f"What rare categories of text columns become: one of {list(RARE_CATEGORY_HANDLINGS)} ('other' = the value {OTHER_VALUE!r}); other columns' rare values become missing.")
+    acknowledge_identifiers: list[str] = Field(default=[], description="Columns detected as direct identifiers that column_types sets to another type anyway: listing them here acknowledges that their (common) values can appear in the synthetic table.")
 
 
 @dg.asset(
@@ -253,26 +305,34 @@ def profiled_dataset(
 ) -> dg.Output[ProfiledDataset]:
     profile = profile_dataframe(
         source_sample.training, column_types=config.column_types, column_treatments=config.column_treatments,
-        detect_orderings=config.detect_orderings,
+        detect_orderings=config.detect_orderings, rare_value_k=config.rare_value_k,
+        rare_category_handling=config.rare_category_handling, sensitive_columns=source_sample.sensitive_columns,
+        acknowledge_identifiers=config.acknowledge_identifiers,
     )
+    training = apply_disclosure_control(source_sample.training, profile)  # all later steps see these rows only
     suite = expectation_suite(profile, f"{source_sample.table}_contract", config.missing_rate_tolerance)
-    on_source = check_suite_on_source(source_sample.training, profile, suite)
-    encoded = encode_for_generation(source_sample.training, profile)
+    on_source = check_suite_on_source(training, profile, suite)
+    encoded = encode_for_generation(training, profile)
     run_dir = platform_storage.run_dir(context.run_id)
     profile_path, suite_path = run_dir / "profile.json", run_dir / "expectation_suite.json"
-    profile_path.write_text(json.dumps(profile.to_dict(), indent=2, default=str), encoding="utf-8")
-    suite_path.write_text(json.dumps(suite, indent=2, default=str), encoding="utf-8")
+    write_private_text(profile_path, json.dumps(profile.to_dict(), indent=2, default=str))
+    write_private_text(suite_path, json.dumps(suite, indent=2, default=str))
     identifiers = profile.identifiers()
+    coded = {c.name: c.rare_values_generalised for c in profile.columns if c.rare_values_generalised}
     context.log.info(
         f"profiled {len(profile.columns)} columns: identifiers {identifiers or 'none'}, quasi-identifiers "
         f"{profile.quasi_identifiers() or 'none'}, orderings {[str(o) for o in profile.orderings] or 'none'}; "
+        f"values seen in fewer than {profile.rare_value_k} rows generalised (distinct values per column) {coded or 'none'}; "
         f"{len(suite['expectations'])} expectations (all met by the source); generators see {encoded.shape[1]} encoded columns"
     )
     return dg.Output(
-        ProfiledDataset(profile, source_sample.training, encoded, source_sample.fingerprint, suite, str(suite_path)),
+        ProfiledDataset(profile, training, encoded, source_sample.fingerprint, suite, str(suite_path)),
         metadata={
             "profile": _profile_table(profile),
             "profile_json": dg.MetadataValue.json(profile.to_dict()),
+            "rare_value_k": profile.rare_value_k,
+            "rare_values_generalised": dg.MetadataValue.json(coded),
+            "sensitive_columns": profile.sensitive_columns(),
             "profile_path": dg.MetadataValue.path(str(profile_path)),
             "expectation_suite_path": dg.MetadataValue.path(str(suite_path)),
             "expectations": len(suite["expectations"]),
@@ -291,6 +351,8 @@ def profiled_dataset(
 
 def _profile_table(profile: DatasetProfile) -> dg.MetadataValue:
     def bounds(c) -> str:
+        if c.sensitive:
+            return "(withheld: sensitive)"
         if c.allowed_values is not None:
             shown = ", ".join(map(str, c.allowed_values[:6]))
             return f"{{{shown}{', …' if len(c.allowed_values) > 6 else ''}}}"
@@ -469,7 +531,7 @@ def synthetic_table(
             "regeneration_rounds": table.rounds,
             "rows_short": table.short_by,
             "csv_path": dg.MetadataValue.path(str(path)),
-            "preview": _frame_preview(frame),
+            "preview": _frame_preview(frame.drop(columns=profile.sensitive_columns(), errors="ignore")),
         },
     )
 
@@ -485,8 +547,11 @@ def privacy_utility_report(
 ) -> dg.Output[dict]:
     thresholds = config.thresholds()  # a bad threshold fails here, before any work
     context.log.info("computing utility and privacy metrics")
+    profile = profiled_dataset.profile
+    # The report, its plots and its JSON see the source as generators do: coded, generalised, no identifiers.
+    training, holdout = (apply_disclosure_control(rows, profile) for rows in (source_sample.training, source_sample.holdout))
     report = build_report(
-        source_sample.training, source_sample.holdout, synthetic_table.frame, profiled_dataset.profile,
+        training, holdout, synthetic_table.frame, profile,
         target=config.target_column, thresholds=thresholds, privacy_rows=config.privacy_rows,
         bootstrap_resamples=config.bootstrap_resamples, seed=config.seed,
     )
@@ -500,7 +565,7 @@ def privacy_utility_report(
     report["source"] = {"table": source_sample.table, "database": source_sample.source, "seed": source_sample.seed}
     report["run_id"] = context.run_id
     # Rendered before anything is written: a plot that fails leaves no file behind.
-    page = render_html_report(report, source_sample.training, synthetic_table.frame, profiled_dataset.profile)
+    page = render_html_report(report, training, synthetic_table.frame, profile)
     headline = base64.b64encode(headline_png(report)).decode("ascii")
     report["html_path"] = str(platform_storage.run_dir(context.run_id) / "privacy_utility_report.html")
     path = write_report(report, platform_storage, context.run_id, html=page)
@@ -635,9 +700,17 @@ def best_synthetic_table(
             "policy": dg.MetadataValue.md(policy_markdown()),
             "rows": len(frame),
             "csv_path": dg.MetadataValue.path(str(path)),
-            "preview": _frame_preview(frame),
+            "preview": _frame_preview(frame.drop(columns=_sensitive_columns_of(chosen.parent), errors="ignore")),
         },
     )
+
+
+def _sensitive_columns_of(run_dir: Path) -> list[str]:
+    """The sensitive columns of the run whose table was chosen (from its profile.json); none if it has no profile."""
+    path = run_dir / "profile.json"
+    if not path.exists():
+        return []
+    return DatasetProfile.from_dict(json.loads(path.read_text(encoding="utf-8"))).sensitive_columns()
 
 
 ALL_ASSETS = [source_sample, profiled_dataset, tuned_hyperparameters, synthetic_table, privacy_utility_report, best_synthetic_table]

@@ -6,7 +6,8 @@ import json
 import dagster as dg
 
 from synth_platform.assets import ProfiledDataset, SyntheticTable, privacy_utility_report, synthetic_table
-from synth_platform.profiling.contract import identifier_leaks, validate_contract
+from synth_platform.profiling.contract import validate_contract
+from synth_platform.profiling.disclosure import KINDS, find_disclosures
 from synth_platform.resources import PlatformStorage
 from synth_platform.sampling.source import SourceSample
 from synth_platform.evaluation.report import THRESHOLD_RULES, ThresholdRule, evaluate_threshold
@@ -57,28 +58,25 @@ THRESHOLD_CHECKS = [threshold_check(rule) for rule in THRESHOLD_RULES]
     asset=synthetic_table,
     name="synthetic_table_meets_source_contract",
     blocking=True,
-    additional_ins={"profiled_dataset": dg.AssetIn("profiled_dataset"), "source_sample": dg.AssetIn("source_sample")},
+    additional_ins={"profiled_dataset": dg.AssetIn("profiled_dataset")},
     description="The synthetic table passes the source's Great Expectations suite (types, required values, ranges, "
-    "allowed values, unique keys, orderings; missing-value rates warn) and holds no source identifier value.",
+    "allowed values, unique keys, orderings; missing-value rates warn).",
 )
 def synthetic_table_meets_source_contract(
     context: dg.AssetCheckExecutionContext,
     synthetic_table: SyntheticTable,
     profiled_dataset: ProfiledDataset,
-    source_sample: SourceSample,
     platform_storage: PlatformStorage,
 ) -> dg.AssetCheckResult:
     profile = profiled_dataset.profile
     docs_dir = platform_storage.run_dir(context.op_execution_context.run_id) / "great_expectations"
     validation = validate_contract(synthetic_table.frame, profiled_dataset.expectation_suite, data_docs_dir=docs_dir)
-    leaks = identifier_leaks(synthetic_table.frame, [source_sample.training, source_sample.holdout], profile)
+    sensitive = set(profile.sensitive_columns())
     critical, warnings = validation.critical_failures, validation.warnings
-    passed = not validation.failed and not leaks
+    passed = not validation.failed
     parts = [f"{validation.evaluated - len(validation.failed)} of {validation.evaluated} expectations met"]
     if critical:
-        parts.append("failed: " + "; ".join(f.summary() for f in critical))
-    if leaks:
-        parts.append(f"source identifier values found in the synthetic table: {leaks}")
+        parts.append("failed: " + "; ".join(f.summary(show_examples=not sensitive & set(f.columns)) for f in critical))
     if warnings:
         parts.append("warnings: " + "; ".join(f.summary() for f in warnings))
     text = ". ".join(parts)
@@ -88,7 +86,8 @@ def synthetic_table_meets_source_contract(
             "expectation": f.expectation, "columns": ", ".join(f.columns), "rule": f.rule, "severity": f.severity,
             "unexpected_rows": f.unexpected_count if f.unexpected_count is not None else -1,
             "unexpected_percent": f.unexpected_percent if f.unexpected_percent is not None else float("nan"),
-            "examples": json.dumps(f.examples, default=str), "description": f.description,
+            "examples": "(withheld: sensitive column)" if sensitive & set(f.columns) else json.dumps(f.examples, default=str),
+            "description": f.description,
         })
         for f in validation.failed
     ]
@@ -101,7 +100,7 @@ def synthetic_table_meets_source_contract(
     return dg.AssetCheckResult(
         passed=passed,
         # Only warnings (missing-value rates) failing: the table is valid but less faithful; it does not block.
-        severity=dg.AssetCheckSeverity.ERROR if (critical or leaks) else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
         description=text,
         metadata={
             "summary": text,
@@ -109,7 +108,6 @@ def synthetic_table_meets_source_contract(
             "failed_critical": len(critical),
             "failed_warnings": len(warnings),
             "failed_expectations": dg.MetadataValue.table(records, schema),
-            "identifier_leaks": dg.MetadataValue.json(leaks),
             "rejected_during_generation": dg.MetadataValue.json(synthetic_table.contract_rejections),
             "expectation_suite_path": dg.MetadataValue.path(profiled_dataset.expectation_suite_path),
             "data_docs": dg.MetadataValue.path(str(validation.data_docs_index)),
@@ -118,4 +116,41 @@ def synthetic_table_meets_source_contract(
     )
 
 
-ALL_CHECKS = [synthetic_table_meets_source_contract, *THRESHOLD_CHECKS]
+@dg.asset_check(
+    asset=synthetic_table,
+    name="synthetic_table_discloses_no_source_values",
+    blocking=True,
+    additional_ins={"profiled_dataset": dg.AssetIn("profiled_dataset"), "source_sample": dg.AssetIn("source_sample")},
+    description="No cell of the synthetic table holds a source identifier value (names, e-mails, record numbers, "
+    "keys), a category seen in fewer than k source rows, a number or datetime beyond the published coded range, or "
+    "a sensitive filter value. Counts by column only, never the values.",
+)
+def synthetic_table_discloses_no_source_values(
+    context: dg.AssetCheckExecutionContext,
+    synthetic_table: SyntheticTable,
+    profiled_dataset: ProfiledDataset,
+    source_sample: SourceSample,
+) -> dg.AssetCheckResult:
+    profile = profiled_dataset.profile
+    findings = find_disclosures(
+        synthetic_table.frame, source_sample.training, profile, holdout=source_sample.holdout,
+        secret_values=source_sample.secret_values,
+    )
+    text = findings.summary()
+    (context.log.info if findings.passed else context.log.error)(f"value disclosure: {text}")
+    by_kind = findings.to_dict()
+    return dg.AssetCheckResult(
+        passed=findings.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=text,
+        metadata={
+            "summary": text,
+            "cells_found": findings.cells,
+            "rare_value_k": profile.rare_value_k,
+            **{kind: dg.MetadataValue.json(by_kind[kind]) for kind in KINDS},
+            "identifier_columns_searched_for": profile.identifiers(),
+        },
+    )
+
+
+ALL_CHECKS = [synthetic_table_meets_source_contract, synthetic_table_discloses_no_source_values, *THRESHOLD_CHECKS]

@@ -6,6 +6,7 @@ import dagster as dg
 
 from synth_platform.assets import ALL_ASSETS
 from synth_platform.checks import ALL_CHECKS
+from synth_platform.io_managers import SealedFilesystemIOManager
 from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job, synthesis_job
 from synth_platform.resources import auto_optimizer_from_env, platform_storage_from_env, source_database_from_env
 from synth_platform.schedules import daily_synthesis_schedule
@@ -21,6 +22,7 @@ defs = dg.Definitions(
         "source_database": source_database_from_env(),
         "platform_storage": platform_storage_from_env(),
         "auto_optimizer": auto_optimizer_from_env(),
+        "io_manager": SealedFilesystemIOManager(),  # asset values hold source rows: sealed, owner-only
     },
     # One process for the whole chain: the steps run one after another anyway, torch uses every core inside a step,
     # and a process per step would re-import torch and synthcity (~15 s) for each of the nine steps.

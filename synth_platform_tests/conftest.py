@@ -5,10 +5,14 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+# The key that seals asset values lives outside every DAGSTER_HOME a test makes (as it does outside a real one),
+# and outside the developer's ~/.config.
+os.environ.setdefault("SYNTH_STORAGE_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="synth_platform_key_"), "storage.key"))
 
 import pandas as pd
 import pytest

@@ -573,6 +573,10 @@ def _marginal_section(report: dict, training: pd.DataFrame, synthetic: pd.DataFr
         if name not in training.columns or name not in synthetic.columns:
             continue
         kind = row.get("kind") or profile.column(name).kind
+        if getattr(profile.column(name), "sensitive", False):  # no plot: its axes and bars would show its values
+            figures.append(f"<figure><figcaption><strong>{_e(name)}</strong> ({_e(kind)}), {statistic.upper()} "
+                           f"{value:.3f}; sensitive column: values not shown</figcaption></figure>")
+            continue
         if statistic == "ks":
             png = _numeric_marginal(name, kind, statistic, value, training[name], synthetic[name])
             what = "histogram"

@@ -3,8 +3,9 @@
 Pure logic: no Dagster here. `expectation_suite` turns a profile into a GE suite (saved as GE's own JSON, so any GE
 user can load it); `validate_contract` validates a table against it and can write GE's Data Docs;
 `row_violations` computes the row-level rules of the same suite (ranges, allowed values, required values,
-orderings) in pandas, fast enough to reject and regenerate generated rows; `identifier_leaks` finds source
-identifier values in a synthetic table (kept out of the suite: a suite must never carry the source's identifiers).
+orderings) in pandas, fast enough to reject and regenerate generated rows. The suite publishes only what the profile
+publishes: coded ranges, categories shared by at least k source rows, and nothing of sensitive columns' values; the
+search for disclosed source values is `synth_platform.evaluation.disclosure`.
 
 Severity, in GE's own terms: a broken rule of the table's shape or of single rows is critical (the synthetic table
 is wrong); a missing-value rate outside the tolerance is a warning (the table is valid but less faithful).
@@ -22,7 +23,9 @@ from urllib.request import url2pathname
 import numpy as np
 import pandas as pd
 
-from synth_platform.profiling.profile import ColumnProfile, DatasetProfile, align_for_comparison, as_number
+from synth_platform.profiling.profile import (
+    ColumnProfile, DatasetProfile, align_for_comparison, apply_disclosure_control, as_number,
+)
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network from here, ever
 
@@ -57,10 +60,10 @@ class FailedExpectation:
     examples: list[Any] = field(default_factory=list)  # distinct unexpected values (pairs for orderings), with counts
     observed: Any = None
 
-    def summary(self) -> str:
+    def summary(self, show_examples: bool = True) -> str:
         where = f"{self.unexpected_count} row(s) ({self.unexpected_percent:.2f}%)" if self.unexpected_count is not None else ""
-        seen = f"observed {self.observed}" if self.observed is not None else ""
-        shown = f"e.g. {', '.join(str(e) for e in self.examples)}" if self.examples else ""
+        seen = f"observed {self.observed}" if self.observed is not None and show_examples else ""
+        shown = f"e.g. {', '.join(str(e) for e in self.examples)}" if self.examples and show_examples else ""
         return f"{self.description}: " + "; ".join(part for part in (where, seen, shown) if part)
 
 
@@ -130,6 +133,8 @@ def _expectation_specs(profile: DatasetProfile, missing_rate_tolerance: float) -
             if column.cardinality == profile.n_rows:
                 add("ExpectColumnValuesToBeUnique", {"column": name}, "unique_key", f"{name} holds unique keys (as in the source)")
             continue
+        if column.sensitive:
+            continue  # its range and values are never published: the row rules enforce them (`row_violations`)
         if column.kind == "numeric" and column.minimum is not None:
             add("ExpectColumnValuesToBeBetween", {"column": name, "min_value": column.minimum, "max_value": column.maximum},
                 "range", f"{name} between {column.minimum:g} and {column.maximum:g}")
@@ -246,8 +251,10 @@ def _readable(value: Any) -> Any:
 
 
 def check_suite_on_source(training: pd.DataFrame, profile: DatasetProfile, suite: dict) -> ContractValidation:
-    """Validate the suite on the source rows it was made from; any failure (warnings too) is a bug in the profile."""
-    validation = validate_contract(align_for_comparison(training, profile), suite, table_name="source_training")
+    """Validate the suite on the source rows it was made from, as the profile codes them (rare values generalised,
+    ranges coded: `apply_disclosure_control`); any failure (warnings too) is a bug in the profile."""
+    controlled = apply_disclosure_control(training, profile)
+    validation = validate_contract(align_for_comparison(controlled, profile), suite, table_name="source_training")
     if validation.failed:
         raise ContractError(
             "The source fails its own expectation suite, so the profile is wrong (please report it): "
@@ -285,26 +292,3 @@ def row_violations(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame
 
 def _numbers(values: pd.Series, column: ColumnProfile) -> pd.Series:
     return pd.Series(as_number(values, column.kind), index=values.index)
-
-
-def identifier_leaks(synthetic: pd.DataFrame, sources: list[pd.DataFrame], profile: DatasetProfile) -> dict[str, int]:
-    """Per synthetic column, how many of its cells equal a value of a source identifier column (compared as
-    text). Text-like columns and the identifier columns themselves are searched; a count above 0 is a leak."""
-    identifiers = profile.identifiers()
-    known: set[str] = set()
-    for source in sources:
-        for name in identifiers:
-            if name in source:
-                known.update(source[name].dropna().astype(str).str.strip())
-    leaks: dict[str, int] = {}
-    if not known:
-        return leaks
-    for name in synthetic.columns:
-        values = synthetic[name]
-        textual = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
-        if name not in identifiers and not textual:
-            continue
-        hits = int(values.dropna().astype(str).str.strip().isin(known).sum())
-        if hits:
-            leaks[name] = hits
-    return leaks

@@ -32,6 +32,10 @@ Treatment = Literal["model", "surrogate", "drop", "refuse"]
 TREATMENTS: tuple[str, ...] = Treatment.__args__  # type: ignore[attr-defined]
 
 MISSING_TOKEN = "__missing__"
+OTHER_VALUE = "(other)"  # what categories seen in fewer than k source rows become (text columns)
+RARE_VALUE_K = 5  # a value must occur in at least this many source rows to be learnt, published or generated
+RareCategoryHandling = Literal["other", "missing"]
+RARE_CATEGORY_HANDLINGS: tuple[str, ...] = RareCategoryHandling.__args__  # type: ignore[attr-defined]
 MISSING_INDICATOR_SUFFIX = "__is_missing"
 SURROGATE_PREFIX = "SYN-"
 SURROGATE_EMAIL_DOMAIN = "synthetic.invalid"  # RFC 2606: .invalid never resolves
@@ -87,6 +91,12 @@ class ColumnProfile:
     datetime_timezone: str | None = None  # the source's time zone; None for naive datetimes
     overridden: bool = False  # type or treatment set by config, not inferred
     handling: str = ""  # what happens to the column, in words
+    sensitive: bool = False  # declared sensitive: modelled, but its values are never published (profile, suite, previews)
+    acknowledged_identifier: str = ""  # detected as an identifier (the reason), modelled because config acknowledged it
+    rare_values_generalised: int = 0  # distinct categories seen in fewer than k source rows, generalised
+    rows_generalised: int = 0  # source rows whose category was generalised
+    rows_bottom_coded: int = 0  # source rows below the k-th smallest value, raised to it
+    rows_top_coded: int = 0  # source rows above the k-th largest value, lowered to it
 
     @property
     def kind(self) -> ColumnKind:
@@ -122,6 +132,8 @@ class DatasetProfile:
     columns: list[ColumnProfile] = field(default_factory=list)
     orderings: list[Ordering] = field(default_factory=list)
     rows_unique_on_quasi_identifiers: float | None = None  # share of rows no other row shares the QI values of
+    rare_value_k: int = RARE_VALUE_K  # values seen in fewer source rows are generalised (categories) or coded (ranges)
+    rare_category_handling: RareCategoryHandling = "other"
 
     def by_kind(self, *kinds: ColumnKind) -> list[str]:
         """The modelled columns of these kinds (the ones a generator learns and the report compares)."""
@@ -146,12 +158,24 @@ class DatasetProfile:
                 return column
         raise KeyError(name)
 
-    def to_dict(self) -> dict:
+    def sensitive_columns(self) -> list[str]:
+        return [column.name for column in self.columns if column.sensitive]
+
+    def to_dict(self, published: bool = True) -> dict:
+        """The profile as JSON. `published` (the default: profile.json, metadata) withholds the values of sensitive
+        columns (allowed values and range); `published=False` keeps them, for the platform's own sealed storage."""
+        columns = [asdict(column) for column in self.columns]
+        if published:
+            for column in columns:
+                if column["sensitive"]:
+                    column.update(allowed_values=None, minimum=None, maximum=None)
         return {
             "n_rows": self.n_rows,
-            "columns": [asdict(column) for column in self.columns],
+            "columns": columns,
             "orderings": [asdict(ordering) for ordering in self.orderings],
             "rows_unique_on_quasi_identifiers": self.rows_unique_on_quasi_identifiers,
+            "rare_value_k": self.rare_value_k,
+            "rare_category_handling": self.rare_category_handling,
         }
 
     @classmethod
@@ -161,6 +185,8 @@ class DatasetProfile:
             columns=[ColumnProfile(**column) for column in data["columns"]],
             orderings=[Ordering(**ordering) for ordering in data.get("orderings", [])],
             rows_unique_on_quasi_identifiers=data.get("rows_unique_on_quasi_identifiers"),
+            rare_value_k=data.get("rare_value_k", RARE_VALUE_K),
+            rare_category_handling=data.get("rare_category_handling", "other"),
         )
 
 
@@ -170,28 +196,139 @@ def profile_dataframe(
     column_types: dict[str, str] | None = None,
     column_treatments: dict[str, str] | None = None,
     detect_orderings: bool = True,
+    rare_value_k: int = RARE_VALUE_K,
+    rare_category_handling: str = "other",
+    sensitive_columns: list[str] | tuple[str, ...] = (),
+    acknowledge_identifiers: list[str] | tuple[str, ...] = (),
 ) -> DatasetProfile:
-    """Profile every column, decide its treatment, find the orderings that hold, and check the result is usable.
+    """Profile every column, decide its treatment, code rare values, find the orderings that hold, and check the
+    result is usable.
 
     `column_types` overrides the inferred semantic type of named columns, `column_treatments` their treatment
-    (e.g. `{"notes": "drop"}`). Raises `ProfileError` for a table a generator cannot learn from: empty, only
-    identifiers, a free-text column not dropped, an identifier set to be modelled, an unknown column or value."""
+    (e.g. `{"notes": "drop"}`). A column detected as an identifier is only modelled when `column_types` gives it
+    another type AND it is listed in `acknowledge_identifiers`. Categories seen in fewer than `rare_value_k` rows
+    become `OTHER_VALUE` (text columns, `rare_category_handling="other"`) or missing; numbers and datetimes are
+    bottom- and top-coded at the k-th smallest and largest value. The profile describes the table after that
+    coding (`apply_disclosure_control`): its allowed values and ranges hold no value fewer than k rows share.
+    `sensitive_columns` are modelled but their values are never published (`to_dict`).
+    Raises `ProfileError` for a table a generator cannot learn from: empty, only identifiers, a free-text column not
+    dropped, an identifier set to be modelled without acknowledgement, an unknown column or value."""
     if frame.empty or len(frame.columns) == 0:
         raise ProfileError("Cannot profile an empty table: it has no rows or no columns.")
     column_types, column_treatments = dict(column_types or {}), dict(column_treatments or {})
     _check_overrides(frame, column_types, column_treatments)
+    _check_disclosure_settings(frame, rare_value_k, rare_category_handling, sensitive_columns, acknowledge_identifiers)
     columns = [
-        _profile_column(frame[name], column_types.get(str(name)), column_treatments.get(str(name)))
+        _profile_column(
+            frame[name], column_types.get(str(name)), column_treatments.get(str(name)),
+            acknowledged=str(name) in set(acknowledge_identifiers),
+        )
         for name in frame.columns
     ]
-    profile = DatasetProfile(n_rows=len(frame), columns=columns)
+    profile = DatasetProfile(
+        n_rows=len(frame), columns=columns, rare_value_k=rare_value_k,
+        rare_category_handling=rare_category_handling,  # type: ignore[arg-type]
+    )
+    sensitive = set(sensitive_columns)
+    for column in profile.columns:
+        column.sensitive = column.name in sensitive
+        if column.modelled:
+            _code_rare_values(column, frame[column.name], rare_value_k, rare_category_handling)
+    controlled = apply_disclosure_control(frame, profile)
+    for column in profile.columns:
+        if column.modelled:  # shares and counts of what generators see and the contract holds
+            values = controlled[column.name]
+            column.missing_fraction = float(values.isna().mean())
+            column.cardinality = int(values.dropna().nunique())
+        column.handling = _handling(column, frame[column.name].dropna(), rare_value_k)
     if detect_orderings:
-        profile.orderings = find_orderings(frame, profile)
+        profile.orderings = find_orderings(controlled, profile)
     quasi = profile.quasi_identifiers()
     if quasi:
-        profile.rows_unique_on_quasi_identifiers = float((~frame[quasi].duplicated(keep=False)).mean())
+        profile.rows_unique_on_quasi_identifiers = float((~controlled[quasi].duplicated(keep=False)).mean())
     check_usable(profile)
     return profile
+
+
+def _check_disclosure_settings(
+    frame: pd.DataFrame, k: int, handling: str, sensitive: list[str] | tuple[str, ...], acknowledged: list[str] | tuple[str, ...]
+) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ProfileError(f"rare_value_k must be a whole number of at least 1 (1 turns rare-value coding off), got {k!r}.")
+    if handling not in RARE_CATEGORY_HANDLINGS:
+        raise ProfileError(f"rare_category_handling = {handling!r}; choose one of {list(RARE_CATEGORY_HANDLINGS)}.")
+    known = {str(name) for name in frame.columns}
+    for what, names in (("acknowledge_identifiers", acknowledged), ("sensitive_columns", sensitive)):
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ProfileError(f"{what} names column(s) {unknown} that the table does not have; its columns are {sorted(known)}.")
+
+
+def _code_rare_values(column: ColumnProfile, series: pd.Series, k: int, handling: str) -> None:
+    """Decide the coding that keeps values fewer than `k` rows share out of everything the column publishes or
+    generates: categories below k rows are generalised; numbers and datetimes are coded at the k-th smallest and
+    k-th largest value (both are then shared by at least k rows). Sets allowed values / range and the counts."""
+    non_null = series.dropna()
+    if not len(non_null):
+        return
+    if column.kind == "categorical":
+        counts = non_null.map(_plain).value_counts()
+        rare = counts[counts < k]
+        if rare.empty:
+            return
+        kept = [value for value in column.allowed_values or [] if counts.get(value, 0) >= k]
+        if handling == "other" and _is_text(series):
+            kept = kept + ([OTHER_VALUE] if OTHER_VALUE not in kept else [])
+        column.allowed_values = kept
+        column.rare_values_generalised, column.rows_generalised = int(len(rare)), int(rare.sum())
+        return
+    if column.kind not in ("numeric", "datetime") or k <= 1:
+        return
+    values = np.sort(as_number(non_null, column.kind))
+    n, j = len(values), min(k, len(values)) - 1
+    low, high = values[j], values[n - 1 - j]
+    if low > high:  # fewer than 2k − 1 values: every value is coded to the middle one
+        low = high = values[n // 2]
+    column.minimum, column.maximum = float(low), float(high)
+    column.rows_bottom_coded, column.rows_top_coded = int((values < low).sum()), int((values > high).sum())
+
+
+def _is_text(series: pd.Series) -> bool:
+    return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+
+
+def apply_disclosure_control(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
+    """The rows as the platform may use them after profiling: the synthetic table's columns only (dropped
+    identifiers gone, surrogate-key columns holding fresh keys, never the source's), categories seen in fewer than
+    k source rows generalised and numbers / datetimes coded into the published range. Generators learn from this,
+    tuning and the report compare with it; raw source rows never go further than the profiler."""
+    controlled: dict[str, pd.Series] = {}
+    for column in profile.columns:
+        if column.treatment not in ("model", "surrogate") or column.name not in frame:
+            continue
+        series = frame[column.name]
+        if column.treatment == "surrogate":
+            controlled[column.name] = pd.Series(surrogate_keys(column, len(series)), index=series.index)
+        elif column.kind == "categorical" and column.rare_values_generalised:
+            known = series.isna() | series.isin(column.allowed_values or [])
+            other = OTHER_VALUE if OTHER_VALUE in (column.allowed_values or []) else None
+            controlled[column.name] = series.astype(object).where(known, other)
+        elif column.kind == "datetime" and column.minimum is not None:
+            stamps = _parse_datetimes(series)
+            tz = getattr(stamps.dt, "tz", None)
+            low, high = (pd.Timestamp(bound, unit="s") for bound in (column.minimum, column.maximum))
+            if tz is not None:
+                low, high = low.tz_localize("UTC").tz_convert(tz), high.tz_localize("UTC").tz_convert(tz)
+            controlled[column.name] = stamps.clip(low, high)
+        elif column.kind == "numeric" and column.minimum is not None:
+            numbers = series if pd.api.types.is_numeric_dtype(series.dtype) else pd.to_numeric(series, errors="coerce")
+            if pd.api.types.is_bool_dtype(numbers.dtype):
+                controlled[column.name] = numbers
+            else:
+                controlled[column.name] = numbers.clip(column.minimum, column.maximum)
+        else:
+            controlled[column.name] = series
+    return pd.DataFrame(controlled, index=frame.index)
 
 
 def _check_overrides(frame: pd.DataFrame, types: dict[str, str], treatments: dict[str, str]) -> None:
@@ -220,7 +357,8 @@ def check_usable(profile: DatasetProfile) -> None:
     if modelled_identifiers:
         raise ProfileError(
             f"Identifier column(s) {modelled_identifiers} cannot be modelled: identifiers never go into a generator. "
-            "Use the treatment surrogate or drop; if a column is not an identifier, override its type in column_types."
+            "Use the treatment surrogate or drop; if a column is not an identifier, override its type in column_types "
+            "and list it in acknowledge_identifiers."
         )
     if not any(column.modelled for column in profile.columns):
         raise ProfileError(
@@ -229,20 +367,34 @@ def check_usable(profile: DatasetProfile) -> None:
         )
 
 
-def _profile_column(series: pd.Series, type_override: str | None, treatment_override: str | None) -> ColumnProfile:
+def _profile_column(
+    series: pd.Series, type_override: str | None, treatment_override: str | None, acknowledged: bool = False
+) -> ColumnProfile:
     name = str(series.name)
     non_null = series.dropna()
     cardinality = int(non_null.nunique())
-    reason = ""
+    detected = identifier_reason(series, non_null, cardinality)
+    reason, acknowledged_reason = "", ""
     if type_override:
         semantic_type = type_override
-        reason = "set by config" if type_override == "identifier" else ""
+        if type_override == "identifier":
+            reason = detected or "set by config"
+        elif detected and not acknowledged:
+            raise ProfileError(
+                f"Column {name!r} looks like a direct identifier ({detected}), so column_types[{name!r}] = "
+                f"{type_override!r} alone does not model it. If it really is not one, also list it in the "
+                f"profiled_dataset config acknowledge_identifiers: [{name}] (its values shared by at least k source rows "
+                "may then appear in the synthetic table); otherwise remove the override."
+            )
+        elif detected:
+            acknowledged_reason = detected
     else:
-        reason = identifier_reason(series, non_null, cardinality)
+        reason = detected
         semantic_type = "identifier" if reason else _semantic_type(series, non_null, cardinality)
     profile = ColumnProfile(
         name=name, semantic_type=semantic_type, dtype=str(series.dtype), missing_fraction=float(series.isna().mean()),
         cardinality=cardinality, identifier_reason=reason, overridden=bool(type_override or treatment_override),
+        acknowledged_identifier=acknowledged_reason,
         quasi_identifier=semantic_type not in ("identifier", "free_text") and bool(QUASI_IDENTIFIER_NAME.search(name)),
     )
     if profile.kind in ("numeric", "datetime") and len(non_null):
@@ -401,7 +553,7 @@ def _default_treatment(column: ColumnProfile) -> Treatment:
     return "model"
 
 
-def _handling(column: ColumnProfile, non_null: pd.Series) -> str:
+def _handling(column: ColumnProfile, non_null: pd.Series, k: int = RARE_VALUE_K) -> str:
     if column.treatment == "refuse":
         words = _mean_words(non_null) if len(non_null) else 0.0
         return f"free text ({words:.1f} words per value, {column.cardinality} distinct): refused until dropped"
@@ -419,6 +571,21 @@ def _handling(column: ColumnProfile, non_null: pd.Series) -> str:
         prefix = ""
     if column.quasi_identifier:
         prefix = "quasi-identifier; " + prefix
+    if column.acknowledged_identifier:
+        prefix = f"detected as an identifier ({column.acknowledged_identifier}), modelled as acknowledged in config; " + prefix
+    if column.sensitive:
+        prefix = "sensitive: values never published; " + prefix
+    if column.rare_values_generalised:
+        into = f"the value {OTHER_VALUE!r}" if OTHER_VALUE in (column.allowed_values or []) else "missing"
+        prefix += (
+            f"{column.rare_values_generalised} value(s) seen in fewer than {k} rows "
+            f"({column.rows_generalised} rows) generalised to {into}; "
+        )
+    if column.rows_bottom_coded or column.rows_top_coded:
+        prefix += (
+            f"range coded to the {_ordinal(k)} smallest / largest value ({column.rows_bottom_coded} rows raised, "
+            f"{column.rows_top_coded} lowered); "
+        )
     if not column.has_missing:
         return prefix + "no missing values"
     if column.kind == "categorical":
@@ -427,6 +594,10 @@ def _handling(column: ColumnProfile, non_null: pd.Series) -> str:
         f"missing values filled with the median and modelled by an indicator column "
         f"'{column.name}{MISSING_INDICATOR_SUFFIX}', restored as missing"
     )
+
+
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
 def find_orderings(frame: pd.DataFrame, profile: DatasetProfile, min_rows: int = MIN_KEY_ROWS) -> list[Ordering]:
@@ -452,7 +623,9 @@ def find_orderings(frame: pd.DataFrame, profile: DatasetProfile, min_rows: int =
 
 
 def encode_for_generation(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
-    """The NaN-free frame a generator trains on: only modelled columns, datetimes as seconds, missingness modelled."""
+    """The NaN-free frame a generator trains on: only modelled columns, rare values generalised and ranges coded
+    (`apply_disclosure_control`, whatever rows are given), datetimes as seconds, missingness modelled."""
+    frame = apply_disclosure_control(frame, profile)
     encoded: dict[str, pd.Series] = {}
     for column in profile.columns:
         if not column.modelled:

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from synth_platform.profiling.disclosure import SecretDigests
 from synth_platform.sampling.noise import NoiseBound, NoiseError, NoisePlan, apply_noise
 
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "data" / "adult.csv.gz"
@@ -253,6 +254,22 @@ class SampleRequest:
             if self.stratify_by in noised:
                 raise SourceError(f"Noised column {self.stratify_by!r} cannot be the stratify column (its true values would shape the sample).")
 
+    @property
+    def withheld_columns(self) -> list[str]:
+        """Columns a filter on a sensitive column is on: left out of the sample, because their values would reveal
+        the filter (every row holds the pinned value, or the range starts at the secret bound)."""
+        sensitive = self.all_sensitive_columns
+        return sorted({f.column for f in self.filters if f.column in sensitive and f.op not in NULL_OPS})
+
+    def secret_values(self) -> list[Any]:
+        """The values of filters on sensitive columns (what must never be shown anywhere)."""
+        sensitive = self.all_sensitive_columns
+        found: list[Any] = []
+        for item in self.filters:
+            if item.column in sensitive and item.value is not None:
+                found.extend(item.value if isinstance(item.value, tuple) else (item.value,))
+        return found
+
     def filters_for_audit(self) -> list[dict[str, Any]]:
         sensitive = self.all_sensitive_columns
         return [f.describe(redact=f.column in sensitive) for f in self.filters]
@@ -277,6 +294,9 @@ class SourceSample:
     audit_database: str = ""  # masked URL
     epsilon_spent: float | None = None  # query-level noise budget this read spent (None: no noise)
     noise: list[dict[str, Any]] = field(default_factory=list)  # per noised column: bound, Laplace scale, epsilon
+    sensitive_columns: list[str] = field(default_factory=list)  # sensitive columns in the sample: values never shown
+    withheld_columns: list[str] = field(default_factory=list)  # sensitive filter columns, left out (see SampleRequest)
+    secret_values: SecretDigests = field(default_factory=SecretDigests)  # digests of sensitive filter values only
 
     @property
     def columns(self) -> list[str]:
@@ -821,6 +841,12 @@ def read_sample(
         if plan is not None:
             frame = apply_noise(frame, plan, read.integer_columns)
             state["epsilon_spent"] = plan.epsilon
+        frame = frame.drop(columns=[c for c in request.withheld_columns if c in frame.columns])
+        if frame.shape[1] == 0:
+            raise SourceError(
+                f"Every column read is a sensitive filter column ({request.withheld_columns}), and those are left out of "
+                "the sample (their values would reveal the filter): select other columns too."
+            )
         rng = np.random.default_rng(request.seed)
         training, holdout = split_training_holdout(frame, request.holdout_fraction, rng)
         state["rows_returned"] = len(frame)
@@ -838,13 +864,17 @@ def read_sample(
             query_hash=read.query.query_hash,
             epsilon_spent=plan.epsilon if plan is not None else None,
             noise=plan.describe() if plan is not None else [],
+            sensitive_columns=[c for c in frame.columns if c in request.all_sensitive_columns],
+            withheld_columns=request.withheld_columns,
+            secret_values=SecretDigests.of(request.secret_values()),
         )
     except SourceError as exc:
-        outcome, error = "refused", SourceError(scrub(str(exc), url))
+        outcome, error = "refused", SourceError(_redact_values(scrub(str(exc), url), request))
     except SourceReadFailed as exc:
-        outcome, error = "failed", SourceReadFailed(scrub(str(exc), url))
+        outcome, error = "failed", SourceReadFailed(_redact_values(scrub(str(exc), url), request))
     except sa.exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]  # no echo of the statement
+        # Redacted before it is cut to its first line (no echo of the statement): a value spanning lines is gone whole.
+        detail = _redact_values(str(getattr(exc, "orig", None) or exc), request).strip().splitlines()[0]
         outcome, error = "failed", SourceReadFailed(
             _redact_values(scrub(f"Reading {request.table!r} from {shown_url} failed: {detail}", url), request)
         )
@@ -889,14 +919,22 @@ def read_sample(
 
 
 def _redact_values(message: str, request: SampleRequest) -> str:
-    """`message` without the values of filters on sensitive columns (database errors may quote them)."""
-    sensitive = request.all_sensitive_columns
-    for item in request.filters:
-        if item.column in sensitive and item.value is not None:
-            values = item.value if isinstance(item.value, tuple) else (item.value,)
-            for value in sorted((str(v) for v in values), key=len, reverse=True):
-                if value:
-                    message = message.replace(value, REDACTED)
+    """`message` without the values of filters on sensitive columns (database errors and refusals may quote them):
+    each value as text, as its repr with and without quotes (escaped newlines), and each of its lines, so that a
+    message cut to its first line, or one that quotes the value escaped, shows none of it."""
+    try:
+        values = request.secret_values()
+    except Exception:  # noqa: BLE001 - a malformed request: redact whatever its filters hold
+        values = [getattr(f, "value", None) for f in getattr(request, "filters", ())]
+    forms: set[str] = set()
+    for value in values:
+        for item in value if isinstance(value, (tuple, list)) else (value,):
+            if item is None:
+                continue
+            text = str(item)
+            forms.update({text, repr(item), repr(text)[1:-1], *(line.strip() for line in text.splitlines())})
+    for form in sorted((f for f in forms if f), key=len, reverse=True):
+        message = message.replace(form, REDACTED)
     return message
 
 

@@ -22,6 +22,7 @@ from synth_platform.evaluation.report import Thresholds
 from synth_platform.generation import generators
 from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.generation.training_hooks import EpochEnd
+from synth_platform.sealed_storage import write_private_bytes
 from synth_platform.profiling.profile import DatasetProfile, align_for_comparison, decode_from_generation
 from synth_platform.tuning import memory, strategy, tracking, workers
 from synth_platform.tuning.search_space import default_params, search_space, suggest
@@ -206,10 +207,8 @@ class TrialSetup:
     encoder_cache_dir: Path | None = None  # fitted data encoders (ctgan/tvae/dpgan), shared by trials and runs
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            pickle.dump(self, handle)
-        return path
+        """Owner-only (0600): it holds the training rows. `run_study` removes it when the study ends."""
+        return write_private_bytes(path, pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
 
 
 LOGGER = logging.getLogger("synth_platform.tuning")
@@ -493,6 +492,7 @@ def run_study(
     finally:
         LOGGER.removeHandler(forward)
         LOGGER.propagate = propagate
+        setup_path.unlink(missing_ok=True)  # training rows: never left behind, also when tuning fails
     result.workers = [w.to_dict() for w in summaries]
     comparable = _comparable(study.get_trials(deepcopy=False), budget)
     result.warm_start = {
