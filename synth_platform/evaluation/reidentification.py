@@ -39,7 +39,7 @@ missing values satisfy only `is null`, never a comparison.
   single out the synthetic table;
 - main successes: queries that single out the original table; control successes: those that single out the
   control table, times anonymeter's size correction when control and original differ in size
-  (`fit_correction_term`: the counts on random control subsets of 10 sizes from min(1000, m) to m, 5 draws each,
+  (`fit_correction_term`: the counts on random control subsets of 10 sizes from min(1000, m / 2) to m, 5 draws each,
   fitted by least squares with norm · ((1 - (n w + 1)(1 - w)^n) / (n + 1)), the integral over query weights
   w in [0, w_eff] of Cohen & Nissim's singling-out probability n w (1 - w)^(n - 1); the correction is
   model(n_original) / model(n_control));
@@ -71,15 +71,19 @@ Where this code deliberately differs from anonymeter 1.1.0:
   number turn the whole distance into NaN (the row is then never a neighbour); here any missing numeric value
   counts 1, its largest per-column distance. Non-numeric missing values are a category of their own, as in
   anonymeter (its label encoder gives them a code);
-- ties between equally near synthetic rows are broken uniformly at random (seeded), independently for each
-  search; anonymeter takes numpy's unstable argsort order, which, when both halves of a linkability attack tie on
-  many rows, tends to pick the same row for both and so counts links that the data does not support;
+- ties between equally near synthetic rows are broken uniformly at random (seeded), independently for each target
+  and each search; anonymeter takes numpy's unstable argsort order, the same for every target with the same
+  distances, which can make both halves of a linkability attack pick the same tied row and count links that the
+  data does not support;
 - the numeric inference tolerance divides by |guess|: anonymeter divides by the signed guess, which counts every
   negative guess as a success;
 - the inference evaluator's numeric/non-numeric choice follows the secret column's type (anonymeter's
   `regression=None`; its evaluator's default `regression=False` compares numbers for exact equality);
 - booleans are compared by value in the baseline queries (anonymeter's random `==`/`!=` on a boolean ignores the
   drawn value and tests `col`/`not col`);
+- the size correction's smallest control subset is min(1000, m / 2) rows, not min(1000, m): with m <= 1000
+  control rows anonymeter fits its two-parameter model to ten copies of one size, and its extrapolation is
+  arbitrary (unchanged for m >= 2000);
 - every random draw comes from one seeded generator (anonymeter draws linkability baselines and the singling-out
   correction's subsets unseeded); the singling-out generation stops after `max_attempts` (default 200 per
   requested attack, at least 100,000) rather than anonymeter's 10,000,000, and reports how many queries it found;
@@ -97,7 +101,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import OptimizeWarning, curve_fit
+from scipy.optimize import minimize_scalar
 from scipy.spatial.distance import cdist
 from scipy.stats import norm
 
@@ -622,21 +626,34 @@ def _correction_model(x, w_eff, norm_):
 
 
 def fit_singling_out_model(sizes: np.ndarray, successes: np.ndarray) -> tuple[float, float] | None:
-    """anonymeter's `_fit_model`: (w_eff, norm) of successes(n) = norm * integral_0^w_eff n w (1 - w)^(n - 1) dw,
-    least squares (`curve_fit`, w_eff in [0, 1], norm >= 0, started at w_eff = 1 / max(n) and the norm that makes
-    the model 1 there); None when the fit fails."""
+    """Least-squares fit of anonymeter's model successes(n) = norm * integral_0^w_eff n w (1 - w)^(n - 1) dw
+    (`_fit_model`; w_eff in (0, 1], norm >= 0): (w_eff, norm), or None without a usable fit.
+
+    anonymeter calls `curve_fit` from w_eff = 1 / max(n) and the norm that makes the model 1 there, hundreds of
+    times below typical counts; from there the optimiser often stops far from the optimum (a fit decreasing in n
+    through increasing counts). Here the same least squares are solved globally: for a given w_eff the best norm
+    is linear least squares, and w_eff is searched on a log grid over (1e-4 / max(n), 1], then refined."""
     sizes, successes = np.asarray(sizes, dtype=float), np.asarray(successes, dtype=float)
-    w_guess = 1 / sizes.max()
-    norm_guess = 1 / singling_out_probability_integral(sizes.max(), 0.0, w_guess)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            parameters, _ = curve_fit(_correction_model, sizes, successes, bounds=(0, (1, np.inf)),
-                                      p0=(w_guess, norm_guess))
-    except (RuntimeError, ValueError):
+    if sizes.size == 0 or not np.all(np.isfinite(successes)) or successes.max() <= 0:
         return None
-    return float(parameters[0]), float(parameters[1])
+
+    def best_norm(log_w: float) -> tuple[float, float]:
+        g = singling_out_probability_integral(sizes, 0.0, float(np.exp(log_w)))
+        gg = float(g @ g)
+        norm_ = max(0.0, float(g @ successes) / gg) if gg > 0 else 0.0
+        return float(((norm_ * g - successes) ** 2).sum()), norm_
+
+    grid = np.linspace(np.log(1e-4 / sizes.max()), 0.0, 241)
+    errors = np.array([best_norm(x)[0] for x in grid])
+    i = int(np.argmin(errors))
+    low, high = grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)]
+    refined = minimize_scalar(lambda x: best_norm(x)[0], bounds=(low, high), method="bounded",
+                              options={"xatol": 1e-10})
+    log_w = float(refined.x) if refined.success and refined.fun <= errors[i] else float(grid[i])
+    _, norm_ = best_norm(log_w)
+    if norm_ <= 0:
+        return None
+    return float(np.exp(log_w)), norm_
 
 
 def _control_size_correction(control: np.ndarray, cols, lo, hi, n_original: int, rng: np.random.Generator):
@@ -646,7 +663,7 @@ def _control_size_correction(control: np.ndarray, cols, lo, hi, n_original: int,
     n = len(control)
     query_of, row_of = _matching_rows(control, cols, lo, hi)
     sizes, successes = [], []
-    for size in np.linspace(min(1000, n), n, 10).astype(int):
+    for size in np.linspace(min(1000, n // 2), n, 10).astype(int):
         for _ in range(5):
             chosen = np.zeros(n, dtype=bool)
             chosen[rng.choice(n, size=size, replace=False)] = True
@@ -819,11 +836,10 @@ def _one_hot(codes: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
 def _nearest(space: _Space, k: int, rng: np.random.Generator, n_jobs: int | None = None) -> np.ndarray:
     """(query rows, k) positions of the k nearest candidate rows of each query row (nearest first), exhaustive;
-    ties broken at random."""
+    ties (equal distances) broken uniformly at random for each query row, reproducibly for a given `rng`."""
     n_cand = len(space.cand_num)
     k = min(k, n_cand)
-    order = rng.permutation(n_cand)  # random tie-breaking: the first of equal distances in a random order
-    cand_num, cand_cat = space.cand_num[order], space.cand_cat[order]
+    cand_num, cand_cat = space.cand_num, space.cand_cat
     query_num, query_cat = space.query_num, space.query_cat
 
     has_missing = np.isnan(cand_num).any(axis=0) | np.isnan(query_num).any(axis=0)
@@ -837,7 +853,7 @@ def _nearest(space: _Space, k: int, rng: np.random.Generator, n_jobs: int | None
     cand_hot = _one_hot(cand_cat[:, narrow], space.levels[narrow]).T.copy() if narrow.size else None
     query_hot = _one_hot(query_cat[:, narrow], space.levels[narrow]) if narrow.size else None
 
-    def block(start: int, stop: int) -> np.ndarray:
+    def block(start: int, stop: int, seed: int) -> np.ndarray:
         if clean.size:
             distance = cdist(query_clean[start:stop], cand_clean, "cityblock")
         else:
@@ -849,23 +865,37 @@ def _nearest(space: _Space, k: int, rng: np.random.Generator, n_jobs: int | None
             distance += narrow.size - query_hot[start:stop] @ cand_hot
         for j in wide:
             distance += query_cat[start:stop, j, None] != cand_cat[None, :, j]
+        tie_rng = np.random.default_rng(seed)
+        rows = np.arange(stop - start)
         if k == 1:
-            return np.argmin(distance, axis=1)[:, None]
-        nearest = np.argpartition(distance, k - 1, axis=1)[:, :k]
-        by_distance = np.argsort(np.take_along_axis(distance, nearest, axis=1), axis=1, kind="stable")
-        return np.take_along_axis(nearest, by_distance, axis=1)
+            nearest = np.argmin(distance, axis=1)[:, None]
+            kth = distance[rows, nearest[:, 0]]
+        else:
+            nearest = np.argpartition(distance, k - 1, axis=1)[:, :k]
+            kth = np.take_along_axis(distance, nearest, axis=1).max(axis=1)
+        at_most = (distance <= kth[:, None]).sum(axis=1)
+        for row in np.nonzero(at_most > k)[0]:  # more rows than k within the k-th distance: a tie to break
+            below = np.flatnonzero(distance[row] < kth[row])
+            tied = np.flatnonzero(distance[row] == kth[row])
+            nearest[row] = np.concatenate([below, tie_rng.choice(tied, size=k - len(below), replace=False)])
+        if k > 1:
+            by_distance = np.argsort(np.take_along_axis(distance, nearest, axis=1), axis=1, kind="stable")
+            nearest = np.take_along_axis(nearest, by_distance, axis=1)
+        return nearest
 
     n_query = len(query_num)
     step = max(1, _CHUNK_ELEMENTS // max(1, n_cand))
-    bounds = [(s, min(n_query, s + step)) for s in range(0, n_query, step)]
+    starts = range(0, n_query, step)
+    # One seed per chunk, drawn up front: the result does not depend on the threads' order.
+    bounds = [(s, min(n_query, s + step), int(seed)) for s, seed in
+              zip(starts, rng.integers(0, 2**63 - 1, size=len(starts)))]
     workers = min(_n_jobs(n_jobs), len(bounds))
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(lambda b: block(*b), bounds))
     else:
         parts = [block(*b) for b in bounds]
-    positions = np.concatenate(parts) if parts else np.zeros((0, k), dtype=np.int64)
-    return order[positions]
+    return np.concatenate(parts) if parts else np.zeros((0, k), dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ _TRANSLITERATE = str.maketrans({
 
 
 def strip_accents(text: str) -> str:
-    """José → Jose, Nachname → Nachname, Førnavn → Fornavn, Łukasz → Lukasz (case kept)."""
+    """Prénom → Prenom, Førnavn → Fornavn, Łukasz → Lukasz, imię → imie (case kept)."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_TRANSLITERATE))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -174,8 +174,6 @@ def person_name_column(name: str) -> str:
         if token not in NAME_WORDS:
             continue
         before = tokens[index - 1] if index else ""
-        if before in USER_QUALIFIERS:
-            return f"{USER_NAMES} (by its column name: user name)"
         if before in PERSON_PREFIXES:
             return f"{PERSONAL_NAMES} (by its column name: {PERSON_PREFIXES[before]})"
         after_index = index + 1
@@ -184,6 +182,8 @@ def person_name_column(name: str) -> str:
         after = tokens[after_index] if after_index < len(tokens) else ""
         if after in PERSON_QUALIFIERS:
             return f"{PERSONAL_NAMES} (by its column name: {PERSON_QUALIFIERS[after]})"
+        if before in USER_QUALIFIERS:
+            return f"{USER_NAMES} (by its column name: user name)"
         others = tokens[:index] + tokens[index + 1:]
         if all(other in NOISE_WORDS or other in NAME_WORDS or other.isdigit() for other in others):
             return f"{PERSONAL_NAMES} (by its column name: name)"
@@ -228,10 +228,10 @@ PARTICLE_WORDS = frozenset({
 # name ("White", "May", "Washington", "Male"), although a real surname column holding "Brown" still passes on
 # its other values. Some are junk in Faker's US first-name list ("Unknown", "True", "Male", "Baby", "Unnamed").
 COMMON_WORDS = frozenset("""
-unknown true false male female man woman men women boy girl baby infant unnamed blank none null nan na n/a other
+unknown true false male female man woman men women boy girl baby infant unnamed blank none null nan na other
 yes no ok good bad best fair poor low high medium small large little short long big major minor general normal
 white black brown green gray grey rose red blue pink violet amber olive ruby jade hazel silver gold golden orange
-ivory ebony scarlet scarlett coral pearl cherry crystal diamond jasmine lily daisy iris ivy holly heather
+ivory ebony coral pearl cherry
 january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday spring summer autumn fall winter
 north south east west central northern southern eastern western new old
@@ -239,20 +239,21 @@ alabama alaska arizona arkansas california colorado connecticut delaware florida
 indiana iowa kansas kentucky louisiana maine maryland massachusetts michigan minnesota mississippi missouri
 montana nebraska nevada hampshire jersey mexico york carolina dakota ohio oklahoma oregon pennsylvania rhode
 island tennessee texas utah vermont virginia washington wisconsin wyoming columbia district puerto rico guam
-jackson madison lincoln austin houston dallas denver phoenix charlotte raleigh columbus cleveland orlando tyler
-eugene chester savannah sydney florence victoria paris london boston jordan aurora mesa fresno tucson tampa
-memphis nashville camden hamilton franklin clinton marion springfield salem richmond arlington lafayette
-dayton quincy warren monroe jefferson kent lancaster lawrence milton troy vernon alexandria augusta
-india china cuba ireland france israel chad kenya niger jamaica england scotland wales italy spain germany
-holland poland japan peru chile brazil canada america african asian european hispanic latino caucasian
-hope faith joy grace charity love mercy justice liberty harmony melody patience prudence precious bliss lucky
-king queen prince princess lady lord duke baron bishop judge doctor nurse farmer sales art cash card sky storm
-river forest rock star song field stone wood hill brook dale glen house hall church major
+jackson madison lincoln houston dallas denver phoenix raleigh columbus cleveland orlando savannah sydney paris
+london boston memphis nashville tampa fresno tucson springfield
+jordan india china cuba ireland france kenya niger jamaica england scotland wales italy spain germany holland
+poland japan peru chile brazil canada america african asian european hispanic latino caucasian
+love justice liberty bliss lucky precious queen prince princess lady lord duke baron bishop judge doctor nurse
+farmer sales art cash card sky storm river forest rock star song house church
 """.split())
 NAME_MIN_DISTINCT = 5  # fewer distinct names than this prove nothing (a 3-island column; Torgersen is a surname)
 NAME_MIN_DISTINCT_SHARE = 0.5  # of distinct values: real surname columns have a long tail Faker's lists lack
 NAME_MIN_ROW_SHARE = 0.5  # of rows: the names must also be what the column mostly holds
 ORGANISATION_MIN_SHARE = 0.5  # of distinct values: a `name` column of mostly "X Clinic" names is not about people
+MISSING_PLACEHOLDERS = frozenset({
+    "", "-", "--", "?", ".", "n/a", "na", "n.a.", "none", "null", "nil", "nan", "unknown", "not known", "missing",
+    "not available", "not applicable", "not recorded", "unk", "tbd", "redacted", "withheld", "xxx",
+})
 MAX_NAME_TOKENS = 4  # name tokens in one value (particles, titles and initials not counted)
 MAX_DISTINCT_SCANNED = 20_000  # more distinct values than this: a fixed sample of them is read
 
@@ -371,14 +372,15 @@ def name_evidence(values: pd.Series) -> NameEvidence | None:
 
 
 def _text_counts(values: pd.Series) -> pd.Series | None:
-    """Counts of the distinct stripped non-empty strings of a text column (a fixed sample when very many)."""
+    """Counts of the distinct stripped strings of a text column, placeholders for a missing value left out (a
+    column of names that is 60% "N/A" still holds names); a fixed sample of them when very many."""
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         values = values.astype(object)
     elif not (dtype == object or pd.api.types.is_string_dtype(dtype)):
         return None
     text = values.dropna().astype(str).str.strip()
-    counts = text[text != ""].value_counts(sort=False)
+    counts = text[~text.str.lower().isin(MISSING_PLACEHOLDERS)].value_counts(sort=False)
     if len(counts) > MAX_DISTINCT_SCANNED:
         counts = counts.sample(MAX_DISTINCT_SCANNED, random_state=0)
     return counts
@@ -388,13 +390,20 @@ def person_name_values(values: pd.Series) -> str:
     """"" or why a text column's VALUES are mostly personal names, whatever the column is called.
 
     Each distinct value is classified by `classify_value` against the first- and last-name lists of all Faker
-    person providers. The column holds personal names when at least NAME_MIN_DISTINCT (5) distinct values are
-    names, they are at least half the distinct values (a real surname column has a long tail the lists lack,
-    and names that are also common words do not count), and the rows holding names (common-word names included)
-    are at least half the rows. Organisation and place names ("Johnson Clinic", "St. Mary's Hospital",
-    "Jackson Ward", "Lincoln Street") are not personal names: any word of ORGANISATION_WORDS disqualifies a value.
-    Categories made of words that are names too (race "White", month "May", state "Washington", island
-    "Torgersen") do not fire: common words are no evidence, and 2-4 listed words are too few."""
+    person providers (placeholders such as "N/A" or "unknown" are left out, like nulls). The column holds
+    personal names when all three hold:
+    - at least NAME_MIN_DISTINCT (5) distinct values are names: fewer prove nothing (a 3-island column where
+      "Torgersen" is also a surname);
+    - they are at least half the distinct values: half, not most, because a real surname column has a long tail
+      that Faker's lists lack, and names that are also common words ("Brown", "May") do not count;
+    - the rows holding names (common-word names included) are at least half the rows: a column of categories
+      with a few name-like stray entries is not a name column.
+    Organisation and place names ("Johnson Clinic", "St. Mary's Hospital", "Jackson Ward", "Lincoln Street",
+    "San Jose") are not personal names: a value holding any word of ORGANISATION_WORDS (hospital, clinic,
+    medical, centre/center, ward, health, care, pharmacy, university, school, inc, ltd, llc, gmbh, group,
+    foundation, practice, surgery, St., street...) is an organisation's or a place's name. Categories made of
+    words that are names too (race "White", month "May", state "Washington", sex "Male") do not fire: common
+    words are no evidence."""
     evidence = name_evidence(values)
     return _name_values_reason(evidence) if evidence else ""
 
@@ -505,8 +514,8 @@ def identifier_by_content(values: pd.Series) -> str:
     A format must hold on at least 95% of the rows. National id numbers: US SSN (3-2-4 digits with separators,
     no 000/666/9xx area), UK National Insurance number, Canadian SIN (3-3-3 digits with separators, Luhn),
     Spanish DNI/NIE (check letter), Italian codice fiscale (check letter), French NIR (key), Swedish personnummer
-    (Luhn). Bank accounts: IBAN (mod-97 checksum). Payment cards: 13-19 digits, Luhn valid. Record numbers:
-    1-6 letters then 4-12 digits (`MRN-004512`, `P0001234`, `A12345678`), at least 20 distinct values and at
+    (Luhn). Bank accounts: IBAN (mod-97 checksum). Payment cards: 12-19 digits (Maestro has 12), Luhn valid.
+    Record numbers: 1-6 letters then 4-12 digits (`MRN-004512`, `P0001234`, `A12345678`), at least 20 distinct values and at
     least half the values distinct; codes that repeat a lot are categories. Not identifiers here: 5-digit ZIP
     codes (quasi-identifiers), dates, decimals, short codes like ICD-10 `E11.9`, bare 9-digit numbers (they
     are read as phone numbers elsewhere) and numeric columns other than integer card numbers."""

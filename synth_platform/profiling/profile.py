@@ -17,6 +17,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from synth_platform.profiling.identifiers import person_or_id_reason
+
 SemanticType = Literal[
     "numeric_continuous", "numeric_discrete", "categorical", "boolean", "datetime", "free_text", "identifier"
 ]
@@ -49,10 +51,11 @@ RECORD_NUMBER_NAME = re.compile(
     re.I,
 )
 KEY_NAME = re.compile(r"(^id$|_id$|^id_|uuid|guid|^key$|_key$|_?(no|num|number)$)", re.I)
-PERSON_NAME = re.compile(
-    r"^((first|last|full|given|middle|maiden|family|patient|customer|person|contact|client|user)_?name|"
-    r"name|surname|forename|fullname)$",
-    re.I,
+# Identifiers with no use as a key in synthetic data (contact details, names, national and financial numbers) are
+# dropped; keys and record numbers get fresh surrogates so the synthetic table still joins.
+DROPPED_IDENTIFIERS = (
+    "e-mail addresses", "phone numbers", "personal names", "user names", "national id numbers",
+    "payment card numbers", "bank account numbers",
 )
 EMAIL_VALUE = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 PHONE_VALUE = re.compile(r"^\+?[\d\s().-]{7,20}$")
@@ -435,8 +438,12 @@ def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, card
         digits = text.str.count(r"\d")
         if (text.str.match(PHONE_VALUE) & (digits >= 7) & ~text.str.match(DECIMAL_VALUE)).mean() >= 0.95:
             return "phone numbers"
-        if PERSON_NAME.match(name) and distinct_share >= RECORD_NUMBER_MIN_DISTINCT:
-            return "personal names"
+    # Names by meaning (the column's name in many languages, whatever its cardinality), names by content (Faker's
+    # first/last-name lists), national ids, record numbers, card numbers, IBANs: see identifiers.py.
+    if not _looks_like_datetime(non_null):
+        by_meaning = person_or_id_reason(name, non_null)
+        if by_meaning:
+            return by_meaning
     if RECORD_NUMBER_NAME.search(name):
         return "a record number (by its name)"
     all_unique = cardinality == len(non_null) and len(non_null) >= MIN_KEY_ROWS
@@ -549,7 +556,7 @@ def _default_treatment(column: ColumnProfile) -> Treatment:
     if column.semantic_type == "identifier":
         # Keys stay keys (fresh ones), so the table still joins; contact details and names have no use in
         # synthetic data and are dropped.
-        return "drop" if column.identifier_reason in ("e-mail addresses", "phone numbers", "personal names") else "surrogate"
+        return "drop" if column.identifier_reason.startswith(DROPPED_IDENTIFIERS) else "surrogate"
     return "model"
 
 

@@ -116,7 +116,7 @@ PERSON_NAME_FORMS = [
     ["lname"], ["firstname"], ["lastname"], ["vorname"], ["nachname"], ["familienname"], ["prenom"],
     ["nom", "de", "famille"], ["apellido"], ["nombre", "completo"], ["cognome"], ["nome", "paziente"],
     ["sobrenome"], ["voornaam"], ["achternaam"], ["fornavn"], ["etternavn"], ["efternamn"], ["fornamn"],
-    ["nazwisko"], ["imie"], ["next", "of", "kin", "name"],
+    ["nazwisko"], ["imie"], ["next", "of", "kin", "name"], ["prénom"], ["förnamn"], ["imię"], ["Nom", "de", "Famille"],
 ]
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
 AFFIXES = st.lists(st.one_of(WORD, st.sampled_from(["fake", "pt", "patient", "raw", "txt", "1", "2", "src"])), max_size=3)
@@ -141,7 +141,7 @@ def test_any_affixes_case_and_spelling_around_a_person_name_still_flag(form, pre
 
 ORGANISATION_OR_PLACE = [
     "hospital", "clinic", "ward", "company", "employer", "org", "facility", "organization", "product", "drug",
-    "file", "city", "street", "country", "hopital", "ospedale", "krankenhaus", "pharmacy", "school", "bank",
+    "file", "city", "street", "country", "hôpital", "ospedale", "krankenhaus", "pharmacy", "school", "bank",
 ]
 
 
@@ -307,6 +307,17 @@ def test_a_name_column_of_people_with_a_few_organisations_still_flags():
     assert person_or_id_reason("col_a", values).startswith("personal names (")
 
 
+def test_placeholders_do_not_hide_names_but_names_must_be_what_the_column_mostly_holds():
+    fake = faker("en_US", seed=13)
+    names = [fake.name() for _ in range(200)]
+    assert person_name_values(pd.Series(names + ["N/A"] * 300 + ["unknown"] * 200 + [""] * 100)).startswith(
+        "personal names (")
+    strays = rows(SURNAMES_10, 100).tolist() + ["Self-referral"] * 400  # 10 names in 20% of rows
+    assert person_name_values(pd.Series(strays)) == ""
+    assert person_name_values(pd.Series(rows(SURNAMES_10, 400).tolist() + ["Self-referral"] * 100)).startswith(
+        "personal names (")
+
+
 def test_non_text_columns_are_never_names():
     assert person_or_id_reason("nombre_patients", pd.Series(range(200))) == ""  # French: number of patients
     assert person_name_values(pd.Series([1.5, 2.5] * 50)) == ""
@@ -393,6 +404,7 @@ def test_zip_codes_dates_decimals_phones_and_repeating_codes_are_not_direct_iden
 
 def test_a_few_stray_values_do_not_hide_an_identifier_but_a_mixed_column_is_not_one():
     ssns = list(_generated("en_US", "ssn", n=400))
-    assert identifier_by_content(pd.Series(ssns[:390] + ["unknown"] * 10)).startswith("national id numbers")
-    assert identifier_by_content(pd.Series(ssns[:300] + ["unknown"] * 100)) == ""
+    assert identifier_by_content(pd.Series(ssns[:390] + ["pending"] * 10)).startswith("national id numbers")
+    assert identifier_by_content(pd.Series(ssns[:300] + ["pending"] * 100)) == ""
     assert identifier_by_content(pd.Series(ssns + [None] * 100)).startswith("national id numbers")  # nulls aside
+    assert identifier_by_content(pd.Series(ssns + ["N/A", "unknown", "-"] * 100)).startswith("national id numbers")

@@ -160,8 +160,9 @@ def test_built_patient_table_identifiers_free_text_and_datetimes():
     profile = profile_dataframe(frame, column_treatments={"notes": "drop"})
     reasons = {c.name: c.identifier_reason for c in profile.columns if c.semantic_type == "identifier"}
     assert reasons == {
-        "patient_id": "a unique key", "mrn": "a record number (by its name)", "email": "e-mail addresses",
-        "phone": "phone numbers", "full_name": "personal names",
+        "patient_id": "a unique key", "mrn": "record numbers (letters then 4 or more digits, 100% distinct values)",
+        "email": "e-mail addresses",
+        "phone": "phone numbers", "full_name": "personal names (by its column name: full name)",
         "sequence": "a unique key (distinct integers in a dense run, like row numbers)",
     }
     treatments = {c.name: c.treatment for c in profile.columns}
