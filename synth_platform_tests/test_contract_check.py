@@ -12,12 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from synth_platform.assets import ALL_ASSETS, best_synthetic_table
-from synth_platform.checks import ALL_CHECKS, synthetic_table_meets_source_contract
+from synth_platform.checks import ALL_CHECKS, synthetic_table_discloses_no_source_values, synthetic_table_meets_source_contract
 from synth_platform.profiling.contract import MISSING_RATE_TOLERANCE
 from synth_platform.resources import PlatformStorage, SourceDatabase
 from synth_platform_tests.profiling.built_tables import patients
 
 CONTRACT_CHECK = "synthetic_table_meets_source_contract"
+DISCLOSURE_CHECK = "synthetic_table_discloses_no_source_values"
 DROPPED = {"email", "phone", "full_name", "notes"}
 RUN_CONFIG = {
     "ops": {
@@ -112,7 +113,8 @@ def test_the_blocking_contract_check_passes_and_links_data_docs(run):
         assert {r.data["rule"] for r in evaluation.metadata["failed_expectations"].records} == {"missing_rate"}
     docs = Path(evaluation.metadata["data_docs"].value)
     assert docs.exists() and docs.name == "index.html"
-    assert evaluation.metadata["identifier_leaks"].value == {}
+    (disclosure,) = [e for e in result.get_asset_check_evaluations() if e.check_name == DISCLOSURE_CHECK]
+    assert disclosure.passed and disclosure.metadata["cells_found"].value == 0
     assert result.asset_materializations_for_node("privacy_utility_report")  # not blocked
 
 
@@ -121,7 +123,6 @@ def _check(run, synthetic):
     context = dg.build_asset_check_context(resources={"platform_storage": resources["platform_storage"]})
     return synthetic_table_meets_source_contract(
         context, synthetic_table=synthetic, profiled_dataset=_output(result, "profiled_dataset"),
-        source_sample=_output(result, "source_sample"),
     )
 
 
@@ -139,8 +140,15 @@ def test_the_check_fails_on_a_corrupted_table_naming_the_expectation(run, source
     assert ("range", "age") in failed and "-3" in failed[("range", "age")]["examples"]
     assert ("allowed_values", "diagnosis") in failed and "X00" in failed[("allowed_values", "diagnosis")]["examples"]
     assert ("ordering", "discharged, admitted") in failed
-    assert outcome.metadata["identifier_leaks"].value == {"patient_id": 1}
     assert "admitted ≤ discharged" in outcome.metadata["summary"].value
+    disclosure = synthetic_table_discloses_no_source_values(
+        dg.build_asset_check_context(), synthetic_table=dataclasses.replace(synthetic, frame=bad),
+        profiled_dataset=_output(result, "profiled_dataset"), source_sample=_output(result, "source_sample"),
+    )
+    assert not disclosure.passed and disclosure.severity == dg.AssetCheckSeverity.ERROR
+    assert disclosure.metadata["identifier_values"].value == {"patient_id": 1}
+    assert disclosure.metadata["beyond_coded_range"].value == {"age": 1}
+    assert str(source[1].loc[0, "patient_id"]) not in str(disclosure.metadata)  # counts, never the value
 
 
 def test_a_missing_rate_off_only_warns_and_does_not_block(run):

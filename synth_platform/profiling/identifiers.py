@@ -323,7 +323,7 @@ def classify_value(value: str) -> str:
             continue
         if _is_name_word(word, bare, known):
             names += 1
-            evidence += bare not in COMMON_WORDS
+            evidence += 1  # common words were taken out of the lists: they land below
         elif bare in COMMON_WORDS:
             names += 1
         else:
@@ -371,14 +371,18 @@ def name_evidence(values: pd.Series) -> NameEvidence | None:
     )
 
 
+def _is_text(values: pd.Series) -> bool:
+    dtype = values.dtype
+    return isinstance(dtype, pd.CategoricalDtype) or dtype == object or pd.api.types.is_string_dtype(dtype)
+
+
 def _text_counts(values: pd.Series) -> pd.Series | None:
     """Counts of the distinct stripped strings of a text column, placeholders for a missing value left out (a
     column of names that is 60% "N/A" still holds names); a fixed sample of them when very many."""
-    dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        values = values.astype(object)
-    elif not (dtype == object or pd.api.types.is_string_dtype(dtype)):
+    if not _is_text(values):
         return None
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
     text = values.dropna().astype(str).str.strip()
     counts = text[~text.str.lower().isin(MISSING_PLACEHOLDERS)].value_counts(sort=False)
     if len(counts) > MAX_DISTINCT_SCANNED:
@@ -432,7 +436,8 @@ _SSN = re.compile(r"^(?!000|666|9\d\d)\d{3}[- ](?!00)\d{2}[- ](?!0000)\d{4}$")
 _NINO = re.compile(r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-Z]$", re.I)
 _SIN = re.compile(r"^\d{3}[- ]\d{3}[- ]\d{3}$")
 _DNI = re.compile(r"^([XYZ]-?)?\d{7,8}-?[A-Z]$", re.I)
-_CODICE_FISCALE = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$", re.I)
+_CF_DIGIT = "[0-9LMNPQRSTUV]"  # a digit, or the letter that stands for it when two codes would collide
+_CODICE_FISCALE = re.compile(rf"^[A-Z]{{6}}{_CF_DIGIT}{{2}}[ABCDEHLMPRST]{_CF_DIGIT}{{2}}[A-Z]{_CF_DIGIT}{{3}}[A-Z]$", re.I)
 _NIR = re.compile(r"^[12] ?\d{2} ?(0[1-9]|1[0-2]|[2-9]\d) ?(\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}$", re.I)
 _PERSONNUMMER = re.compile(r"^(\d{2})?\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01]|[6-9]\d)[-+]\d{4}$")
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{10,30}$")
@@ -548,7 +553,7 @@ def identifier_by_content(values: pd.Series) -> str:
 
 def _id_counts(values: pd.Series) -> pd.Series | None:
     if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        values = values.dropna().astype("int64").astype(str)  # card numbers stored as integers
+        values = values.dropna().astype(str).astype(object)  # card numbers stored as integers
     return _text_counts(values)
 
 
@@ -566,7 +571,7 @@ def person_or_id_reason(name: str, values: pd.Series) -> str:
        (`identifier_by_content`)."""
     evidence = name_evidence(values)
     by_name = person_name_column(name)
-    if by_name and (evidence is not None or values.dropna().empty):
+    if by_name and (_is_text(values) or values.dropna().empty):
         if evidence is None or evidence.organisation_share < ORGANISATION_MIN_SHARE:
             return by_name
     if evidence is not None:

@@ -322,6 +322,10 @@ def test_non_text_columns_are_never_names():
     assert person_or_id_reason("nombre_patients", pd.Series(range(200))) == ""  # French: number of patients
     assert person_name_values(pd.Series([1.5, 2.5] * 50)) == ""
     assert person_or_id_reason("first_name", pd.Series([None] * 5, dtype=object)).startswith("personal names")
+    assert person_or_id_reason("first_name", pd.Series(["N/A", "unknown"] * 5)).startswith("personal names")
+    categorical = pd.Series(pd.Categorical(rows(SURNAMES_10, 300)))
+    assert person_or_id_reason("col_a", categorical).startswith("personal names (")
+    assert person_or_id_reason("col_a", rows(SURNAMES_10, 300).astype("string")).startswith("personal names (")
 
 
 # --- rule 3: other direct identifiers by value ------------------------------------------------------------
