@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import Field
 
 from synth_platform.evaluation.html_report import headline_png, render_html_report
-from synth_platform.evaluation.report import Thresholds, build_report, copies_of_training, report_markdown
+from synth_platform.evaluation.report import RISK_ATTACKS, Thresholds, build_report, copies_of_training, report_markdown
 from synth_platform.generation import generators
 from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS
@@ -177,6 +177,8 @@ class ReportConfig(dg.Config):
     exact_copy_rate_max: float = Field(default=0.05, description="Threshold: share of synthetic rows copying a training row.")
     privacy_rows: int = Field(default=2000, description="Query rows per side for distance metrics (references are never subsampled).")
     bootstrap_resamples: int = Field(default=200, description="Bootstrap resamples behind the 95% intervals of the judged metrics.")
+    risk_attacks: int = Field(default=RISK_ATTACKS, description="Attacks per re-identification risk (singling out, linkability, inference; capped at the holdout's rows).")
+    risk_secret: str = Field(default="", description="The column the inference attack guesses; empty: the target column.")
     seed: int = 0
 
     def thresholds(self) -> Thresholds:
@@ -553,7 +555,8 @@ def privacy_utility_report(
     report = build_report(
         training, holdout, synthetic_table.frame, profile,
         target=config.target_column, thresholds=thresholds, privacy_rows=config.privacy_rows,
-        bootstrap_resamples=config.bootstrap_resamples, seed=config.seed,
+        bootstrap_resamples=config.bootstrap_resamples, seed=config.seed, risk_attacks=config.risk_attacks,
+        risk_secret=config.risk_secret,
     )
     report["generator"] = {
         "plugin": synthetic_table.plugin, "params": synthetic_table.params, "privacy_budget": synthetic_table.privacy_budget,

@@ -119,7 +119,7 @@ def test_threshold_out_of_range_fails_before_any_work(chain, storage):
         privacy_utility_report(_context(storage), ReportConfig(ks_mean_max=5.0), sample, profile, synthetic)
 
 
-def test_source_sample_metadata_shows_the_query_shape_and_its_audit_record(tmp_path, pg_database, adult_small):
+def test_source_sample_metadata_shows_the_query_shape_and_its_audit_record(tmp_path, pg_database, adult_small, monkeypatch):
     import sqlalchemy as sa
 
     from synth_platform.sampling.audit import read_records
@@ -132,9 +132,11 @@ def test_source_sample_metadata_shows_the_query_shape_and_its_audit_record(tmp_p
     )
     config = SourceSampleConfig(
         table="patients", max_rows=200, seed=2, stratify_by="sex", sensitive_columns=["race"],
-        filters=[{"column": "race", "op": "in", "value": ["White", "Black"]}, {"column": "age", "op": ">=", "value": 18}],
+        filters=[{"column": "race", "op": "in", "value_env": "SYNTH_TEST_RACES"}, {"column": "age", "op": ">=", "value": 18}],
     )
+    monkeypatch.setenv("SYNTH_TEST_RACES", '["White", "Black"]')  # JSON: a list for `in`
     output = source_sample(ctx, config)
+    assert "race" not in output.value.columns and output.value.withheld_columns == ["race"]
     metadata = output.metadata
     assert output.value.rows_returned == metadata["rows_returned"].value == 200
     assert metadata["rows_in_table"].value == len(adult_small)
@@ -150,3 +152,20 @@ def test_source_sample_metadata_shows_the_query_shape_and_its_audit_record(tmp_p
         source_sample(ctx, SourceSampleConfig(table="patients", columns=["age", "password"]))
     assert "s3cret" not in str(refused.value)
     assert [r["outcome"] for r in read_records(storage.audit_database_url())] == ["ok", "refused"]
+
+
+def test_a_sensitive_filter_value_written_into_the_run_config_is_refused(monkeypatch):
+    """Dagster stores the run config in its run storage: a sensitive value there is already disclosed. The value
+    must come by name, from the environment, and a missing variable is named."""
+    literal = SourceSampleConfig(sensitive_columns=["race"], filters=[{"column": "race", "op": "=", "value": "White"}])
+    with pytest.raises(ValueError, match=r"sensitive column 'race' has its value in the run config.*value_env") as refused:
+        literal.to_request()
+    assert "White" not in str(refused.value)
+    by_name = SourceSampleConfig(sensitive_columns=["race"], filters=[{"column": "race", "op": "=", "value_env": "SYNTH_TEST_RACE"}])
+    monkeypatch.delenv("SYNTH_TEST_RACE", raising=False)
+    with pytest.raises(ValueError, match="environment variable 'SYNTH_TEST_RACE', which is not set"):
+        by_name.to_request()
+    monkeypatch.setenv("SYNTH_TEST_RACE", "White")
+    assert by_name.to_request().filters[0].value == "White"
+    monkeypatch.setenv("SYNTH_TEST_RACE", "42")
+    assert by_name.to_request().filters[0].value == 42  # JSON when it parses

@@ -75,8 +75,11 @@ def test_the_profile_is_saved_with_its_suite_and_shown_as_a_table(run):
 
 def test_previews_never_show_identifiers_or_free_text(run, source):
     result = run[0]
-    preview = result.asset_materializations_for_node("source_sample")[0].metadata["preview"].value
-    for column in ("email", "phone", "full_name", "notes", "patient_id", "mrn"):
+    sample_metadata = result.asset_materializations_for_node("source_sample")[0].metadata
+    assert "preview" not in sample_metadata  # no source rows in metadata: only the columns' names and types
+    assert [r.data["column"] for r in sample_metadata["schema"].records] == list(source[1].columns)
+    preview = result.asset_materializations_for_node("synthetic_table")[0].metadata["preview"].value
+    for column in ("email", "phone", "full_name", "notes"):
         assert column not in preview
     assert "diagnosis" in preview and source[1].loc[0, "email"] not in preview
 

@@ -66,9 +66,11 @@ def test_materialize_with_default_thresholds_gives_metadata():
     assert {"verdicts", "headline_plot", "report_html"} <= set(metadata)
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == len(ALL_CHECKS)
-    thresholds = {spec.name for check in THRESHOLD_CHECKS for spec in check.check_specs}
     for evaluation in evaluations:
-        expected = {"value", "threshold", "margin"} if evaluation.check_name in thresholds else {"failed_expectations", "data_docs"}
+        expected = {
+            "synthetic_table_meets_source_contract": {"failed_expectations", "data_docs"},
+            "synthetic_table_discloses_no_source_values": {"cells_found", "identifier_values", "rare_values"},
+        }.get(evaluation.check_name, {"value", "threshold", "margin"})
         assert expected <= set(evaluation.metadata)
 
 

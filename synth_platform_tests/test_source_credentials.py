@@ -48,6 +48,7 @@ def test_the_password_never_reaches_the_event_log_metadata_or_audit(patients_dat
         monkeypatch.setenv("SYNTH_SOURCE_PASSWORD", PASSWORD)
         database = SourceDatabase(url=dg.EnvVar("SYNTH_SOURCE_URL"), password=dg.EnvVar("SYNTH_SOURCE_PASSWORD"))
 
+    monkeypatch.setenv("SYNTH_TEST_RACE", "Other")
     home = tmp_path / "dagster_home"
     home.mkdir()
     storage = PlatformStorage(root=str(tmp_path / "platform"))
@@ -56,7 +57,7 @@ def test_the_password_never_reaches_the_event_log_metadata_or_audit(patients_dat
         ok = dg.materialize(
             [source_sample], instance=instance, resources=resources,
             run_config={"ops": {"source_sample": {"config": {"table": "patients", "max_rows": 100, "sensitive_columns": ["race"],
-                                                              "filters": [{"column": "race", "op": "!=", "value": "Other"}]}}}},
+                                                              "filters": [{"column": "race", "op": "!=", "value_env": "SYNTH_TEST_RACE"}]}}}},
         )
         refused = dg.materialize(
             [source_sample], instance=instance, resources=resources, raise_on_error=False,

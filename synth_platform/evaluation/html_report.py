@@ -87,6 +87,14 @@ OTHER_METRICS = {
                    "higher; close to the score trained on real rows"),
     "trtr_score": ("Prediction score of the same model trained on the real training rows: the ceiling.",
                    "reference for the line above"),
+    "singling_out_risk": ("Re-identification (Giomi et al. 2023): how much more often predicates read off the synthetic "
+                          "rows single out exactly one training person than one holdout person.",
+                          "lower; 0 = no more than for people the generator never saw"),
+    "linkability_risk": ("Re-identification: how much more often two halves of a training person's quasi-identifiers "
+                         "lead to the same synthetic row than a holdout person's.", "lower; 0 = no linkage"),
+    "inference_risk": ("Re-identification: how much more often a training person's secret column is guessed from "
+                       "their quasi-identifiers via the nearest synthetic row than a holdout person's.",
+                       "lower; 0 = nothing learnt about training people"),
 }
 
 CSS = """
@@ -565,6 +573,32 @@ def _other_metrics_section(report: dict) -> str:
             f"<th>good when</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
+def _reidentification_section(report: dict) -> str:
+    section = report.get("reidentification")
+    if not section:
+        return ""
+    rows = []
+    for name, risk in section["risks"].items():
+        cells = [f"<td><code>{_e(name)}</code></td>",
+                 f'<td class="num">{_fmt(risk["risk"])} ({risk["risk_interval"][0]:.3f} – {risk["risk_interval"][1]:.3f})</td>']
+        for side in ("main", "control", "baseline"):
+            rate = risk[side]
+            cells.append(f'<td class="num">{_fmt(rate["rate"], 3)} ({rate["successes"]}/{rate["attacks"]})</td>')
+        notes = "; ".join(risk.get("notes") or []) + ("" if risk.get("informative", True) else " not informative: the random baseline does as well")
+        cells.append(f"<td>{_e(risk['meaning'])}{(' ' + _e(notes)) if notes.strip() else ''}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        "<h2>Re-identification risks</h2><p class=\"explain\">The three attacks of Giomi et al. (PETS 2023, the "
+        "anonymeter definitions): an attacker holding the synthetic table tries to single out, link and infer "
+        f"training people ({section['original_rows']} sampled) and, as the control, holdout people the generator "
+        f"never saw ({section['control_rows']}); the risk is the excess of the first over the second, "
+        "(main − control) / (1 − control), with its 95% interval. The random baseline shows the attack does better "
+        f"than guessing. Quasi-identifiers: {_e(', '.join(section['quasi_identifiers']) or 'none flagged')}; "
+        f"inferred secret: {_e(section['secret'])}. Not judged by a check.</p>"
+        '<table class="metrics"><thead><tr><th>risk</th><th>risk (95%)</th><th>main success</th><th>control</th>'
+        f"<th>baseline</th><th>what it measures</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
 def _marginal_section(report: dict, training: pd.DataFrame, synthetic: pd.DataFrame, profile) -> str:
     per_column = sorted(report.get("per_column") or [], key=lambda row: -float(row["value"]))
     figures = []
@@ -712,6 +746,7 @@ def render_html_report(report: dict, training: pd.DataFrame, synthetic: pd.DataF
         _context(report),
         _verdict_section(report),
         _other_metrics_section(report),
+        _reidentification_section(report),
         _marginal_section(report, training, synthetic, profile),
         _correlation_section(report),
         _association_section(report),

@@ -422,8 +422,9 @@ def _profile_column(
 
 
 def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, cardinality: int | None = None) -> str:
-    """Why the column directly identifies a person or a record ("" when it does not): e-mail addresses, phone
-    numbers, personal names, record numbers by name, or a unique key."""
+    """Why the column directly identifies a person or a record ("" when it does not): e-mail addresses, personal
+    names (by the column's name or its values), national ids, record numbers, card numbers, IBANs, phone numbers,
+    record numbers by name, or a unique key."""
     non_null = series.dropna() if non_null is None else non_null
     cardinality = int(non_null.nunique()) if cardinality is None else cardinality
     if not len(non_null):
@@ -431,19 +432,20 @@ def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, card
     name = str(series.name)
     is_text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
     distinct_share = cardinality / len(non_null)
-    if is_text and not _looks_like_datetime(non_null):
-        text = non_null.astype(str).str.strip()
-        if text.str.match(EMAIL_VALUE).mean() >= 0.95:
-            return "e-mail addresses"
+    dates = _looks_like_datetime(non_null)
+    text = non_null.astype(str).str.strip() if is_text and not dates else None
+    if text is not None and text.str.match(EMAIL_VALUE).mean() >= 0.95:
+        return "e-mail addresses"
+    # Names by meaning (the column's name in many languages, whatever its cardinality), names by content (Faker's
+    # first/last-name lists), national ids, record numbers, card numbers, IBANs: see identifiers.py. Before the
+    # phone rule, whose shape (7-20 digits and separators) national ids and card numbers also have.
+    by_meaning = "" if dates else person_or_id_reason(name, non_null)
+    if by_meaning:
+        return by_meaning
+    if text is not None:
         digits = text.str.count(r"\d")
         if (text.str.match(PHONE_VALUE) & (digits >= 7) & ~text.str.match(DECIMAL_VALUE)).mean() >= 0.95:
             return "phone numbers"
-    # Names by meaning (the column's name in many languages, whatever its cardinality), names by content (Faker's
-    # first/last-name lists), national ids, record numbers, card numbers, IBANs: see identifiers.py.
-    if not _looks_like_datetime(non_null):
-        by_meaning = person_or_id_reason(name, non_null)
-        if by_meaning:
-            return by_meaning
     if RECORD_NUMBER_NAME.search(name):
         return "a record number (by its name)"
     all_unique = cardinality == len(non_null) and len(non_null) >= MIN_KEY_ROWS

@@ -43,6 +43,29 @@ def test_a_copy_of_the_training_rows_is_conclusively_leaking(parts):
     assert copies["interval"][0] > 0.99 and copies["conclusive"]
 
 
+RISKS = ("singling_out_risk", "linkability_risk", "inference_risk")
+
+
+def test_reidentification_risks_are_reported_with_control_and_baseline(parts):
+    """The known answers of Giomi et al.: fresh population rows carry no risk beyond the control (every interval
+    starts at 0), a copy of the training rows a high one; every risk comes with its main, control and baseline
+    success rates (the report's section, and the HTML page's table)."""
+    training, holdout, fresh = parts
+    clean = _report(training, holdout, fresh, risk_attacks=800)
+    leaky = _report(training, holdout, training.sample(2000, random_state=0), risk_attacks=800)
+    for name in RISKS:
+        assert clean["intervals"][name][0] == 0.0, name
+        assert leaky["metrics"][name] > clean["metrics"][name], name
+        assert clean["intervals"][name][0] <= clean["metrics"][name] <= clean["intervals"][name][1]
+    assert leaky["intervals"]["singling_out_risk"][0] > 0.1  # two thirds of the attacked people are copied
+    assert leaky["intervals"]["inference_risk"][0] > clean["intervals"]["inference_risk"][1]
+    section = leaky["reidentification"]
+    assert section["original_rows"] == section["control_rows"] == len(holdout)  # equal sizes, no extrapolation
+    assert section["secret"] == "income" and "sex" in section["quasi_identifiers"]
+    for risk in section["risks"].values():
+        assert {"main", "control", "baseline"} <= set(risk) and risk["main"]["attacks"] == 800
+
+
 def test_a_threshold_inside_the_interval_makes_the_verdict_inconclusive():
     rule = next(r for r in THRESHOLD_RULES if r.metric == "ks_mean")
     report = {"metrics": {"ks_mean": 0.095}, "thresholds": {"ks_mean_max": 0.1}, "intervals": {"ks_mean": [0.08, 0.11]}}
