@@ -405,7 +405,7 @@ def _profile_column(
         if np.isnan(values).any():
             raise ProfileError(
                 f"Column {name!r} is {semantic_type} but {int(np.isnan(values).sum())} value(s) cannot be read as "
-                f"{'dates' if profile.kind == 'datetime' else 'numbers'}, e.g. {non_null[np.isnan(values)].iloc[0]!r}; "
+                f"{'dates' if profile.kind == 'datetime' else 'numbers'}, e.g. one shaped {value_shape(non_null[np.isnan(values)].iloc[0])!r}; "
                 "override its type in column_types."
             )
         profile.minimum, profile.maximum = float(values.min()), float(values.max())
@@ -419,6 +419,13 @@ def _profile_column(
     profile.treatment = treatment_override or _default_treatment(profile)
     profile.handling = _handling(profile, non_null)
     return profile
+
+
+def value_shape(value: Any) -> str:
+    """A source value's shape without its content, for messages: letters become a/A, digits 9 (`'Jo-12'` →
+    `'Aa-99'`), at most 40 characters. Errors may show what a bad value looks like, never the value."""
+    text = str(value)[:40]
+    return "".join("9" if c.isdigit() else ("A" if c.isupper() else "a") if c.isalpha() else c for c in text)
 
 
 def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, cardinality: int | None = None) -> str:
@@ -458,18 +465,6 @@ def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, card
         if values.max() - values.min() + 1 <= 2 * len(values):
             return "a unique key (distinct integers in a dense run, like row numbers)"
     return ""
-
-
-def identifying_columns(frame: pd.DataFrame) -> list[str]:
-    """The columns a preview must not show: direct identifiers and free text (which can name people)."""
-    found = []
-    for name in frame.columns:
-        series = frame[name]
-        non_null = series.dropna()
-        cardinality = int(non_null.nunique())
-        if identifier_reason(series, non_null, cardinality) or _semantic_type(series, non_null, cardinality) == "free_text":
-            found.append(str(name))
-    return found
 
 
 def _semantic_type(series: pd.Series, non_null: pd.Series, cardinality: int) -> str:

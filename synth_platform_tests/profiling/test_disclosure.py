@@ -158,3 +158,44 @@ def test_sensitive_filter_values_are_found_by_digest_only():
     table = pd.DataFrame({"a": ["hiv positive ", "negative", None], "b": [250, 1, 2]})
     assert find_disclosures(table, table.assign(a="x"), profile_dataframe(table.fillna("n")), secret_values=secrets).sensitive_filter_values == {"a": 1, "b": 1}
     assert SecretDigests.of(["x"]).salt != SecretDigests.of(["x"]).salt  # fresh salt: digests of two reads differ
+
+
+def test_an_identifier_is_modelled_only_with_an_explicit_acknowledgement():
+    n = 300
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"last_name": rng.choice(["Fitzgerald", "Blankenship", "Castaneda", "Whitehead", "Mcconnell"], n),
+                          "age": rng.integers(18, 90, n)})
+    profile = profile_dataframe(frame)
+    column = profile.column("last_name")
+    assert column.semantic_type == "identifier" and column.treatment == "drop"
+    assert column.identifier_reason.startswith("personal names (by its column name")  # the reason, in words
+    with pytest.raises(ProfileError, match=r"looks like a direct identifier.*acknowledge_identifiers: \[last_name\]"):
+        profile_dataframe(frame, column_types={"last_name": "categorical"})
+    with pytest.raises(ProfileError, match="list it in acknowledge_identifiers"):
+        profile_dataframe(frame, column_treatments={"last_name": "model"})
+    acknowledged = profile_dataframe(frame, column_types={"last_name": "categorical"}, acknowledge_identifiers=["last_name"])
+    column = acknowledged.column("last_name")
+    assert column.modelled and column.acknowledged_identifier.startswith("personal names")
+    assert "modelled as acknowledged in config" in column.handling
+
+
+def test_a_wide_short_text_column_keeps_only_values_shared_by_k_rows():
+    """Job titles: thousands of distinct values, most seen once. Every once-seen title would be a possible verbatim
+    output (and makes the one-hot encoding as wide as the column); only titles at least k rows share are kept."""
+    rng = np.random.default_rng(2)
+    common = [f"title {i}" for i in range(40)]
+    once = [f"unique title {i}" for i in range(3000)]
+    titles = np.concatenate([rng.choice(common, 5000), once])
+    frame = pd.DataFrame({"job": titles, "income": rng.normal(50, 10, len(titles))})
+    profile = profile_dataframe(frame)
+    job = profile.column("job")
+    assert job.semantic_type == "categorical" and job.rare_values_generalised == 3000 and job.rows_generalised == 3000
+    assert set(job.allowed_values) == set(common) | {OTHER_VALUE}
+    assert encode_for_generation(frame, profile)["job"].nunique() == 41
+
+
+def test_errors_show_a_bad_value_by_its_shape_only():
+    frame = pd.DataFrame({"dose": ["1.5", "2.0", "Smith-42"] * 10})
+    with pytest.raises(ProfileError, match=r"shaped 'Aaaaa-99'") as refused:
+        profile_dataframe(frame, column_types={"dose": "numeric_continuous"})
+    assert "Smith" not in str(refused.value)
