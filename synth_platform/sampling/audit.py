@@ -13,6 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from synth_platform.sampling.credentials import url_secrets
+
 from synth_platform import ddl
 
 AUDIT_TABLE = "synth_source_audit"
@@ -57,15 +59,13 @@ def _scrubbed(value: Any, secrets: list[str]) -> Any:
 
 
 def _secrets_of(urls: list[str]) -> list[str]:
+    """Each URL that carries a secret (whole) and every secret in it (`credentials.url_secrets`), longest first."""
     found = []
     for url in urls:
-        try:
-            password = sa.make_url(url).password
-        except Exception:  # noqa: BLE001
-            password = None
-        if password:
-            found.extend([str(password), url])
-    return sorted(found, key=len, reverse=True)
+        secrets = url_secrets(url)
+        if secrets:
+            found.extend([*secrets, url])
+    return sorted(set(found), key=len, reverse=True)
 
 
 def write_record(audit_url: str, record: AuditRecord, secrets: list[str] = ()) -> int:

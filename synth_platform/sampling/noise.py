@@ -57,6 +57,11 @@ class NoiseBound:
             raise NoiseError(f"Noise bounds of {self.column!r} must be finite numbers, got [{self.lower!r}, {self.upper!r}].")
         if not self.lower < self.upper:
             raise NoiseError(f"Noise bounds of {self.column!r} need lower < upper, got [{self.lower}, {self.upper}].")
+        if not math.isfinite(self.upper - self.lower):
+            raise NoiseError(
+                f"Noise bounds of {self.column!r} are [{self.lower:g}, {self.upper:g}]: their width overflows a float "
+                "(every noised value would be infinite). State the range the column's values really lie in."
+            )
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,19 @@ class NoisePlan:
             raise NoiseError(f"Noise bounds list a column twice: {columns}.")
         for bound in self.bounds:
             bound.validate()
+            if not math.isfinite(self.scale(bound)):
+                raise NoiseError(f"The Laplace scale of {bound.column!r} overflows with epsilon {self.epsilon!r}: raise epsilon or narrow the bounds.")
+
+    def check_integer_limits(self, limits: dict[str, int]) -> None:
+        """Integer columns (name → largest magnitude their type holds exactly) must have bounds inside that range:
+        noised values are rounded and stored as integers, and a bound beyond it would wrap to the type's minimum."""
+        for bound in self.bounds:
+            limit = limits.get(bound.column)
+            if limit is not None and max(abs(bound.lower), abs(bound.upper)) > limit:
+                raise NoiseError(
+                    f"Noise bounds of integer column {bound.column!r} are [{bound.lower:g}, {bound.upper:g}], beyond what "
+                    f"the column holds (±{limit:g}); state bounds inside the column's range."
+                )
 
     @property
     def columns(self) -> list[str]:

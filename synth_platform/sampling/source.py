@@ -26,7 +26,6 @@ import decimal
 import getpass
 import gzip
 import hashlib
-import ipaddress
 import json
 import math
 import os
@@ -44,6 +43,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from synth_platform.profiling.disclosure import SecretDigests
+from synth_platform.sampling.credentials import mask_url, scrub
+from synth_platform.sampling.errors import SourceError
+from synth_platform.sampling.transport import check_transport_security
 from synth_platform.sampling.noise import NoiseBound, NoiseError, NoisePlan, apply_noise
 
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "data" / "adult.csv.gz"
@@ -57,8 +59,6 @@ MAX_IDENTIFIER_CHARS = 255  # PostgreSQL truncates at 63 bytes, SQLite has no li
 MAX_TEXT_VALUE_CHARS = 10_000
 MAX_LIST_VALUES = 10_000
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "sqlite_temp")
-TLS_SSLMODES = ("require", "verify-ca", "verify-full")  # libpq sslmode values that refuse plain-text connections
-MYSQL_TLS_MODES = ("REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
 
 SCALAR_OPS = ("=", "!=", "<", "<=", ">", ">=")
 LIST_OPS = ("in", "not in")
@@ -66,10 +66,6 @@ NULL_OPS = ("is null", "is not null")
 OPERATORS = SCALAR_OPS + LIST_OPS + NULL_OPS + ("between",)
 _SCALAR_TYPES = (str, int, float, bool, decimal.Decimal, dt.date, dt.datetime, dt.time)
 _HASH_PRIME = 2_147_483_647  # 2**31 - 1: products of two values below it stay inside SQLite's 64-bit integers
-
-
-class SourceError(ValueError):
-    """A sampling request that cannot be served; the message says what to change."""
 
 
 class SourceReadFailed(RuntimeError):
@@ -307,80 +303,6 @@ class SourceSample:
         return len(self.training) + len(self.holdout)
 
 
-def mask_url(url: str) -> str:
-    """The URL as it may be shown to people: the password replaced by ***."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparseable URL is shown as nothing at all rather than leaked
-        return "<unparseable database URL>"
-
-
-def _is_local_host(host: str | None) -> bool:
-    """No host (the default Unix socket), a socket directory, `localhost` or a loopback address."""
-    if not host or host.startswith("/") or host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_transport_security(url: str, require_tls: bool = True) -> None:
-    """Refuse a plain-text connection to a database on another machine.
-
-    A URL whose hosts are all local (Unix socket, localhost, loopback) needs nothing. Otherwise, unless
-    `require_tls=False`: PostgreSQL needs `sslmode=require`, `verify-ca` or `verify-full` (in the URL or in
-    `PGSSLMODE`); MySQL / MariaDB need `ssl_mode` REQUIRED / VERIFY_CA / VERIFY_IDENTITY or an `ssl_ca`; other
-    dialects cannot be checked and are refused."""
-    if not require_tls:
-        return
-    try:
-        parsed = sa.make_url(url)
-    except Exception:  # noqa: BLE001
-        raise SourceError("The source database URL cannot be parsed; expected dialect+driver://user@host/database.") from None
-    if parsed.get_backend_name() == "sqlite":
-        return
-    query = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in parsed.query.items()}
-    hosts = [h for h in (query.get("host") or parsed.host or "").split(",")]
-    if all(_is_local_host(h) for h in hosts):
-        return
-    backend = parsed.get_backend_name()
-    shown = ", ".join(h for h in hosts if not _is_local_host(h))
-    if backend == "postgresql":
-        mode = query.get("sslmode") or os.environ.get("PGSSLMODE", "")
-        if mode in TLS_SSLMODES:
-            return
-        raise SourceError(
-            f"The source database on {shown} is not local and its URL does not require TLS (sslmode={mode or 'unset'}): "
-            "add ?sslmode=verify-full (or require) to the URL, or set require_tls=False on the source_database "
-            "resource if the connection is protected another way (e.g. an SSH tunnel)."
-        )
-    if backend in ("mysql", "mariadb"):
-        if str(query.get("ssl_mode", "")).upper() in MYSQL_TLS_MODES or query.get("ssl_ca"):
-            return
-        raise SourceError(
-            f"The source database on {shown} is not local and its URL does not require TLS: add ?ssl_mode=VERIFY_IDENTITY "
-            "(mysqlclient) or ?ssl_ca=/path/to/ca.pem (PyMySQL), or set require_tls=False on the source_database resource."
-        )
-    raise SourceError(
-        f"The source database on {shown} is not local and TLS cannot be verified for {backend!r} URLs: make sure the "
-        "connection is encrypted, then set require_tls=False on the source_database resource."
-    )
-
-
-def scrub(message: str, url: str) -> str:
-    """`message` with the URL's password (and the unmasked URL) replaced, for error texts and audit records."""
-    try:
-        parsed = sa.make_url(url)
-        password = parsed.password
-    except Exception:  # noqa: BLE001
-        return message.replace(url, "<database URL>")
-    message = message.replace(url, mask_url(url))
-    if password:
-        message = message.replace(str(password), "***")
-    return message
-
-
 def ensure_embedded_source(path: Path, dataset: Path = BUNDLED_DATASET, table: str = EMBEDDED_TABLE) -> str:
     """Build the embedded SQLite source from the bundled dataset on first use; return its SQLAlchemy URL.
 
@@ -493,6 +415,19 @@ def _python_type(column: sa.Column) -> type | None:
         return column.type.python_type
     except NotImplementedError:
         return None
+
+
+def integer_limits(table: sa.Table, dialect: str) -> dict[str, int]:
+    """Integer columns and the largest magnitude each holds exactly as a float (SMALLINT 2^15, INTEGER 2^31, wider
+    2^53, where float64 stops counting every integer; SQLite's integers are all 64-bit)."""
+    limits = {}
+    for column in table.columns:
+        if _python_type(column) is int:
+            sized = dialect != "sqlite"
+            limit = (2**15 if sized and isinstance(column.type, sa.SmallInteger)
+                     else 2**31 if sized and type(column.type) in (sa.Integer, sa.INTEGER) else 2**53)
+            limits[column.name] = limit
+    return limits
 
 
 def _check_value_type(column: sa.Column, item: Filter) -> None:
@@ -750,6 +685,12 @@ def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state
     except sa.exc.OperationalError as exc:
         raise SourceReadFailed(f"Cannot connect to {shown_url}: {exc.orig}") from None
     check_names(table, request)
+    plan = request.noise_plan
+    if plan is not None:
+        try:
+            plan.check_integer_limits(integer_limits(table, engine.dialect.name))
+        except NoiseError as exc:
+            raise SourceError(str(exc)) from None
     count_query, sample_query = build_queries(table, engine, request)
     state["query"] = _finish(count_query, engine, request)  # replaced by the sampling query once it is built
 

@@ -26,6 +26,8 @@ import optuna
 import pandas as pd
 import sqlalchemy as sa
 
+from synth_platform.sampling.credentials import mask_url
+
 from synth_platform import ddl
 from synth_platform.generation.generators import DP_PLUGINS, PrivacyPolicy
 from synth_platform.profiling.profile import DatasetProfile
@@ -145,12 +147,7 @@ def ensure_memory_table(engine: sa.Engine) -> sa.Table:
 
 
 def _masked(url: str | None) -> str | None:
-    if url is None:
-        return None
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparseable URL is stored as nothing rather than leaked
-        return "<unparseable database URL>"
+    return None if url is None else mask_url(url)
 
 
 def _json_default(value: Any) -> Any:

@@ -22,7 +22,8 @@ from synth_platform.evaluation.report import Thresholds
 from synth_platform.generation import generators
 from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.generation.training_hooks import EpochEnd
-from synth_platform.sealed_storage import write_private_bytes
+from synth_platform.sampling.credentials import mask_url
+from synth_platform.sealed_storage import seal, unseal, write_private_bytes
 from synth_platform.profiling.profile import DatasetProfile, align_for_comparison, decode_from_generation
 from synth_platform.tuning import memory, strategy, tracking, workers
 from synth_platform.tuning.search_space import default_params, search_space, suggest
@@ -122,7 +123,7 @@ class TuningResult:
     plugin: str
     params: dict[str, Any]
     study_name: str
-    storage: str
+    storage: str  # the Optuna storage URL, masked: a TuningResult is persisted, a credential never is
     best_value: float
     best_trial_number: int
     trials_this_run: int
@@ -207,8 +208,16 @@ class TrialSetup:
     encoder_cache_dir: Path | None = None  # fitted data encoders (ctgan/tvae/dpgan), shared by trials and runs
 
     def save(self, path: Path) -> Path:
-        """Owner-only (0600): it holds the training rows. `run_study` removes it when the study ends."""
-        return write_private_bytes(path, pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
+        """Sealed (encrypted and authenticated with the storage key, see `sealed_storage`) and owner-only: it holds
+        the training rows, and a worker must never unpickle a file someone else wrote on a shared volume. `run_study`
+        removes it when the study ends."""
+        return write_private_bytes(path, seal(pickle.dumps(self, pickle.HIGHEST_PROTOCOL)))
+
+    @staticmethod
+    def load(path: str | Path) -> TrialSetup:
+        """The setup `save` wrote; a file not sealed with this storage key (tampered, or written by anyone else) is
+        refused before anything in it is unpickled."""
+        return pickle.loads(unseal(Path(path).read_bytes(), what=f"the trial setup {path}"))
 
 
 LOGGER = logging.getLogger("synth_platform.tuning")
@@ -220,8 +229,7 @@ def objective_from_file(setup_path: str, torch_threads: int = 1) -> Callable[[op
     spawned worker process)."""
     import multiprocessing
 
-    with open(setup_path, "rb") as handle:
-        setup: TrialSetup = pickle.load(handle)
+    setup = TrialSetup.load(setup_path)
     generators.configure_compute(torch_threads)
     if multiprocessing.parent_process() is not None and not LOGGER.handlers:
         handler = logging.StreamHandler()
@@ -483,7 +491,7 @@ def run_study(
             )
             summaries = workers.run_workers(spec, n_workers, total_trials=budget.n_trials, log=log)
             study = optuna.load_study(study_name=name, storage=storage)
-            result = summarize(study, before, plugin=plugin, storage=storage, budget=budget, search=search, policy=policy,
+            result = summarize(study, before, plugin=plugin, storage=mask_url(storage), budget=budget, search=search, policy=policy,
                                timed_out=time.monotonic() - started >= budget.timeout_s)
             if tracking_uri:
                 tracker.log_choice(name, result.best_trial_number, result.params, {"feasible": float(result.feasible), **result.best_scores})

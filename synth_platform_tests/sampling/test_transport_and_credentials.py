@@ -1,0 +1,152 @@
+"""The TLS rule decides on the address libpq will really dial (hostaddr, every host, the libpq environment, service
+files), never by connecting; every credential form a URL can carry is masked wherever a URL is shown; noise bounds
+that overflow are refused before the read. Each case here was let through before its fix."""
+
+import math
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synth_platform.sampling import audit
+from synth_platform.sampling.credentials import mask_url, scrub, url_secrets
+from synth_platform.sampling.noise import NoiseBound, NoiseError, NoisePlan
+from synth_platform.sampling.source import SampleRequest, SourceError, read_sample
+from synth_platform.sampling.transport import check_transport_security
+from synth_platform.tuning.memory import _masked
+
+REMOTE_IP = "203.0.113.7"  # TEST-NET-3 (RFC 5737): never routed; the rule is checked before any connection
+REMOTE_NAME = "db.hospital.example"  # .example (RFC 2606): never resolves
+
+
+@pytest.mark.parametrize(
+    ("url", "environ"),
+    [
+        (f"postgresql+psycopg2://u@localhost/db?hostaddr={REMOTE_IP}", {}),  # hostaddr wins over host
+        (f"postgresql+psycopg2://u@/db?host=localhost&host={REMOTE_NAME}", {}),  # a repeated host: every one counts
+        (f"postgresql+psycopg2://u@/db?host={REMOTE_NAME}&host=localhost", {}),  # (the old rule read the last only)
+        ("postgresql+psycopg2://u@/db", {"PGHOST": REMOTE_NAME}),  # no host in the URL: libpq takes PGHOST
+        ("postgresql+psycopg2://u@/db", {"PGHOSTADDR": REMOTE_IP}),
+        ("postgresql+psycopg2://u@localhost/db", {"PGHOSTADDR": REMOTE_IP}),  # PGHOSTADDR fills the URL's hostaddr
+        (f"postgresql+psycopg2://u@localhost/db?hostaddr=127.0.0.1,{REMOTE_IP}", {}),  # multi-host hostaddr
+    ],
+)
+def test_the_tls_rule_decides_on_the_address_libpq_will_dial(url, environ):
+    with pytest.raises(SourceError, match="not local"):
+        check_transport_security(url, environ=environ)
+    check_transport_security(url + ("&" if "?" in url else "?") + "sslmode=verify-full", environ=environ)
+    check_transport_security(url, require_tls=False, environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("url", "environ"),
+    [
+        ("postgresql+psycopg2://u@localhost/db", {"PGHOST": REMOTE_NAME}),  # the URL's host wins over PGHOST
+        ("postgresql+psycopg2://u@/db", {}),  # the default Unix socket
+        ("postgresql+psycopg2://u@/db?host=/var/run/postgresql", {}),
+        ("postgresql+psycopg2://u@db/x?hostaddr=127.0.0.1", {}),  # a name, but the dialled address is loopback
+        ("postgresql+psycopg2://u@[::1]:5432/db", {}),
+    ],
+)
+def test_local_connections_need_nothing(url, environ):
+    check_transport_security(url, environ=environ)
+
+
+def test_service_files_are_read_as_libpq_reads_them_and_an_unknown_service_is_refused(tmp_path):
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[prod]\nhost={REMOTE_NAME}\ndbname=emr\n\n[prod_tls]\nhost={REMOTE_NAME}\nsslmode=verify-full\n"
+                        "[local]\nhost=127.0.0.1\n")
+    environ = {"PGSERVICEFILE": str(services)}
+    with pytest.raises(SourceError, match="not local"):
+        check_transport_security("postgresql+psycopg2://u@/?service=prod", environ=environ)
+    with pytest.raises(SourceError, match="not local"):
+        check_transport_security("postgresql+psycopg2://u@/", environ={**environ, "PGSERVICE": "prod"})
+    check_transport_security("postgresql+psycopg2://u@/?service=prod_tls", environ=environ)
+    check_transport_security("postgresql+psycopg2://u@/?service=local", environ=environ)
+    with pytest.raises(SourceError, match="service 'nowhere'.*cannot be checked"):
+        check_transport_security("postgresql+psycopg2://u@/?service=nowhere", environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "shown"),
+    [
+        ("postgresql+psycopg2://reader@127.0.0.1/emr?password=hunter2-secret", "hunter2-secret",
+         "postgresql+psycopg2://reader@127.0.0.1/emr?password=***"),
+        ("postgresql+psycopg2://reader:s3c@r3tTail@db.example.org/emr", "s3c@r3tTail",
+         "postgresql+psycopg2://reader:***@db.example.org/emr"),
+        ("postgresql+psycopg2://reader:pa%40ss%2Fword@127.0.0.1/emr", "pa@ss/word", "postgresql+psycopg2://reader:***@127.0.0.1/emr"),
+        ("postgresql+psycopg2://reader@127.0.0.1/emr?passfile=/home/reader/.pgpass-7", "/home/reader/.pgpass-7",
+         "postgresql+psycopg2://reader@127.0.0.1/emr?passfile=***"),
+        ("postgresql+psycopg2://reader@127.0.0.1/emr?sslpassword=keypass-9&sslmode=require", "keypass-9",
+         "postgresql+psycopg2://reader@127.0.0.1/emr?sslmode=require&sslpassword=***"),
+    ],
+)
+def test_every_credential_form_is_masked(url, secret, shown):
+    assert mask_url(url) == shown
+    assert secret in url_secrets(url) or secret.replace("@", "%40").replace("/", "%2F") in url
+    for part in secret.split("@"):  # a raw `@`: SQLAlchemy reads the tail as part of the host, never shown
+        assert part not in mask_url(url)
+    message = f"could not connect to {url}: password {secret} rejected, {secret.split('@')[-1]}"
+    assert secret not in scrub(message, url) and "***" in scrub(message, url)
+    assert secret not in _masked(url)  # the tuning memory's stored form
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(password=st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Cc",)), min_size=6, max_size=24))
+def test_no_password_survives_masking_in_any_position(password):
+    """Any printable password, raw in the userinfo or as a query parameter: no 6+-character run of it is shown."""
+    from urllib.parse import quote
+
+    for url in (f"postgresql+psycopg2://u:{password}@127.0.0.1/db", f"postgresql+psycopg2://u@127.0.0.1/db?password={quote(password)}"):
+        shown = mask_url(url)
+        if shown == "<unparseable database URL>":
+            continue
+        assert password not in shown and quote(password, safe="") not in shown
+
+
+def test_a_query_password_never_reaches_the_sample_the_audit_or_an_error(tmp_path):
+    """Through a real read on the local PostgreSQL (trust auth ignores the password) and a refused one."""
+    from synth_platform_tests.conftest import fresh_pg_database
+
+    secret = "hunter2-query-secret"
+    audit_url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    with fresh_pg_database() as url:
+        pd.DataFrame({"age": range(40), "ward": ["a", "b"] * 20}).to_sql("visits", sa.create_engine(url), index=False)
+        with_password = url + f"?password={secret}"
+        sample = read_sample(with_password, SampleRequest(table="visits"), audit_url=audit_url)
+        with pytest.raises(SourceError) as refused:
+            read_sample(with_password, SampleRequest(table="nope"), audit_url=audit_url)
+    remote = f"postgresql+psycopg2://reader:s3c@{secret}@{REMOTE_NAME}/emr"  # refused before any connection
+    with pytest.raises(SourceError, match="not local") as plain_text:
+        read_sample(remote, SampleRequest(table="visits"), audit_url=audit_url)
+    shown = str(sample.source) + str(refused.value) + str(plain_text.value) + str(audit.read_records(audit_url))
+    assert secret not in shown and "***" in sample.source
+
+
+def test_noise_bounds_that_overflow_are_refused():
+    with pytest.raises(NoiseError, match="width overflows"):
+        NoisePlan(1.0, (NoiseBound("income", -1e308, 1e308),)).validate()
+    with pytest.raises(NoiseError, match="Laplace scale"):
+        NoisePlan(1e-300, (NoiseBound("income", 0.0, 1e10),)).validate()
+    assert math.isfinite(NoisePlan(1.0, (NoiseBound("income", 0.0, 1e6),)).scale(NoiseBound("income", 0.0, 1e6)))
+
+
+def test_noise_bounds_beyond_an_integer_column_are_refused_before_the_read(tmp_path):
+    """[0, 1e30] on an INTEGER column turned every value into int64's minimum; now refused, audited, nothing read."""
+    from synth_platform_tests.conftest import fresh_pg_database
+
+    audit_url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    with fresh_pg_database() as url:
+        with sa.create_engine(url).begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE visits (age INTEGER, days SMALLINT, ward TEXT)")
+            conn.exec_driver_sql("INSERT INTO visits SELECT mod(g, 90), mod(g, 30), 'a' FROM generate_series(1, 50) g")
+        for column, upper in (("age", 1e30), ("days", 40_000)):
+            request = SampleRequest(table="visits", noise_epsilon=1.0, noise_bounds=({"column": column, "lower": 0, "upper": upper},))
+            with pytest.raises(SourceError, match=f"integer column '{column}'.*beyond what the column holds"):
+                read_sample(url, request, audit_url=audit_url)
+        ok = read_sample(url, SampleRequest(table="visits", noise_epsilon=1.0, noise_bounds=({"column": "age", "lower": 0, "upper": 120},)),
+                         audit_url=audit_url)
+    assert ok.training["age"].between(0, 120).all()
+    assert [r["outcome"] for r in audit.read_records(audit_url)] == ["refused", "refused", "ok"]
