@@ -93,6 +93,45 @@ def check_identifier(what: str, name: Any) -> None:
     bad = _unprintable(name)
     if bad is not None:
         raise SourceError(f"{what} {name[:40]!r} contains the control character {bad}; names are plain text.")
+    problem = lookalike_problem(name)
+    if problem:
+        raise SourceError(f"{what} {code_points(name[:40])} {problem}; type the name in one script, as the database spells it.")
+
+
+# Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt) that are not format characters (Cf, refused
+# above): invisible in every font, so `adult` + U+3164 looks like `adult`.
+_IGNORABLE = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
+              (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF), (0x2800, 0x2800))
+# Unicode TR39's "highly restrictive" profile: one script, or one of these combinations (the ways Japanese, Chinese
+# and Korean are written); Latin with Cyrillic or Greek is how look-alike names are made (`аdult`, Cyrillic а).
+_ALLOWED_SCRIPT_SETS = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}), frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+
+
+def lookalike_problem(name: str) -> str:
+    """Why `name` could pass for another name ("" when it cannot): an invisible character, or letters of scripts that
+    are not written together (Unicode TR39 highly restrictive; scripts from the confusable_homoglyphs data)."""
+    from confusable_homoglyphs import categories
+
+    for position, char in enumerate(name):
+        if any(low <= ord(char) <= high for low, high in _IGNORABLE):
+            return f"contains the invisible character U+{ord(char):04X} at position {position}"
+    if name.isascii():
+        return ""
+    scripts = {categories.alias(char) for char in name} - {"COMMON", "INHERITED"}
+    if len(scripts) > 1 and not any(scripts <= allowed for allowed in _ALLOWED_SCRIPT_SETS):
+        return f"mixes the scripts {sorted(scripts)}, so it can look like a different name"
+    return ""
+
+
+def code_points(name: str) -> str:
+    """The name as typed, and for a non-ASCII one each non-ASCII character's code point, so a look-alike shows."""
+    if name.isascii():
+        return repr(name)
+    marked = "".join(char if char.isascii() else f"<U+{ord(char):04X}>" for char in name)
+    return f"{name!r} ({marked})"
 
 
 def _check_text_value(column: str, value: Any) -> None:
@@ -833,7 +872,7 @@ def read_sample(
             actor=actor or _os_user(),
             run_id=run_id,
             source=shown_url,
-            table_name=str(request.table),
+            table_name=code_points(str(request.table)) if not str(request.table).isascii() else str(request.table),
             columns=list(request.columns),
             filters=_safe_filters(request),
             sample_fraction=request.sample_fraction,

@@ -150,3 +150,43 @@ def test_noise_bounds_beyond_an_integer_column_are_refused_before_the_read(tmp_p
                          audit_url=audit_url)
     assert ok.training["age"].between(0, 120).all()
     assert [r["outcome"] for r in audit.read_records(audit_url)] == ["refused", "refused", "ok"]
+
+
+HOMOGLYPHS = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441", "x": "\u0445", "i": "\u0456"}
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(
+    name=st.text(alphabet="aeopcxitdlunm_", min_size=3, max_size=20).filter(lambda n: any(c in HOMOGLYPHS for c in n)),
+    which=st.integers(0, 100),
+    invisible=st.sampled_from(["", "\u3164", "\u115f", "\ufe0f", "\u034f"]),
+)
+def test_look_alike_names_are_refused_and_shown_by_code_point(name, which, invisible):
+    """A Latin name with one letter swapped for its Cyrillic twin, or with an invisible character: refused, and the
+    refusal shows the code points (the look-alike `аdult` was accepted and audited as if it were `adult`)."""
+    from synth_platform.sampling.source import check_identifier
+
+    positions = [i for i, c in enumerate(name) if c in HOMOGLYPHS]
+    i = positions[which % len(positions)]
+    for fake in (name[:i] + HOMOGLYPHS[name[i]] + name[i + 1:], name + invisible if invisible else None):
+        if fake is None:
+            continue
+        with pytest.raises(SourceError, match=r"U\+[0-9A-F]{4}") as refused:
+            check_identifier("Table", fake)
+        assert "script" in str(refused.value) or "invisible" in str(refused.value)
+    check_identifier("Table", name)  # the genuine name passes
+
+
+@pytest.mark.parametrize("name", ["患者データ", "patient_データ", "données_patients", "пациенты", "Ελλάδα", "환자_table"])
+def test_names_written_in_one_script_or_an_east_asian_mix_are_accepted(name):
+    from synth_platform.sampling.source import check_identifier
+
+    check_identifier("Table", name)
+
+
+def test_the_audit_shows_the_code_points_of_a_refused_look_alike(tmp_path):
+    audit_url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    with pytest.raises(SourceError, match="mixes the scripts"):
+        read_sample(f"sqlite:///{tmp_path / 'source.sqlite'}", SampleRequest(table="\u0430dult"), audit_url=audit_url)
+    (record,) = audit.read_records(audit_url)
+    assert record["outcome"] == "refused" and "<U+0430>dult" in record["table_name"]
