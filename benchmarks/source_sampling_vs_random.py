@@ -166,7 +166,7 @@ def main() -> None:
         print(f"{name:36s} {median:9.3f} {min(seconds[name]):7.3f} {rows:10,d} {cols:5d} {size / 1e6:12.1f} {median / base:7.1f}x")
 
     # Server-side only: EXPLAIN ANALYZE of the SELECTs (no transfer, no client work).
-    table = reflect_table(engine, TABLE, TABLE)
+    table, _ = reflect_table(engine, TABLE, TABLE)
     request = SampleRequest(table=TABLE, max_rows=SAMPLE, seed=1)
     count_query, sample_query = source.build_queries(table, engine, request)
     thin = source.thinning_fraction([(SAMPLE, ROWS)])

@@ -111,6 +111,7 @@ class SourceSampleConfig(dg.Config):
     row_cap: int = Field(default=DEFAULT_ROW_CAP, description="Hard cap on rows read; larger requests are refused.")
     noise_epsilon: float = Field(default=0.0, description="Epsilon of the bounded Laplace noise added to the noise_bounds columns as they are read; 0 means no noise.")
     noise_bounds: list[NoiseBoundConfig] = Field(default=[], description="Sensitive numeric columns to noise, each with its stated [lower, upper] bound.")
+    allowed_schemas: list[str] = Field(default=[], description="Schemas the table may be read from (an unqualified name is resolved through the database's search_path first); empty means any.")
 
     def to_request(self) -> SampleRequest:
         sensitive = set(self.sensitive_columns) | {b.column for b in self.noise_bounds}
@@ -128,6 +129,7 @@ class SourceSampleConfig(dg.Config):
             row_cap=self.row_cap,
             noise_epsilon=self.noise_epsilon or None,
             noise_bounds=tuple(NoiseBound(b.column, b.lower, b.upper) for b in self.noise_bounds),
+            allowed_schemas=tuple(self.allowed_schemas),
         )
 
 
@@ -238,6 +240,7 @@ def source_sample(
         metadata={
             "source": sample.source,
             "table": sample.table,
+            "resolved_table": sample.resolved_table,
             "rows_in_table": sample.rows_in_table,
             "rows_matched": sample.rows_matched,
             "rows_returned": sample.rows_returned,

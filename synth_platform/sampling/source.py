@@ -213,9 +213,10 @@ class SampleRequest:
     row_cap: int = DEFAULT_ROW_CAP
     noise_epsilon: float | None = None
     noise_bounds: tuple[NoiseBound, ...] = ()
+    allowed_schemas: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("columns", "filters", "sensitive_columns", "noise_bounds"):
+        for name in ("columns", "filters", "sensitive_columns", "noise_bounds", "allowed_schemas"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -250,6 +251,10 @@ class SampleRequest:
             check_identifier("A column", column)
         for column in self.sensitive_columns:
             check_identifier("A sensitive column", column)
+        for allowed in self.allowed_schemas:
+            check_identifier("An allowed schema", allowed)
+        if schema and self.allowed_schemas and schema not in self.allowed_schemas:
+            raise SourceError(f"Schema {schema!r} is not among the allowed schemas {list(self.allowed_schemas)}.")
         if self.stratify_by is not None:
             check_identifier("The stratify column", self.stratify_by)
         if not 0.0 < self.holdout_fraction < 1.0:
@@ -332,6 +337,7 @@ class SourceSample:
     sensitive_columns: list[str] = field(default_factory=list)  # sensitive columns in the sample: values never shown
     withheld_columns: list[str] = field(default_factory=list)  # sensitive filter columns, left out (see SampleRequest)
     secret_values: SecretDigests = field(default_factory=SecretDigests)  # digests of sensitive filter values only
+    resolved_table: str = ""  # schema.table as the database resolved the name (search_path), what was read
 
     @property
     def columns(self) -> list[str]:
@@ -409,9 +415,35 @@ def read_only_connection(engine: sa.Engine, statement_timeout_s: float) -> Itera
                 raw.execute("PRAGMA query_only = OFF")
 
 
-def reflect_table(engine: sa.Engine, table_name: str, shown_url: str) -> sa.Table:
+def resolve_schema(engine: sa.Engine, name: str) -> str | None:
+    """The schema an unqualified table name resolves to for this connection (PostgreSQL: through the role's
+    `search_path`, which the database side controls; SQLite: `main`), None when no table of that name is visible."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            return conn.execute(sa.text(
+                "SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(:name))"), {"name": name}).scalar()
+    if engine.dialect.name == "sqlite":
+        return "main"
+    return sa.inspect(engine).default_schema_name
+
+
+def reflect_table(
+    engine: sa.Engine, table_name: str, shown_url: str, allowed_schemas: tuple[str, ...] = ()
+) -> tuple[sa.Table, str]:
+    """The reflected table and its schema-qualified name. An unqualified name is resolved to its schema first, and
+    on PostgreSQL read schema-qualified, so the read and the audit name the same table whatever the search_path
+    says; `allowed_schemas` (when given) must include the schema."""
     schema, _, name = table_name.rpartition(".")
     schema = schema or None
+    resolved = schema or resolve_schema(engine, name)
+    if allowed_schemas and resolved is not None and resolved not in allowed_schemas:
+        raise SourceError(
+            f"Table {table_name!r} resolves to schema {resolved!r} in {shown_url}, which is not among the allowed schemas "
+            f"{list(allowed_schemas)}: qualify the name (schema.table) or add the schema to allowed_schemas."
+        )
+    if schema is None and engine.dialect.name == "postgresql" and resolved is not None:
+        schema = resolved
     inspector = sa.inspect(engine)
     if schema is not None and schema not in inspector.get_schema_names():
         raise SourceError(
@@ -420,7 +452,8 @@ def reflect_table(engine: sa.Engine, table_name: str, shown_url: str) -> sa.Tabl
     if not inspector.has_table(name, schema=schema):
         available = sorted(inspector.get_table_names(schema=schema))
         raise SourceError(f"Table {table_name!r} not found in {shown_url}. Available tables: {available or 'none'}.")
-    return sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
+    table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
+    return table, f"{resolved}.{name}" if resolved else name
 
 
 def check_names(table: sa.Table, request: SampleRequest) -> None:
@@ -720,9 +753,10 @@ class ReadResult:
 
 def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state: dict[str, Any]) -> ReadResult:
     try:
-        table = reflect_table(engine, request.table, shown_url)
+        table, resolved = reflect_table(engine, request.table, shown_url, request.allowed_schemas)
     except sa.exc.OperationalError as exc:
         raise SourceReadFailed(f"Cannot connect to {shown_url}: {exc.orig}") from None
+    state["resolved_table"] = resolved
     check_names(table, request)
     plan = request.noise_plan
     if plan is not None:
@@ -847,6 +881,7 @@ def read_sample(
             sensitive_columns=[c for c in frame.columns if c in request.all_sensitive_columns],
             withheld_columns=request.withheld_columns,
             secret_values=SecretDigests.of(request.secret_values()),
+            resolved_table=state.get("resolved_table", ""),
         )
     except SourceError as exc:
         outcome, error = "refused", SourceError(_redact_values(scrub(str(exc), url), request))
@@ -872,7 +907,7 @@ def read_sample(
             actor=actor or _os_user(),
             run_id=run_id,
             source=shown_url,
-            table_name=code_points(str(request.table)) if not str(request.table).isascii() else str(request.table),
+            table_name=_audited_name(str(request.table), state.get("resolved_table")),
             columns=list(request.columns),
             filters=_safe_filters(request),
             sample_fraction=request.sample_fraction,
@@ -896,6 +931,15 @@ def read_sample(
         raise error
     assert sample is not None
     return sample
+
+
+def _audited_name(requested: str, resolved: str | None) -> str:
+    """The table as the audit records it: the schema-qualified name that was read (and the name as requested when
+    that differs), non-ASCII names with their code points."""
+    shown = requested if requested.isascii() else code_points(requested)
+    if resolved and resolved != requested:
+        return f"{resolved} (requested as {shown})"
+    return shown
 
 
 def _redact_values(message: str, request: SampleRequest) -> str:

@@ -190,3 +190,27 @@ def test_the_audit_shows_the_code_points_of_a_refused_look_alike(tmp_path):
         read_sample(f"sqlite:///{tmp_path / 'source.sqlite'}", SampleRequest(table="\u0430dult"), audit_url=audit_url)
     (record,) = audit.read_records(audit_url)
     assert record["outcome"] == "refused" and "<U+0430>dult" in record["table_name"]
+
+
+def test_an_unqualified_name_is_resolved_through_the_search_path_and_audited_as_read(tmp_path):
+    """A role whose search_path puts `evil` first reads `evil.adult` when asking for `adult`: the read, the audit and
+    the sample now name the schema that was read, and allowed_schemas refuses the others."""
+    from synth_platform_tests.conftest import fresh_pg_database
+
+    audit_url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    with fresh_pg_database() as url:
+        with sa.create_engine(url).begin() as conn:
+            conn.exec_driver_sql("CREATE SCHEMA evil")
+            conn.exec_driver_sql("CREATE TABLE public.adult AS SELECT g AS age, 'public' AS origin FROM generate_series(1, 40) g")
+            conn.exec_driver_sql("CREATE TABLE evil.adult AS SELECT g AS age, 'evil' AS origin FROM generate_series(1, 40) g")
+        evil_path = url + "?options=-csearch_path%3Devil,public"  # the role's setting, as the database side may set it
+        plain = read_sample(url, SampleRequest(table="adult"), audit_url=audit_url)
+        tricked = read_sample(evil_path, SampleRequest(table="adult"), audit_url=audit_url)
+        with pytest.raises(SourceError, match="resolves to schema 'evil'.*allowed schemas \\['public'\\]"):
+            read_sample(evil_path, SampleRequest(table="adult", allowed_schemas=("public",)), audit_url=audit_url)
+        with pytest.raises(SourceError, match="not among the allowed schemas"):
+            read_sample(url, SampleRequest(table="evil.adult", allowed_schemas=("public",)), audit_url=audit_url)
+    assert plain.resolved_table == "public.adult" and set(plain.training["origin"]) == {"public"}
+    assert tricked.resolved_table == "evil.adult" and set(tricked.training["origin"]) == {"evil"}
+    names = [r["table_name"] for r in audit.read_records(audit_url)]
+    assert names[:3] == ["public.adult (requested as adult)", "evil.adult (requested as adult)", "adult"]
