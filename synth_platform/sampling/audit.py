@@ -19,6 +19,9 @@ from synth_platform import ddl
 
 AUDIT_TABLE = "synth_source_audit"
 OUTCOMES = ("ok", "refused", "failed")
+# What a record says between the intent (written before the read) and the outcome (after it): if the process dies
+# or the audit store fails mid-read, this is what stays.
+UNFINISHED = "started; no outcome recorded (the process stopped, or the audit store failed, before the read ended)"
 
 
 @dataclass
@@ -83,6 +86,25 @@ def write_record(audit_url: str, record: AuditRecord, secrets: list[str] = ()) -
         table = ensure_audit_table(engine)
         with engine.begin() as conn:
             return int(conn.execute(table.insert().values(**row).returning(table.c.id)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def finish_record(audit_url: str, record_id: int, record: AuditRecord, secrets: list[str] = ()) -> None:
+    """Replace the intent record `record_id` (written by `write_record` before the read) with the read's outcome."""
+    if record.outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}, got {record.outcome!r}.")
+    hidden = _secrets_of([*secrets, audit_url])
+    row = {key: _scrubbed(value, hidden) for key, value in asdict(record).items()}
+    row["columns"] = _scrubbed(json.dumps(record.columns), hidden)
+    row["filters"] = _scrubbed(json.dumps(record.filters, default=str), hidden)
+    engine = sa.create_engine(audit_url)
+    try:
+        table = ensure_audit_table(engine)
+        with engine.begin() as conn:
+            updated = conn.execute(table.update().where(table.c.id == record_id).values(**row)).rowcount
+        if updated != 1:
+            raise RuntimeError(f"audit record {record_id} is gone from {AUDIT_TABLE}")
     finally:
         engine.dispose()
 

@@ -831,8 +831,10 @@ def read_sample(
 ) -> SourceSample:
     """Read a seeded sample of `request.table` from `url` read-only and split it into training and holdout.
 
-    Every call writes one record to the audit table at `audit_url` (outcome ok, refused or failed) before it
-    returns or raises; `audit_url=None` skips the audit and is meant for tests of the read path only.
+    Every call writes one record to the audit table at `audit_url` before anything is read (its intent: until the
+    outcome replaces it, it says the read did not finish) and the outcome (ok, refused or failed) after; a store that
+    cannot take the intent stops the read, one that fails afterwards discards the rows, and the message holds both
+    errors. `audit_url=None` skips the audit and is meant for tests of the read path only.
     `require_tls` refuses plain-text connections to non-local hosts (see `check_transport_security`)."""
     from synth_platform.sampling import audit  # local: audit imports this module
 
@@ -840,6 +842,33 @@ def read_sample(
     state: dict[str, Any] = {}
     outcome, error, sample = "ok", None, None
     engine = None
+
+    def record(outcome: str, error: str | None) -> audit.AuditRecord:
+        query: CompiledQuery | None = state.get("query")
+        return audit.AuditRecord(
+            actor=actor or _os_user(), run_id=run_id, source=shown_url,
+            table_name=_audited_name(str(request.table), state.get("resolved_table")),
+            columns=[str(c) for c in request.columns] if isinstance(request.columns, (tuple, list)) else [],
+            filters=_safe_filters(request), sample_fraction=request.sample_fraction, max_rows=request.max_rows,
+            seed=request.seed if isinstance(request.seed, int) else None, stratify_by=request.stratify_by,
+            rows_returned=state.get("rows_returned"), epsilon_spent=state.get("epsilon_spent"),
+            query_hash=query.query_hash if query else None, query_shape=query.shape if query else None,
+            outcome=outcome, error=error,
+        )
+
+    def audit_failure(exc: BaseException) -> str:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return scrub(f"{type(exc).__name__}: {detail}", url, audit_url or "")
+
+    audit_id = None
+    if audit_url is not None:  # the intent first: no audit store, no read
+        try:
+            audit_id = audit.write_record(audit_url, record("failed", audit.UNFINISHED), secrets=[url])
+        except Exception as exc:  # noqa: BLE001 - any failure of the store stops the read before it starts
+            raise SourceReadFailed(
+                f"Nothing was read from {shown_url}: the audit store {mask_url(audit_url)} cannot record the read "
+                f"({audit_failure(exc)}). Fix the audit store (SYNTH_AUDIT_URL) and run again."
+            ) from None
     try:
         request.validate()
         check_transport_security(url, require_tls)
@@ -902,26 +931,15 @@ def read_sample(
             engine.dispose()
 
     if audit_url is not None:
-        query: CompiledQuery | None = state.get("query")
-        record = audit.AuditRecord(
-            actor=actor or _os_user(),
-            run_id=run_id,
-            source=shown_url,
-            table_name=_audited_name(str(request.table), state.get("resolved_table")),
-            columns=list(request.columns),
-            filters=_safe_filters(request),
-            sample_fraction=request.sample_fraction,
-            max_rows=request.max_rows,
-            seed=request.seed if isinstance(request.seed, int) else None,
-            stratify_by=request.stratify_by,
-            rows_returned=state.get("rows_returned"),
-            epsilon_spent=state.get("epsilon_spent"),
-            query_hash=query.query_hash if query else None,
-            query_shape=query.shape if query else None,
-            outcome=outcome,
-            error=str(error) if error is not None else None,
-        )
-        audit_id = audit.write_record(audit_url, record, secrets=[url])
+        try:
+            audit.finish_record(audit_url, audit_id, record(outcome, str(error) if error is not None else None), secrets=[url])
+        except Exception as exc:  # noqa: BLE001 - the outcome is not on record: say so, with the read's own error
+            what = f"the read {'succeeded' if error is None else 'failed: ' + str(error)}"
+            raise SourceReadFailed(
+                f"The outcome of reading {request.table!r} from {shown_url} could not be recorded in the audit store "
+                f"{mask_url(audit_url)} ({audit_failure(exc)}); {what}. Its audit record {audit_id} says the read did "
+                "not finish, and no rows are returned. Fix the audit store and run again."
+            ) from None
         if sample is not None:
             sample.audit_id = audit_id
             sample.audit_database = mask_url(audit_url)

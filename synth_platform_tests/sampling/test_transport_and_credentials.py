@@ -214,3 +214,51 @@ def test_an_unqualified_name_is_resolved_through_the_search_path_and_audited_as_
     assert tricked.resolved_table == "evil.adult" and set(tricked.training["origin"]) == {"evil"}
     names = [r["table_name"] for r in audit.read_records(audit_url)]
     assert names[:3] == ["public.adult (requested as adult)", "evil.adult (requested as adult)", "adult"]
+
+
+def test_no_audit_store_no_read(tmp_path, monkeypatch):
+    """An audit store that cannot take the intent stops the read before the source is touched; the message says
+    why (the audit store's own error) and that nothing was read."""
+    from synth_platform.sampling.source import SourceReadFailed
+    from synth_platform_tests.conftest import PG_ADMIN_URL
+
+    source = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    pd.DataFrame({"age": range(40)}).to_sql("visits", sa.create_engine(source), index=False)
+    statements = []
+
+    def seen(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
+    try:
+        gone = sa.make_url(PG_ADMIN_URL).set(database="no_such_audit_db_x", password="audit-pw-7").render_as_string(hide_password=False)
+        with pytest.raises(SourceReadFailed, match=r"Nothing was read.*cannot record the read.*OperationalError") as refused:
+            read_sample(source, SampleRequest(table="visits"), audit_url=gone)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if "visits" in s]  # the source table was never queried
+    assert "audit-pw-7" not in str(refused.value)
+
+
+def test_an_outcome_the_audit_store_cannot_take_discards_the_rows_and_shows_both_errors(tmp_path):
+    """The audit table disappears while the read runs (dropped by another session, as when the store is lost
+    mid-read): the intent stays on record, the rows are not returned, and the message holds both stories."""
+    from synth_platform.sampling.source import SourceReadFailed
+
+    source = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    audit_url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    pd.DataFrame({"age": range(40)}).to_sql("visits", sa.create_engine(source), index=False)
+    audit_engine = sa.create_engine(audit_url)
+
+    def drop_the_audit_table(conn, cursor, statement, *rest):  # fires on the source read's SELECT
+        if "FROM visits" in statement and "count(" not in statement:
+            with audit_engine.begin() as other:
+                other.exec_driver_sql(f"DROP TABLE {audit.AUDIT_TABLE}")
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", drop_the_audit_table)
+    try:
+        with pytest.raises(SourceReadFailed, match=r"could not be recorded.*the read succeeded.*no rows are returned"):
+            read_sample(source, SampleRequest(table="visits"), audit_url=audit_url)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", drop_the_audit_table)
+        audit_engine.dispose()
