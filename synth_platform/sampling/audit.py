@@ -71,16 +71,22 @@ def _secrets_of(urls: list[str]) -> list[str]:
     return sorted(set(found), key=len, reverse=True)
 
 
-def write_record(audit_url: str, record: AuditRecord, secrets: list[str] = ()) -> int:
-    """Append `record` to the audit table at `audit_url` (created if missing); return its id.
-
-    `secrets` are URLs whose passwords (and full text) must not appear in any field: they are replaced by ***."""
+def _row(audit_url: str, record: AuditRecord, secrets: list[str]) -> dict[str, Any]:
+    """The record as a table row, with every secret of `secrets` (URLs) and of the audit URL replaced by ***."""
     if record.outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {record.outcome!r}.")
     hidden = _secrets_of([*secrets, audit_url])
     row = {key: _scrubbed(value, hidden) for key, value in asdict(record).items()}
     row["columns"] = _scrubbed(json.dumps(record.columns), hidden)
     row["filters"] = _scrubbed(json.dumps(record.filters, default=str), hidden)
+    return row
+
+
+def write_record(audit_url: str, record: AuditRecord, secrets: list[str] = ()) -> int:
+    """Append `record` to the audit table at `audit_url` (created if missing); return its id.
+
+    `secrets` are URLs whose passwords (and full text) must not appear in any field: they are replaced by ***."""
+    row = _row(audit_url, record, list(secrets))
     engine = sa.create_engine(audit_url)
     try:
         table = ensure_audit_table(engine)
@@ -92,12 +98,7 @@ def write_record(audit_url: str, record: AuditRecord, secrets: list[str] = ()) -
 
 def finish_record(audit_url: str, record_id: int, record: AuditRecord, secrets: list[str] = ()) -> None:
     """Replace the intent record `record_id` (written by `write_record` before the read) with the read's outcome."""
-    if record.outcome not in OUTCOMES:
-        raise ValueError(f"outcome must be one of {OUTCOMES}, got {record.outcome!r}.")
-    hidden = _secrets_of([*secrets, audit_url])
-    row = {key: _scrubbed(value, hidden) for key, value in asdict(record).items()}
-    row["columns"] = _scrubbed(json.dumps(record.columns), hidden)
-    row["filters"] = _scrubbed(json.dumps(record.filters, default=str), hidden)
+    row = _row(audit_url, record, list(secrets))
     engine = sa.create_engine(audit_url)
     try:
         table = ensure_audit_table(engine)
