@@ -328,3 +328,21 @@ def test_a_checkpoint_scores_sampled_rows_as_the_final_score_does_datetimes_stor
         for rows in sampled
     ]
     assert [trial.intermediate_values[p] for p in (25, 50, 75)] == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_tuning_result_never_holds_the_storage_password_nor_leaves_the_setup_behind(tmp_path, adult_small, pg_database):
+    """The result is persisted (the asset's value): its storage URL is masked, and the trial setup (training rows)
+    is gone from the workspace when the study ends. The local server's trust auth ignores the password."""
+    import pickle
+
+    import sqlalchemy as sa
+
+    profile = profile_dataframe(adult_small)
+    encoded = encode_for_generation(adult_small, profile)
+    password = "optuna-pw-5"
+    storage = sa.make_url(pg_database).set(password=password).render_as_string(hide_password=False)
+    result = run_study(encoded, adult_small, profile, plugin="ddpm", fingerprint="adult-pw", storage=storage,
+                       budget=TuningBudget(n_trials=1, trial_steps=10, tuning_rows=200), workspace=tmp_path / "ws")
+    assert password not in result.storage and "***" in result.storage
+    assert password.encode() not in pickle.dumps(result)
+    assert not list((tmp_path / "ws").rglob("trial_setup.pkl"))
