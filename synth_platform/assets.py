@@ -389,6 +389,12 @@ def tuned_hyperparameters(
     context: dg.AssetExecutionContext, config: TuningConfig, profiled_dataset: ProfiledDataset, platform_storage: PlatformStorage
 ) -> dg.Output[TuningResult]:
     generators.check_plugin(config.plugin)
+    # Runs unknown to this instance count as stale only when the storage is this instance's own (a root set in
+    # config may be shared by other instances, whose runs this one cannot see).
+    stale = platform_storage.remove_stale_workspaces(
+        lambda run_id: _run_is_active(context.instance, run_id, context.run_id, unknown_is_active=bool(platform_storage.root)))
+    if stale:
+        context.log.info(f"removed the workspaces (training rows) left by {len(stale)} run(s) that ended without cleaning up: {stale}")
     device = generators.resolve_device(config.device)
     threads = generators.configure_compute(config.threads, workers=config.workers)
     context.log.info(f"{config.workers} worker(s) × {threads} torch thread(s) on {device}")
@@ -592,6 +598,14 @@ def privacy_utility_report(
             **{k: float(v) for k, v in metrics.items()},
         },
     )
+
+
+def _run_is_active(instance: dg.DagsterInstance, run_id: str, current: str, unknown_is_active: bool) -> bool:
+    """Whether run `run_id` may still use its workspace: this run, or one not finished (queued, starting, started)."""
+    if run_id == current:
+        return True
+    run = instance.get_run_by_id(run_id)
+    return unknown_is_active if run is None else not run.is_finished
 
 
 def _place_in_chain(context: dg.AssetExecutionContext) -> dict[str, Any]:

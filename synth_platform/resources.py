@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -64,6 +66,18 @@ class PlatformStorage(dg.ConfigurableResource):
 
     def workspace(self, run_id: str) -> Path:
         return self.root_path / "workspace" / run_id
+
+    def remove_stale_workspaces(self, is_active: Callable[[str], bool]) -> list[str]:
+        """Remove the workspaces (generator files, the sealed trial setup) of runs that are no longer active — a run
+        killed outright never cleans up after itself. `is_active(run_id)` says whether a run may still use its
+        workspace. Returns the run ids whose workspace was removed."""
+        root = self.root_path / "workspace"
+        removed = []
+        for path in sorted(root.iterdir()) if root.is_dir() else []:
+            if path.is_dir() and not is_active(path.name):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        return removed
 
     def run_dir(self, run_id: str) -> Path:
         path = self.root_path / "runs" / run_id

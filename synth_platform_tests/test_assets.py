@@ -169,3 +169,27 @@ def test_a_sensitive_filter_value_written_into_the_run_config_is_refused(monkeyp
     assert by_name.to_request().filters[0].value == "White"
     monkeypatch.setenv("SYNTH_TEST_RACE", "42")
     assert by_name.to_request().filters[0].value == 42  # JSON when it parses
+
+
+def test_workspaces_left_by_ended_runs_are_removed_and_active_ones_kept(tmp_path):
+    """A run that fails or is killed leaves its workspace (generator files, the sealed trial setup with training
+    rows); the next tuning removes those of runs that have ended, never of runs still going."""
+    from synth_platform.assets import _run_is_active
+
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        @dg.asset
+        def tiny() -> int:
+            return 1
+
+        finished = dg.materialize([tiny], instance=instance).run_id
+        started = instance.add_run(dg.DagsterRun(job_name="j", run_id="b" * 36, status=dg.DagsterRunStatus.STARTED)).run_id
+        storage = PlatformStorage(root=str(tmp_path / "platform"))
+        for run_id in (finished, started, "unknown-run", "this-run"):
+            (storage.workspace(run_id)).mkdir(parents=True)
+            (storage.workspace(run_id) / "trial_setup.pkl").write_bytes(b"sealed rows")
+        removed = storage.remove_stale_workspaces(lambda run_id: _run_is_active(instance, run_id, "this-run", unknown_is_active=False))
+        assert sorted(removed) == sorted([finished, "unknown-run"])
+        assert storage.workspace(started).exists() and storage.workspace("this-run").exists()
+        shared = storage.remove_stale_workspaces(lambda run_id: _run_is_active(instance, run_id, "x", unknown_is_active=True))
+        assert shared == []  # unknown ids are kept when the root may be shared
