@@ -8,6 +8,12 @@ print the encoded width, the fit time, the share of synthetic titles that are on
 the other columns against held-out rows, and the ratios.
 
     .venv/bin/python benchmarks/rare_value_coding.py [--plugin ctgan] [--rows 8000] [--steps 300]
+
+Measured on the 2-core development machine, 2026-11-29 (8,000 rows, 4,041 distinct titles of which 4,021 seen once,
+ctgan, 300 steps, seed 0): without coding 79% of the synthetic titles are once-seen source titles (verbatim
+disclosures), with coding 0%; encoded width 4,041 → 21 categories; fit 29.2 s → 23.8 s (1.2×): the column's width
+is a fifth of the fit here, not most of it. KS of the numeric columns 0.146 vs 0.188, TVD of `grade` 0.131 vs 0.122
+(300 steps: both under-trained).
 """
 
 from __future__ import annotations
