@@ -390,9 +390,11 @@ def tuned_hyperparameters(
 ) -> dg.Output[TuningResult]:
     generators.check_plugin(config.plugin)
     # Runs unknown to this instance count as stale only when the storage is this instance's own (a root set in
-    # config may be shared by other instances, whose runs this one cannot see).
-    stale = platform_storage.remove_stale_workspaces(
-        lambda run_id: _run_is_active(context.instance, run_id, context.run_id, unknown_is_active=bool(platform_storage.root)))
+    # config may be shared by other instances, whose runs this one cannot see). A directly invoked asset has no run
+    # and no instance of its own (asking for one would make an ephemeral instance): nothing to clean then.
+    instance = _instance_of_run(context)
+    stale = [] if instance is None else platform_storage.remove_stale_workspaces(
+        lambda run_id: _run_is_active(instance, run_id, context.run_id, unknown_is_active=bool(platform_storage.root)))
     if stale:
         context.log.info(f"removed the workspaces (training rows) left by {len(stale)} run(s) that ended without cleaning up: {stale}")
     device = generators.resolve_device(config.device)
@@ -598,6 +600,15 @@ def privacy_utility_report(
             **{k: float(v) for k, v in metrics.items()},
         },
     )
+
+
+def _instance_of_run(context: dg.AssetExecutionContext) -> dg.DagsterInstance | None:
+    """The instance of the run executing this asset; None when the asset is invoked directly, outside a run."""
+    try:
+        context.run
+    except DagsterInvalidPropertyError:
+        return None
+    return context.instance
 
 
 def _run_is_active(instance: dg.DagsterInstance, run_id: str, current: str, unknown_is_active: bool) -> bool:

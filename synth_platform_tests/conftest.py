@@ -35,6 +35,24 @@ TINY_RUN_CONFIG = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_dead_defs_state_storage():
+    """Dagster keeps the active instance's defs-state storage in a ContextVar. A directly invoked asset or check
+    context enters an ephemeral instance and, when garbage-collected at some later moment, resets that ContextVar
+    to what it held when the context was made, which can be the storage of an instance a module fixture has since
+    disposed; the next `materialize` then fails with "undefined DagsterInstance weakref". Each test starts without
+    such a leftover (the tests close their direct contexts; this catches any that are collected late)."""
+    from dagster._core.storage.defs_state.base import DefsStateStorage, set_defs_state_storage
+
+    storage = DefsStateStorage.get()
+    weak = getattr(storage, "_instance_weakref", None)
+    if storage is not None and weak is not None and weak() is None:
+        with set_defs_state_storage(None):
+            yield
+    else:
+        yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _torch_threads():
     from synth_platform.generation.generators import configure_compute

@@ -123,10 +123,12 @@ def test_the_blocking_contract_check_passes_and_links_data_docs(run):
 
 def _check(run, synthetic):
     result, resources = run[0], run[2]
-    context = dg.build_asset_check_context(resources={"platform_storage": resources["platform_storage"]})
-    return synthetic_table_meets_source_contract(
-        context, synthetic_table=synthetic, profiled_dataset=_output(result, "profiled_dataset"),
-    )
+    # Closed here, not when garbage-collected: a direct-invocation context enters an ephemeral Dagster instance, and
+    # closing it late would put back a ContextVar value from this module's (by then disposed) instance.
+    with dg.build_asset_check_context(resources={"platform_storage": resources["platform_storage"]}) as context:
+        return synthetic_table_meets_source_contract(
+            context, synthetic_table=synthetic, profiled_dataset=_output(result, "profiled_dataset"),
+        )
 
 
 def test_the_check_fails_on_a_corrupted_table_naming_the_expectation(run, source):
@@ -144,10 +146,11 @@ def test_the_check_fails_on_a_corrupted_table_naming_the_expectation(run, source
     assert ("allowed_values", "diagnosis") in failed and "X00" in failed[("allowed_values", "diagnosis")]["examples"]
     assert ("ordering", "discharged, admitted") in failed
     assert "admitted ≤ discharged" in outcome.metadata["summary"].value
-    disclosure = synthetic_table_discloses_no_source_values(
-        dg.build_asset_check_context(), synthetic_table=dataclasses.replace(synthetic, frame=bad),
-        profiled_dataset=_output(result, "profiled_dataset"), source_sample=_output(result, "source_sample"),
-    )
+    with dg.build_asset_check_context() as context:
+        disclosure = synthetic_table_discloses_no_source_values(
+            context, synthetic_table=dataclasses.replace(synthetic, frame=bad),
+            profiled_dataset=_output(result, "profiled_dataset"), source_sample=_output(result, "source_sample"),
+        )
     assert not disclosure.passed and disclosure.severity == dg.AssetCheckSeverity.ERROR
     assert disclosure.metadata["identifier_values"].value == {"patient_id": 1}
     assert disclosure.metadata["beyond_coded_range"].value == {"age": 1}
