@@ -125,7 +125,8 @@ def _check(run, synthetic):
     result, resources = run[0], run[2]
     # Closed here, not when garbage-collected: a direct-invocation context enters an ephemeral Dagster instance, and
     # closing it late would put back a ContextVar value from this module's (by then disposed) instance.
-    with dg.build_asset_check_context(resources={"platform_storage": resources["platform_storage"]}) as context:
+    context = dg.build_asset_check_context(resources={"platform_storage": resources["platform_storage"]})
+    with context.op_execution_context:  # the check context closes through the op context it wraps
         return synthetic_table_meets_source_contract(
             context, synthetic_table=synthetic, profiled_dataset=_output(result, "profiled_dataset"),
         )
@@ -146,7 +147,8 @@ def test_the_check_fails_on_a_corrupted_table_naming_the_expectation(run, source
     assert ("allowed_values", "diagnosis") in failed and "X00" in failed[("allowed_values", "diagnosis")]["examples"]
     assert ("ordering", "discharged, admitted") in failed
     assert "admitted ≤ discharged" in outcome.metadata["summary"].value
-    with dg.build_asset_check_context() as context:
+    context = dg.build_asset_check_context()
+    with context.op_execution_context:
         disclosure = synthetic_table_discloses_no_source_values(
             context, synthetic_table=dataclasses.replace(synthetic, frame=bad),
             profiled_dataset=_output(result, "profiled_dataset"), source_sample=_output(result, "source_sample"),
