@@ -417,8 +417,7 @@ def _profile_column(
     if profile.kind == "categorical":
         profile.allowed_values = sorted((_plain(value) for value in non_null.unique()), key=lambda v: (str(type(v)), v))
     profile.treatment = treatment_override or _default_treatment(profile)
-    profile.handling = _handling(profile, non_null)
-    return profile
+    return profile  # `handling` is written by profile_dataframe, once the rare values are coded
 
 
 def value_shape(value: Any) -> str:
@@ -437,7 +436,7 @@ def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, card
     if not len(non_null):
         return ""
     name = str(series.name)
-    is_text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+    is_text = _is_text(series)
     distinct_share = cardinality / len(non_null)
     dates = _looks_like_datetime(non_null)
     text = non_null.astype(str).str.strip() if is_text and not dates else None
@@ -468,7 +467,7 @@ def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, card
 
 
 def _semantic_type(series: pd.Series, non_null: pd.Series, cardinality: int) -> str:
-    is_text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+    is_text = _is_text(series)
     if pd.api.types.is_datetime64_any_dtype(series.dtype) or (is_text and len(non_null) and _looks_like_datetime(non_null)):
         return "datetime"
     if pd.api.types.is_bool_dtype(series.dtype):
