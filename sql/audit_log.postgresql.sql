@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS synth_source_audit (
     query_hash     TEXT,                      -- sha256 of the compiled SQL (placeholders) + parameters JSON
     query_shape    TEXT,                      -- the compiled SQL with placeholders, no values
     outcome        TEXT NOT NULL CHECK (outcome IN ('ok', 'refused', 'failed')),
-    error          TEXT                       -- why it was refused or failed; never a password
+    error          TEXT,                      -- why it was refused or failed; never a password
+    read_as        TEXT                       -- the database role; why it is privileged, when a request allowed that
 );
 CREATE INDEX IF NOT EXISTS synth_source_audit_occurred_at ON synth_source_audit (occurred_at);

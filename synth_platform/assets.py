@@ -112,6 +112,8 @@ class SourceSampleConfig(dg.Config):
     noise_epsilon: float = Field(default=0.0, description="Epsilon of the bounded Laplace noise added to the noise_bounds columns as they are read; 0 means no noise.")
     noise_bounds: list[NoiseBoundConfig] = Field(default=[], description="Sensitive numeric columns to noise, each with its stated [lower, upper] bound.")
     allowed_schemas: list[str] = Field(default=[], description="Schemas the table may be read from (an unqualified name is resolved through the database's search_path first); empty means any.")
+    allow_privileged_role: bool = Field(default=False, description="Read even when the database role is privileged (a superuser, CREATEROLE, or a member of pg_execute_server_program / pg_write_server_files / pg_read_server_files), which could run shell commands from inside the read. Off by default; the audit records the role and its privileges when on.")
+    allow_side_effect_functions: bool = Field(default=False, description="Read a view (or a table with row-level-security policies) that calls user-defined VOLATILE, SECURITY DEFINER or untrusted-language functions. Off by default; the audit records the functions when on.")
 
     def to_request(self) -> SampleRequest:
         sensitive = set(self.sensitive_columns) | {b.column for b in self.noise_bounds}
@@ -130,6 +132,8 @@ class SourceSampleConfig(dg.Config):
             noise_epsilon=self.noise_epsilon or None,
             noise_bounds=tuple(NoiseBound(b.column, b.lower, b.upper) for b in self.noise_bounds),
             allowed_schemas=tuple(self.allowed_schemas),
+            allow_privileged_role=self.allow_privileged_role,
+            allow_side_effect_functions=self.allow_side_effect_functions,
         )
 
 
@@ -241,6 +245,7 @@ def source_sample(
             "source": sample.source,
             "table": sample.table,
             "resolved_table": sample.resolved_table,
+            "read_as": sample.read_as,
             "rows_in_table": sample.rows_in_table,
             "rows_matched": sample.rows_matched,
             "rows_returned": sample.rows_returned,

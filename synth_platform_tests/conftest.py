@@ -88,23 +88,50 @@ def credit() -> pd.DataFrame:
     return _shared_dataset("credit_data.csv")
 
 
+# The role every test database belongs to: it can create and fill tables in its own databases, and is nothing
+# more (no superuser, no CREATEROLE, no server-file or server-program roles), so the platform's refusal of
+# privileged roles (sampling/privileges.py) lets the tests read. Tests of that refusal use PG_ADMIN_URL.
+PG_TEST_ROLE = "synth_test_owner"
+
+
+def _ensure_test_role(admin: sa.Engine) -> None:
+    with admin.connect() as conn:
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": PG_TEST_ROLE}).first()
+        if exists is None:
+            try:
+                conn.exec_driver_sql(f'CREATE ROLE "{PG_TEST_ROLE}" LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB')
+            except sa.exc.ProgrammingError:  # another test process created it first
+                pass
+
+
 @contextlib.contextmanager
-def fresh_pg_database():
-    """A fresh, empty PostgreSQL database on the local server, dropped on exit. Yields its URL."""
+def fresh_pg_database(owner: str | None = PG_TEST_ROLE):
+    """A fresh, empty PostgreSQL database on the local server, dropped on exit. Yields its URL, which connects as
+    `owner` (the database's owner: a plain, unprivileged role by default; None: the admin role)."""
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"synth_test_{uuid.uuid4().hex[:10]}"
     try:
+        if owner is not None:
+            _ensure_test_role(admin)
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else ""))
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc.orig}); start it (see README).")
     url = sa.make_url(PG_ADMIN_URL).set(database=name)
+    if owner is not None:
+        url = url.set(username=owner, password=None)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def admin_url_of(url: str) -> str:
+    """The same database, connected as the admin (superuser) role of PG_ADMIN_URL."""
+    admin = sa.make_url(PG_ADMIN_URL)
+    return sa.make_url(url).set(username=admin.username, password=admin.password).render_as_string(hide_password=False)
 
 
 @pytest.fixture()

@@ -42,6 +42,7 @@ class AuditRecord:
     query_hash: str | None = None
     query_shape: str | None = None
     error: str | None = None
+    read_as: str | None = None  # the database role, and what made it privileged when a request allowed that
 
 
 def ddl_path(dialect: str) -> Path:
@@ -49,8 +50,14 @@ def ddl_path(dialect: str) -> Path:
 
 
 def ensure_audit_table(engine: sa.Engine) -> sa.Table:
-    """Create the audit table from its DDL file when missing; return it reflected."""
-    return ddl.ensure_table(engine, AUDIT_TABLE, ddl_path(engine.dialect.name))
+    """Create the audit table from its DDL file when missing (and add the columns later versions brought to an
+    older one); return it reflected."""
+    table = ddl.ensure_table(engine, AUDIT_TABLE, ddl_path(engine.dialect.name))
+    if "read_as" not in table.c:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {AUDIT_TABLE} ADD COLUMN read_as TEXT")
+        table = sa.Table(AUDIT_TABLE, sa.MetaData(), autoload_with=engine)
+    return table
 
 
 def _scrubbed(value: Any, secrets: list[str]) -> Any:

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from synth_platform.profiling.disclosure import SecretDigests
 from synth_platform.sampling.credentials import mask_url, scrub
 from synth_platform.sampling.errors import SourceError
+from synth_platform.sampling.privileges import privileged_role_reasons, side_effect_functions
 from synth_platform.sampling.transport import check_transport_security
 from synth_platform.sampling.noise import NoiseBound, NoiseError, NoisePlan, apply_noise
 
@@ -214,6 +215,8 @@ class SampleRequest:
     noise_epsilon: float | None = None
     noise_bounds: tuple[NoiseBound, ...] = ()
     allowed_schemas: tuple[str, ...] = ()
+    allow_privileged_role: bool = False
+    allow_side_effect_functions: bool = False
 
     def __post_init__(self) -> None:
         for name in ("columns", "filters", "sensitive_columns", "noise_bounds", "allowed_schemas"):
@@ -338,6 +341,7 @@ class SourceSample:
     withheld_columns: list[str] = field(default_factory=list)  # sensitive filter columns, left out (see SampleRequest)
     secret_values: SecretDigests = field(default_factory=SecretDigests)  # digests of sensitive filter values only
     resolved_table: str = ""  # schema.table as the database resolved the name (search_path), what was read
+    read_as: str = ""  # the database role the read ran as (and what allowed it when it is privileged)
 
     @property
     def columns(self) -> list[str]:
@@ -751,12 +755,38 @@ class ReadResult:
     integer_columns: frozenset[str] = frozenset()
 
 
+def check_side_effects(engine: sa.Engine, table: sa.Table, request: SampleRequest, shown_url: str, state: dict[str, Any]) -> None:
+    """Refuse a read whose role, or the functions the table would call, could do more than read (`privileges.py`),
+    unless the request allows it; what was allowed goes into `state["read_as"]` for the audit."""
+    with engine.connect() as conn:
+        role = privileged_role_reasons(conn)
+        functions = side_effect_functions(conn, table.schema, table.name)
+    state["read_as"] = role.describe() + (" — allowed by allow_privileged_role" if role.privileged else "")
+    if role.privileged and not request.allow_privileged_role:
+        raise SourceError(
+            f"Nothing was read: the connection to {shown_url} runs as a privileged role ({'; '.join(role.reasons)}). "
+            "Such a role can run shell commands and touch server files from inside a read-only transaction (a view "
+            "calling COPY … TO PROGRAM). Connect as a role with only SELECT on the tables (README: 'A least-privilege "
+            "reader'), or set allow_privileged_role: true, which the audit records."
+        )
+    if functions:
+        listed = ", ".join(f.describe() for f in functions)
+        if not request.allow_side_effect_functions:
+            raise SourceError(
+                f"Nothing was read: reading {request.table!r} would call functions that can have side effects: {listed}. "
+                "Read the underlying table (or a view without such functions), or set allow_side_effect_functions: true, "
+                "which the audit records."
+            )
+        state["read_as"] += f"; calls {listed} — allowed by allow_side_effect_functions"
+
+
 def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state: dict[str, Any]) -> ReadResult:
     try:
         table, resolved = reflect_table(engine, request.table, shown_url, request.allowed_schemas)
     except sa.exc.OperationalError as exc:
         raise SourceReadFailed(f"Cannot connect to {shown_url}: {exc.orig}") from None
     state["resolved_table"] = resolved
+    check_side_effects(engine, table, request, shown_url, state)
     check_names(table, request)
     plan = request.noise_plan
     if plan is not None:
@@ -853,7 +883,7 @@ def read_sample(
             seed=request.seed if isinstance(request.seed, int) else None, stratify_by=request.stratify_by,
             rows_returned=state.get("rows_returned"), epsilon_spent=state.get("epsilon_spent"),
             query_hash=query.query_hash if query else None, query_shape=query.shape if query else None,
-            outcome=outcome, error=error,
+            outcome=outcome, error=error, read_as=state.get("read_as"),
         )
 
     def audit_failure(exc: BaseException) -> str:
@@ -911,6 +941,7 @@ def read_sample(
             withheld_columns=request.withheld_columns,
             secret_values=SecretDigests.of(request.secret_values()),
             resolved_table=state.get("resolved_table", ""),
+            read_as=state.get("read_as", ""),
         )
     except SourceError as exc:
         outcome, error = "refused", SourceError(_redact_values(scrub(str(exc), url), request))

@@ -6,6 +6,7 @@ from synth_platform.sampling.audit import AUDIT_TABLE, AuditRecord, ddl_path, re
 EXPECTED_COLUMNS = {
     "id", "occurred_at", "actor", "run_id", "source", "table_name", "columns", "filters", "sample_fraction",
     "max_rows", "seed", "stratify_by", "rows_returned", "epsilon_spent", "query_hash", "query_shape", "outcome", "error",
+    "read_as",
 }
 
 
@@ -26,6 +27,22 @@ def test_ddl_files_define_the_same_columns(dialect):
     assert f"CREATE TABLE IF NOT EXISTS {AUDIT_TABLE}" in text
     for column in EXPECTED_COLUMNS:
         assert f"\n    {column} " in text, column
+
+
+def test_an_audit_table_of_an_earlier_version_gains_the_read_as_column(tmp_path):
+    """Deployments keep their audit table across upgrades: the role column is added, earlier records kept."""
+    audit_url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    engine = sa.create_engine(audit_url)
+    old_ddl = ddl_path("sqlite").read_text().replace("error          TEXT,", "error          TEXT").split("    read_as")[0] + ");"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(old_ddl.split("CREATE TABLE", 1)[0] + "CREATE TABLE" + old_ddl.split("CREATE TABLE", 1)[1])
+        conn.exec_driver_sql(f"INSERT INTO {AUDIT_TABLE} (actor, source, table_name, columns, filters, outcome) "
+                             "VALUES ('old', 'sqlite://', 't', '[]', '[]', 'ok')")
+    engine.dispose()
+    new = write_record(audit_url, _record(read_as="reader"))
+    old, written = read_records(audit_url)
+    assert old["actor"] == "old" and old["read_as"] is None
+    assert written["id"] == new and written["read_as"] == "reader"
 
 
 def _check_round_trip(audit_url):
