@@ -10,14 +10,14 @@ from synth_platform.io_managers import SealedFilesystemIOManager
 from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job, synthesis_job
 from synth_platform.resources import auto_optimizer_from_env, platform_storage_from_env, source_database_from_env
 from synth_platform.schedules import daily_synthesis_schedule
-from synth_platform.sensors import auto_optimizer_sensor
+from synth_platform.sensors import auto_optimizer_sensor, dead_run_sweep_sensor
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
     jobs=[synthesis_job, resynthesis_job, best_attempt_job, optimize_run_job],
     schedules=[daily_synthesis_schedule],
-    sensors=[auto_optimizer_sensor],
+    sensors=[auto_optimizer_sensor, dead_run_sweep_sensor],
     resources={
         "source_database": source_database_from_env(),
         "platform_storage": platform_storage_from_env(),

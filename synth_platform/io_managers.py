@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 
-from synth_platform.sealed_storage import seal, unseal, write_private_bytes
+from synth_platform.sealed_storage import private_directory, seal, unseal, write_private_bytes
 
 
 class SealedPickleIOManager(PickledObjectFilesystemIOManager):
@@ -35,4 +35,5 @@ class SealedFilesystemIOManager(dg.ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context: dg.InitResourceContext) -> SealedPickleIOManager:
         base_dir = self.base_dir or context.instance.storage_directory()  # type: ignore[union-attr]
+        private_directory(Path(base_dir))  # compute logs live here too: owner-only, like the sealed values
         return SealedPickleIOManager(base_dir=base_dir)

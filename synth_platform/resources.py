@@ -11,6 +11,8 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
 
+from synth_platform.sampling.credentials import connectable_url
+from synth_platform.sealed_storage import private_directory
 from synth_platform.sampling.source import ensure_embedded_source
 
 
@@ -40,7 +42,14 @@ class PlatformStorage(dg.ConfigurableResource):
             self._root = Path(context.instance.root_directory) / "synth_platform"
         else:
             self._root = Path(os.environ.get("DAGSTER_HOME", ".")) / "synth_platform"
-        self._root.mkdir(parents=True, exist_ok=True)
+        private_directory(self._root)  # source-derived files (rows, reports, MLflow, audit): owner-only
+        if context.instance is not None and context.dagster_run is not None:
+            from synth_platform.run_workers import fail_runs_of_dead_workers, record_worker
+
+            record_worker(context.instance, context.run_id)
+            dead = fail_runs_of_dead_workers(context.instance)
+            if dead:
+                context.log.warning(f"marked {len(dead)} run(s) whose worker process is gone as failed: {dead}")
 
     @property
     def root_path(self) -> Path:
@@ -51,13 +60,13 @@ class PlatformStorage(dg.ConfigurableResource):
         return self._root
 
     def optuna_url(self) -> str:
-        return self.optuna_storage or f"sqlite:///{self.root_path / 'optuna.sqlite3'}"
+        return connectable_url(self.optuna_storage) if self.optuna_storage else f"sqlite:///{self.root_path / 'optuna.sqlite3'}"
 
     def audit_database_url(self) -> str:
-        return self.audit_url or f"sqlite:///{self.root_path / 'audit.sqlite3'}"
+        return connectable_url(self.audit_url) if self.audit_url else f"sqlite:///{self.root_path / 'audit.sqlite3'}"
 
     def tuning_memory_database_url(self) -> str:
-        return self.tuning_memory_url or f"sqlite:///{self.root_path / 'tuning_memory.sqlite3'}"
+        return connectable_url(self.tuning_memory_url) if self.tuning_memory_url else f"sqlite:///{self.root_path / 'tuning_memory.sqlite3'}"
 
     def mlflow_uri(self) -> str:
         from synth_platform.tuning.tracking import tracking_uri_for

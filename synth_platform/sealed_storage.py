@@ -85,6 +85,16 @@ def unseal(token: bytes, what: str = "a sealed file") -> bytes:
         ) from None
 
 
+def private_directory(path: Path) -> Path:
+    """Create `path` (and parents) if missing and make it owner-only (0700), so nothing under it (whatever its
+    own mode: Dagster's compute logs, MLflow's database, Great Expectations' files) is open to other users. A
+    directory another user owns is left alone (chmod would fail); returns `path`."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    if path.stat().st_uid == os.geteuid() and path.stat().st_mode & 0o077:
+        os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
 def write_private_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> Path:
     """Write `data` to `path` with mode 0600, through a temporary file in the same folder (no half-written file,
     never a moment of wider permissions). `exclusive` refuses to replace an existing file."""

@@ -126,3 +126,16 @@ def auto_optimizer_sensor(context: dg.SensorEvaluationContext, auto_optimizer: A
         cursor=json.dumps(cursor, sort_keys=True),
         skip_reason=None if requests else ("; ".join(notes) or "no new failed check evaluation"),
     )
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks runs whose worker process died (kill -9, out of memory) as failed, so none stays STARTED "
+    "forever (Dagster's run monitoring cannot see it for the default run launcher or CLI runs); see run_workers.py.",
+)
+def dead_run_sweep_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    from synth_platform.run_workers import fail_runs_of_dead_workers
+
+    dead = fail_runs_of_dead_workers(context.instance)
+    return dg.SkipReason(f"marked {len(dead)} run(s) with a dead worker as failed: {dead}" if dead else "no run with a dead worker")

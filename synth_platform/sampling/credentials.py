@@ -67,6 +67,19 @@ def mask_url(url: str) -> str:
     return text
 
 
+def connectable_url(url: str) -> str:
+    """`url` as the driver must receive it: a raw `@` in the password (`user:sec@ret@host`, which SQLAlchemy would
+    read as password `sec` on host `ret@host`, and then look that host up) percent-encoded, so the password and the
+    host are the ones written. Any other URL is returned as it is."""
+    try:
+        parsed, password, host = _parts(url)
+    except Exception:  # noqa: BLE001 - unparseable: left for the caller's own error
+        return url
+    if parsed.host == host:
+        return url
+    return parsed.set(host=host, password=password).render_as_string(hide_password=False)
+
+
 def scrub(message: str, *urls: str) -> str:
     """`message` with each URL shown masked and every secret they carry replaced by ***."""
     for url in urls:

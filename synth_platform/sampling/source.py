@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import functools
 import getpass
 import gzip
 import hashlib
@@ -43,7 +44,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from synth_platform.profiling.disclosure import SecretDigests
-from synth_platform.sampling.credentials import mask_url, scrub
+from synth_platform.sampling.credentials import connectable_url, mask_url, scrub
 from synth_platform.sampling.errors import SourceError
 from synth_platform.sampling.privileges import privileged_role_reasons, side_effect_functions
 from synth_platform.sampling.transport import check_transport_security
@@ -121,9 +122,27 @@ def lookalike_problem(name: str) -> str:
             return f"contains the invisible character U+{ord(char):04X} at position {position}"
     if name.isascii():
         return ""
+    folded = unicodedata.normalize("NFKC", name)
+    if folded != name:  # fullwidth ａｇｅ, mathematical 𝐚ge, ligatures: other code points for the same letters
+        return f"is written with compatibility characters that stand for {folded!r}, so it can look like that name"
     scripts = {categories.alias(char) for char in name} - {"COMMON", "INHERITED"}
     if len(scripts) > 1 and not any(scripts <= allowed for allowed in _ALLOWED_SCRIPT_SETS):
         return f"mixes the scripts {sorted(scripts)}, so it can look like a different name"
+    for position, char in enumerate(name):  # a symbol drawn like a letter: ⍺ (APL alpha) for a
+        if not char.isascii() and categories.alias(char) == "COMMON" and _ascii_lookalike(char):
+            return f"contains U+{ord(char):04X} at position {position}, a symbol that looks like {_ascii_lookalike(char)!r}"
+    return ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_lookalike(char: str) -> str:
+    """The ASCII letter or digit `char` is confusable with (Unicode's confusables data), "" when none."""
+    from confusable_homoglyphs import confusables
+
+    for found in confusables.is_confusable(char, greedy=True) or []:
+        for glyph in found["homoglyphs"]:
+            if glyph["c"].isascii() and glyph["c"].isalnum():
+                return glyph["c"]
     return ""
 
 
@@ -868,6 +887,7 @@ def read_sample(
     `require_tls` refuses plain-text connections to non-local hosts (see `check_transport_security`)."""
     from synth_platform.sampling import audit  # local: audit imports this module
 
+    url, audit_url = connectable_url(url), (connectable_url(audit_url) if audit_url is not None else None)
     shown_url = mask_url(url)
     state: dict[str, Any] = {}
     outcome, error, sample = "ok", None, None

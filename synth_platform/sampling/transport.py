@@ -100,7 +100,8 @@ def postgres_connection_plan(parsed: sa.URL, environ: Mapping[str, str]) -> Conn
 
     def parameter(key: str, env: str) -> list[str]:  # URL, then the service, then the environment (libpq's order)
         url_host = parsed.host.rsplit("@", 1)[-1] if parsed.host else ""  # a raw `@` in the password is not the host
-        given = _values(query, key) + ([url_host] if key == "host" and url_host else [])
+        url_hosts = [h.strip() for h in url_host.split(",") if h.strip()]  # a multi-host netloc: h1,h2
+        given = _values(query, key) + (url_hosts if key == "host" else [])
         if given:
             return given
         if key in service:

@@ -262,3 +262,15 @@ def test_an_outcome_the_audit_store_cannot_take_discards_the_rows_and_shows_both
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", drop_the_audit_table)
         audit_engine.dispose()
+
+
+def test_a_raw_at_sign_in_the_password_reaches_the_driver_as_written():
+    """`user:sec@ret@host`: SQLAlchemy alone would send password `sec` to host `ret@host` (a name it then looks
+    up); the platform sends password `sec@ret` to `host`, and leaves every other URL as it is."""
+    from synth_platform.sampling.credentials import connectable_url
+
+    fixed = sa.make_url(connectable_url("postgresql+psycopg2://reader:sec@ret@127.0.0.1:5432/h?sslmode=require"))
+    assert (fixed.username, fixed.password, fixed.host, fixed.port, fixed.database) == ("reader", "sec@ret", "127.0.0.1", 5432, "h")
+    assert dict(fixed.query) == {"sslmode": "require"}
+    for url in ("postgresql+psycopg2://reader:s%40c@127.0.0.1/h", "sqlite:///x.db", "postgresql://h/db", "not a url"):
+        assert connectable_url(url) == url
