@@ -44,7 +44,7 @@ from synth_platform.sampling.source import (
 from synth_platform.sampling import audit
 from synth_platform.sampling.noise import MECHANISM, NoiseBound
 from synth_platform.tuning.strategy import OBJECTIVES, PRUNERS, SAMPLERS
-from synth_platform import attempt_chain
+from synth_platform import attempt_chain, preflight
 from synth_platform.optimizer.attempts import SCORE_RULE, choose
 from synth_platform.optimizer.policy import MODEL_WIDTH_PARAMETER, policy_markdown
 from synth_platform.tuning.study import PrivacyConstraints, SearchSettings, TuningBudget, TuningResult, reopened_trials, run_study
@@ -228,12 +228,17 @@ def _frame_preview(frame: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
 def source_sample(
     context: dg.AssetExecutionContext, config: SourceSampleConfig, source_database: SourceDatabase, platform_storage: PlatformStorage
 ) -> dg.Output[SourceSample]:
+    configs = _run_configs(context, "source_sample", config)
+    problems = preflight.config_problems(configs)  # every step's settings
+    if any(p.setting.startswith("ops.source_sample.") for p in problems):
+        _refuse(problems)  # the read itself is mis-set: nothing is read
     request = config.to_request()
     audit_url = platform_storage.audit_database_url()
     sample = read_sample(
         source_database.resolve_url(platform_storage), request, audit_url=audit_url, run_id=context.run_id,
         require_tls=source_database.require_tls,
     )
+    _refuse(problems + preflight.sample_problems(configs, sample.columns, len(sample.training), len(sample.holdout)))
     context.log.info(
         f"read {sample.rows_returned} of {sample.rows_in_table} rows of {sample.table!r} "
         f"from {sample.source}: {len(sample.training)} training, {len(sample.holdout)} holdout "
@@ -277,6 +282,35 @@ def source_sample(
     )
 
 
+# The config class of each asset that takes config, for reading a whole run's settings (see `_run_configs`).
+def _config_classes() -> dict[str, type[dg.Config]]:
+    return {"source_sample": SourceSampleConfig, "profiled_dataset": ProfileConfig, "tuned_hyperparameters": TuningConfig,
+            "synthetic_table": GenerationConfig, "privacy_utility_report": ReportConfig}
+
+
+def _run_configs(context: dg.AssetExecutionContext, asset: str, own: dg.Config) -> dict[str, dict[str, Any]]:
+    """Every asset's config in this run, defaults filled in (an asset not in the run: its defaults, which a
+    later run of it would use too unless configured). A directly invoked asset has no run: its own config only."""
+    configs = {asset: own.model_dump()}
+    try:
+        ops = (context.run.run_config or {}).get("ops", {})
+    except DagsterInvalidPropertyError:
+        return configs
+    for name, cls in _config_classes().items():
+        if name != asset:
+            try:
+                configs[name] = cls(**((ops.get(name) or {}).get("config") or {})).model_dump()
+            except Exception:  # noqa: BLE001 - Dagster validated the types already; a section it cannot build is its asset's own error
+                continue
+    return configs
+
+
+def _refuse(problems: list[preflight.Problem]) -> None:
+    """Stop the step with every problem listed, as a Dagster Failure: the UI and the CLI show the message."""
+    if problems:
+        raise dg.Failure(description=str(preflight.PreflightError(problems)), allow_retries=False)
+
+
 def _schema_table(frame: pd.DataFrame) -> dg.MetadataValue:
     """Column names, types and missing shares: the shape of the rows read, without any of their values."""
     records = [
@@ -313,6 +347,7 @@ class ProfileConfig(dg.Config):
 def profiled_dataset(
     context: dg.AssetExecutionContext, config: ProfileConfig, source_sample: SourceSample, platform_storage: PlatformStorage
 ) -> dg.Output[ProfiledDataset]:
+    _refuse(preflight.config_problems({"profiled_dataset": config.model_dump()}))
     profile = profile_dataframe(
         source_sample.training, column_types=config.column_types, column_treatments=config.column_treatments,
         detect_orderings=config.detect_orderings, rare_value_k=config.rare_value_k,
@@ -393,6 +428,7 @@ def _profile_table(profile: DatasetProfile) -> dg.MetadataValue:
 def tuned_hyperparameters(
     context: dg.AssetExecutionContext, config: TuningConfig, profiled_dataset: ProfiledDataset, platform_storage: PlatformStorage
 ) -> dg.Output[TuningResult]:
+    _refuse(preflight.config_problems({"tuned_hyperparameters": config.model_dump()}))
     generators.check_plugin(config.plugin)
     # Runs unknown to this instance count as stale only when the storage is this instance's own (a root set in
     # config may be shared by other instances, whose runs this one cannot see). A directly invoked asset has no run
@@ -490,6 +526,7 @@ def synthetic_table(
     tuned_hyperparameters: TuningResult,
     platform_storage: PlatformStorage,
 ) -> dg.Output[SyntheticTable]:
+    _refuse(preflight.config_problems({"synthetic_table": config.model_dump()}))
     device = generators.resolve_device(config.device)
     threads = generators.configure_compute(config.threads)
     plugin = tuned_hyperparameters.plugin
@@ -563,6 +600,7 @@ def privacy_utility_report(
     synthetic_table: SyntheticTable,
     platform_storage: PlatformStorage,
 ) -> dg.Output[dict]:
+    _refuse(preflight.config_problems({"privacy_utility_report": config.model_dump()}))
     thresholds = config.thresholds()  # a bad threshold fails here, before any work
     context.log.info("computing utility and privacy metrics")
     profile = profiled_dataset.profile
