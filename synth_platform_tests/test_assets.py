@@ -109,13 +109,13 @@ def test_missing_table_fails_clearly(storage):
 
 
 def test_unknown_plugin_fails_before_any_training(chain, storage):
-    with pytest.raises(Exception, match="Unknown generator 'gpt4'"):
+    with pytest.raises(dg.Failure, match=r"ops.tuned_hyperparameters.config.plugin: must be one of \['ddpm'.*got 'gpt4'"):
         tuned_hyperparameters(_context(storage), TuningConfig(plugin="gpt4"), chain[1])
 
 
 def test_threshold_out_of_range_fails_before_any_work(chain, storage):
     sample, profile, _, synthetic, _ = chain
-    with pytest.raises(ValueError, match="ks_mean_max must lie in"):
+    with pytest.raises(dg.Failure, match=r"ops.privacy_utility_report.config.ks_mean_max: must lie in \[0, 1\], got 5.0"):
         privacy_utility_report(_context(storage), ReportConfig(ks_mean_max=5.0), sample, profile, synthetic)
 
 

@@ -74,7 +74,9 @@ def _shape(url: str) -> list[tuple]:
                 (name, conn.exec_driver_sql(f'SELECT count(*) FROM hospital."{name}"').scalar_one())
                 for schema, name, kind in tables if schema == "hospital" and kind == "r"
             ]
-            roles = conn.exec_driver_sql("SELECT rolname FROM pg_roles ORDER BY 1").scalars().all()
+            # Roles are cluster-wide: the suite's own (synth_test_*, made and dropped by other test modules, or by a
+            # second test process on the same server) are not the hostile input's doing.
+            roles = conn.exec_driver_sql("SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'synth\\_test\\_%%' ORDER BY 1").scalars().all()
     finally:
         engine.dispose()
     return [tuple(t) for t in tables] + counts + [tuple(roles)]
