@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from pydantic import PrivateAttr
 
 from synth_platform.sampling.credentials import connectable_url
+from synth_platform.sampling.drivers import with_installed_driver
 from synth_platform.sealed_storage import private_directory
 from synth_platform.sampling.source import ensure_embedded_source
 
@@ -59,14 +60,15 @@ class PlatformStorage(dg.ConfigurableResource):
             raise RuntimeError("PlatformStorage without `root` is only usable inside a run (it needs the instance).")
         return self._root
 
+    # The platform's own stores: `postgresql://` / `postgres://` get the installed driver (psycopg2), as source URLs do.
     def optuna_url(self) -> str:
-        return connectable_url(self.optuna_storage) if self.optuna_storage else f"sqlite:///{self.root_path / 'optuna.sqlite3'}"
+        return with_installed_driver(connectable_url(self.optuna_storage)) if self.optuna_storage else f"sqlite:///{self.root_path / 'optuna.sqlite3'}"
 
     def audit_database_url(self) -> str:
-        return connectable_url(self.audit_url) if self.audit_url else f"sqlite:///{self.root_path / 'audit.sqlite3'}"
+        return with_installed_driver(connectable_url(self.audit_url)) if self.audit_url else f"sqlite:///{self.root_path / 'audit.sqlite3'}"
 
     def tuning_memory_database_url(self) -> str:
-        return connectable_url(self.tuning_memory_url) if self.tuning_memory_url else f"sqlite:///{self.root_path / 'tuning_memory.sqlite3'}"
+        return with_installed_driver(connectable_url(self.tuning_memory_url)) if self.tuning_memory_url else f"sqlite:///{self.root_path / 'tuning_memory.sqlite3'}"
 
     def mlflow_uri(self) -> str:
         from synth_platform.tuning.tracking import tracking_uri_for

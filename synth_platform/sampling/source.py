@@ -2,6 +2,16 @@
 
 Pure logic: no Dagster here. The embedded default source is a SQLite file seeded from the bundled UCI Adult data.
 
+The read is spread over modules along its seams; this one runs it (`read_sample`) and re-exports the public names:
+
+* `request.py`: what a read asks for (`SampleRequest`, `Filter`) and the checks on its names and values;
+* `drivers.py`: the installed driver for a URL (`postgresql://` → psycopg2);
+* `relation.py`: the relation's kind, the columns the role may read, and what names a row for the seeded hash;
+* `column_types.py`: how each column type is read, or why it is left out (the table of types is there);
+* `query.py`: the counting and sampling SQL (seeded hashes, TABLESAMPLE, pre-thinning, internal names);
+* `noise.py`, `audit.py`, `privileges.py`, `transport.py`, `credentials.py`: noise, the audit trail, role and
+  function checks, TLS, and URLs as they may be shown.
+
 Safety properties of every read:
 
 * the request holds no SQL: identifiers (table, columns, filter/stratify/sensitive columns) are checked against the
@@ -12,8 +22,12 @@ Safety properties of every read:
 * non-local sources need TLS (`check_transport_security`); names and values that are not plain text are refused,
   and so are system catalogs;
 * sampling happens in the database with a seeded ordering (and `TABLESAMPLE BERNOULLI … REPEATABLE` for
-  `sample_fraction` on PostgreSQL), so only the sampled rows cross the wire, never more than `row_cap`; large
-  PostgreSQL tables are pre-thinned by a seeded key hash first, so the ordering runs on a few n rows, not all M;
+  `sample_fraction` on PostgreSQL tables), so only the sampled rows cross the wire, never more than `row_cap`;
+  large PostgreSQL relations are pre-thinned by a seeded hash first, so the ordering runs on a few n rows, not all
+  M; tables, partitioned tables, views, materialized views and foreign tables (SQLite: tables, WITHOUT ROWID
+  tables, views) are all sampled this way, each seeded;
+* only columns the role may read and whose type the pipeline models are read; the others are listed on
+  `SourceSample.left_out_columns` with the reason, and a request naming one is refused;
 * optional query-level noise on sensitive numeric columns (`noise.py`), its epsilon recorded;
 * every read, refused and failed ones included, is written to the audit table (see `audit.py`).
 """
@@ -21,19 +35,16 @@ Safety properties of every read:
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import decimal
-import functools
 import getpass
 import gzip
 import hashlib
-import json
 import math
 import os
 import sqlite3
 import tempfile
 import time
-import unicodedata
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,297 +55,62 @@ import pandas as pd
 import sqlalchemy as sa
 
 from synth_platform.profiling.disclosure import SecretDigests
+from synth_platform.sampling.column_types import frame_from_rows, type_refusal
 from synth_platform.sampling.credentials import connectable_url, mask_url, scrub
+from synth_platform.sampling.drivers import with_installed_driver
 from synth_platform.sampling.errors import SourceError
+from synth_platform.sampling.noise import NoiseError, apply_noise
 from synth_platform.sampling.privileges import privileged_role_reasons, side_effect_functions
+from synth_platform.sampling.query import (
+    HASH_PRIME,
+    SQLITE_ROW_HASH,
+    CompiledQuery,
+    build_queries,
+    finish,
+    internal_names,
+    proportional_quotas,
+    sqlite_row_hash,
+)
+from synth_platform.sampling.relation import Relation, describe_relation
+from synth_platform.sampling.request import (  # noqa: F401 - re-exported
+    DEFAULT_ROW_CAP,
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    LIST_OPS,
+    MAX_IDENTIFIER_CHARS,
+    MAX_LIST_VALUES,
+    MAX_TEXT_VALUE_CHARS,
+    MIN_ROWS,
+    NULL_OPS,
+    OPERATORS,
+    REDACTED,
+    SCALAR_OPS,
+    SYSTEM_SCHEMAS,
+    Filter,
+    SampleRequest,
+    check_identifier,
+    code_points,
+    lookalike_problem,
+)
 from synth_platform.sampling.transport import check_transport_security
-from synth_platform.sampling.noise import NoiseBound, NoiseError, NoisePlan, apply_noise
+
+__all__ = [
+    "BUNDLED_DATASET", "DEFAULT_ROW_CAP", "DEFAULT_STATEMENT_TIMEOUT_S", "EMBEDDED_TABLE", "HASH_PRIME", "LIST_OPS",
+    "MAX_IDENTIFIER_CHARS", "MAX_LIST_VALUES", "MAX_STRATA", "MAX_TEXT_VALUE_CHARS", "MIN_ROWS", "NULL_OPS",
+    "OPERATORS", "REDACTED", "SCALAR_OPS", "SYSTEM_SCHEMAS", "THIN_MARGIN", "THIN_MAX_FRACTION", "THIN_SIGMAS",
+    "CompiledQuery", "Filter", "ReadResult", "SampleRequest", "SourceError", "SourceReadFailed", "SourceSample",
+    "build_queries", "check_identifier", "check_names", "check_side_effects", "check_transport_security",
+    "code_points", "dataset_fingerprint", "ensure_embedded_source", "finish", "integer_limits", "internal_names",
+    "lookalike_problem", "mask_url", "proportional_quotas", "read_only_connection", "read_sample", "reflect_table",
+    "resolve_schema", "split_training_holdout", "thinning_fraction", "with_installed_driver",
+]
 
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "data" / "adult.csv.gz"
 EMBEDDED_TABLE = "adult"
-MIN_ROWS = 20
-DEFAULT_ROW_CAP = 1_000_000
-DEFAULT_STATEMENT_TIMEOUT_S = 60.0
 MAX_STRATA = 1_000
-REDACTED = "<redacted>"
-MAX_IDENTIFIER_CHARS = 255  # PostgreSQL truncates at 63 bytes, SQLite has no limit; longer names are never real
-MAX_TEXT_VALUE_CHARS = 10_000
-MAX_LIST_VALUES = 10_000
-SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "sqlite_temp")
-
-SCALAR_OPS = ("=", "!=", "<", "<=", ">", ">=")
-LIST_OPS = ("in", "not in")
-NULL_OPS = ("is null", "is not null")
-OPERATORS = SCALAR_OPS + LIST_OPS + NULL_OPS + ("between",)
-_SCALAR_TYPES = (str, int, float, bool, decimal.Decimal, dt.date, dt.datetime, dt.time)
-_HASH_PRIME = 2_147_483_647  # 2**31 - 1: products of two values below it stay inside SQLite's 64-bit integers
 
 
 class SourceReadFailed(RuntimeError):
     """The database failed while serving a valid request (timeout, lost connection); the message holds no password."""
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, _SCALAR_TYPES) and not (isinstance(value, float) and math.isnan(value))
-
-
-def _unprintable(text: str) -> str | None:
-    """The first control / format / surrogate character of `text` (NUL, escapes, bidi overrides), if any."""
-    for char in text:
-        if unicodedata.category(char) in ("Cc", "Cf", "Cs"):
-            return f"U+{ord(char):04X}"
-    return None
-
-
-def check_identifier(what: str, name: Any) -> None:
-    """A table or column name must be plain text of sane length; whether it exists is checked against the schema."""
-    if not isinstance(name, str) or not name:
-        raise SourceError(f"{what} must be a non-empty name, got {type(name).__name__} {str(name)[:40]!r}.")
-    if len(name) > MAX_IDENTIFIER_CHARS:
-        raise SourceError(f"{what} {name[:40]!r}… is {len(name)} characters long; names have at most {MAX_IDENTIFIER_CHARS}.")
-    bad = _unprintable(name)
-    if bad is not None:
-        raise SourceError(f"{what} {name[:40]!r} contains the control character {bad}; names are plain text.")
-    problem = lookalike_problem(name)
-    if problem:
-        raise SourceError(f"{what} {code_points(name[:40])} {problem}; type the name in one script, as the database spells it.")
-
-
-# Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt) that are not format characters (Cf, refused
-# above): invisible in every font, so `adult` + U+3164 looks like `adult`.
-_IGNORABLE = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
-              (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF), (0x2800, 0x2800))
-# Unicode TR39's "highly restrictive" profile: one script, or one of these combinations (the ways Japanese, Chinese
-# and Korean are written); Latin with Cyrillic or Greek is how look-alike names are made (`аdult`, Cyrillic а).
-_ALLOWED_SCRIPT_SETS = (
-    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}), frozenset({"LATIN", "HAN", "BOPOMOFO"}),
-    frozenset({"LATIN", "HAN", "HANGUL"}),
-)
-
-
-def lookalike_problem(name: str) -> str:
-    """Why `name` could pass for another name ("" when it cannot): an invisible character, or letters of scripts that
-    are not written together (Unicode TR39 highly restrictive; scripts from the confusable_homoglyphs data)."""
-    from confusable_homoglyphs import categories
-
-    for position, char in enumerate(name):
-        if any(low <= ord(char) <= high for low, high in _IGNORABLE):
-            return f"contains the invisible character U+{ord(char):04X} at position {position}"
-    if name.isascii():
-        return ""
-    folded = unicodedata.normalize("NFKC", name)
-    if folded != name:  # fullwidth ａｇｅ, mathematical 𝐚ge, ligatures: other code points for the same letters
-        return f"is written with compatibility characters that stand for {folded!r}, so it can look like that name"
-    scripts = {categories.alias(char) for char in name} - {"COMMON", "INHERITED"}
-    if len(scripts) > 1 and not any(scripts <= allowed for allowed in _ALLOWED_SCRIPT_SETS):
-        return f"mixes the scripts {sorted(scripts)}, so it can look like a different name"
-    for position, char in enumerate(name):  # a symbol drawn like a letter: ⍺ (APL alpha) for a
-        if not char.isascii() and categories.alias(char) == "COMMON" and _ascii_lookalike(char):
-            return f"contains U+{ord(char):04X} at position {position}, a symbol that looks like {_ascii_lookalike(char)!r}"
-    return ""
-
-
-@functools.lru_cache(maxsize=4096)
-def _ascii_lookalike(char: str) -> str:
-    """The ASCII letter or digit `char` is confusable with (Unicode's confusables data), "" when none."""
-    from confusable_homoglyphs import confusables
-
-    for found in confusables.is_confusable(char, greedy=True) or []:
-        for glyph in found["homoglyphs"]:
-            if glyph["c"].isascii() and glyph["c"].isalnum():
-                return glyph["c"]
-    return ""
-
-
-def code_points(name: str) -> str:
-    """The name as typed, and for a non-ASCII one each non-ASCII character's code point, so a look-alike shows."""
-    if name.isascii():
-        return repr(name)
-    marked = "".join(char if char.isascii() else f"<U+{ord(char):04X}>" for char in name)
-    return f"{name!r} ({marked})"
-
-
-def _check_text_value(column: str, value: Any) -> None:
-    if not isinstance(value, str):
-        return
-    if len(value) > MAX_TEXT_VALUE_CHARS:
-        raise SourceError(f"A filter value on {column!r} is {len(value)} characters long; at most {MAX_TEXT_VALUE_CHARS} are accepted.")
-    if "\x00" in value:
-        raise SourceError(f"A filter value on {column!r} contains a NUL character, which no database text can hold.")
-    if any(unicodedata.category(char) == "Cs" for char in value):
-        raise SourceError(f"A filter value on {column!r} contains an unpaired surrogate; send valid Unicode text.")
-
-
-@dataclass(frozen=True)
-class Filter:
-    """One structured condition: `column op value`. `value` is a scalar, a list (in / not in), a (low, high)
-    pair (between) or nothing (is null / is not null). Values only ever reach the database as bound parameters."""
-
-    column: str
-    op: str = "="
-    value: Any = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.value, list):
-            object.__setattr__(self, "value", tuple(self.value))
-
-    def validate(self) -> None:
-        check_identifier("A filter column", self.column)
-        if not isinstance(self.op, str) or self.op not in OPERATORS:
-            raise SourceError(f"Filter operator {str(self.op)[:40]!r} on {self.column!r} is not one of {list(OPERATORS)}.")
-        value = self.value
-        if self.op in NULL_OPS:
-            if value is not None:
-                raise SourceError(f"Filter {self.column!r} {self.op} takes no value, got {value!r}.")
-        elif self.op in LIST_OPS:
-            if not isinstance(value, tuple) or not value or not all(_is_scalar(v) for v in value):
-                raise SourceError(f"Filter {self.column!r} {self.op} needs a non-empty list of plain values.")
-        elif self.op == "between":
-            if not isinstance(value, tuple) or len(value) != 2 or not all(_is_scalar(v) for v in value):
-                raise SourceError(f"Filter {self.column!r} between needs a [low, high] pair of plain values.")
-        elif not _is_scalar(value):
-            raise SourceError(f"Filter {self.column!r} {self.op} needs one plain value (text, number, date), got {type(value).__name__}.")
-        values = value if isinstance(value, tuple) else (value,)
-        if len(values) > MAX_LIST_VALUES:
-            raise SourceError(f"Filter {self.column!r} {self.op} lists {len(values)} values; at most {MAX_LIST_VALUES} are accepted.")
-        for item in values:
-            _check_text_value(self.column, item)
-
-    def describe(self, redact: bool) -> dict[str, Any]:
-        value: Any = self.value
-        if redact and self.op not in NULL_OPS:
-            value = REDACTED
-        elif isinstance(value, tuple):
-            value = list(value)
-        return {"column": self.column, "op": self.op, "value": _jsonable(value)}
-
-
-@dataclass(frozen=True)
-class SampleRequest:
-    """What to read: one table (optionally `schema.table`), optionally some of its columns and structured filters,
-    at most `max_rows` rows sampled in the database with `seed` (optionally stratified by one column and/or thinned
-    to `sample_fraction` first), split into training and holdout with the same seed.
-
-    `sensitive_columns` are columns whose filter values never appear in audit records or metadata.
-    `row_cap` is a hard limit: requests that could return more rows are refused.
-    `noise_epsilon` with `noise_bounds` adds bounded Laplace noise to those numeric columns as they are read (see
-    `noise.py`); noised columns count as sensitive and cannot be filtered or stratified on."""
-
-    table: str = ""
-    columns: tuple[str, ...] = ()
-    max_rows: int | None = None
-    holdout_fraction: float = 0.2
-    seed: int = 0
-    filters: tuple[Filter, ...] = ()
-    sample_fraction: float | None = None
-    stratify_by: str | None = None
-    sensitive_columns: tuple[str, ...] = ()
-    statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S
-    row_cap: int = DEFAULT_ROW_CAP
-    noise_epsilon: float | None = None
-    noise_bounds: tuple[NoiseBound, ...] = ()
-    allowed_schemas: tuple[str, ...] = ()
-    allow_privileged_role: bool = False
-    allow_side_effect_functions: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("columns", "filters", "sensitive_columns", "noise_bounds", "allowed_schemas"):
-            value = getattr(self, name)
-            if isinstance(value, list):
-                object.__setattr__(self, name, tuple(value))
-        object.__setattr__(
-            self, "filters", tuple(f if isinstance(f, Filter) else Filter(**f) for f in self.filters)
-        )
-        object.__setattr__(
-            self, "noise_bounds", tuple(b if isinstance(b, NoiseBound) else NoiseBound(**b) for b in self.noise_bounds)
-        )
-
-    @property
-    def noise_plan(self) -> NoisePlan | None:
-        if self.noise_epsilon is None and not self.noise_bounds:
-            return None
-        return NoisePlan(self.noise_epsilon, self.noise_bounds)  # type: ignore[arg-type]
-
-    @property
-    def all_sensitive_columns(self) -> set[str]:
-        """Columns declared sensitive plus the noised ones."""
-        return set(self.sensitive_columns) | {b.column for b in self.noise_bounds}
-
-    def validate(self) -> None:
-        if not isinstance(self.table, str) or not self.table.strip():
-            raise SourceError("No table given: set `table` to the name of the table to sample.")
-        schema, _, name = self.table.rpartition(".")
-        check_identifier("Table", name)
-        if schema:
-            check_identifier("Schema", schema)
-        if schema.lower() in SYSTEM_SCHEMAS or schema.lower().startswith("pg_") or name.lower().startswith(("sqlite_", "pg_")):
-            raise SourceError(f"Table {self.table!r} is a system catalog; only user tables can be sampled.")
-        for column in self.columns:
-            check_identifier("A column", column)
-        for column in self.sensitive_columns:
-            check_identifier("A sensitive column", column)
-        for allowed in self.allowed_schemas:
-            check_identifier("An allowed schema", allowed)
-        if schema and self.allowed_schemas and schema not in self.allowed_schemas:
-            raise SourceError(f"Schema {schema!r} is not among the allowed schemas {list(self.allowed_schemas)}.")
-        if self.stratify_by is not None:
-            check_identifier("The stratify column", self.stratify_by)
-        if not 0.0 < self.holdout_fraction < 1.0:
-            raise SourceError(f"holdout_fraction must lie strictly between 0 and 1, got {self.holdout_fraction}.")
-        if not isinstance(self.row_cap, int) or self.row_cap < MIN_ROWS:
-            raise SourceError(f"row_cap must be an integer of at least {MIN_ROWS}, got {self.row_cap!r}.")
-        if self.max_rows is not None:
-            if not isinstance(self.max_rows, int) or self.max_rows < MIN_ROWS:
-                raise SourceError(f"max_rows must be at least {MIN_ROWS} (or unset for the whole table), got {self.max_rows}.")
-            if self.max_rows > self.row_cap:
-                raise SourceError(f"max_rows={self.max_rows} exceeds the row cap of {self.row_cap} rows.")
-        if len(set(self.columns)) != len(self.columns):
-            raise SourceError(f"Columns are listed twice in {list(self.columns)}.")
-        if self.sample_fraction is not None and not 0.0 < self.sample_fraction <= 1.0:
-            raise SourceError(f"sample_fraction must lie in (0, 1], got {self.sample_fraction}.")
-        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
-            raise SourceError(f"seed must be an integer in [0, 2**31), got {self.seed!r}.")
-        if not isinstance(self.statement_timeout_s, (int, float)) or not 0 < self.statement_timeout_s <= 24 * 3600:
-            raise SourceError(f"statement_timeout_s must lie in (0, 86400], got {self.statement_timeout_s!r}.")
-        for item in self.filters:
-            item.validate()
-        plan = self.noise_plan
-        if plan is not None:
-            for bound in plan.bounds:
-                check_identifier("A noise column", bound.column)
-            try:
-                plan.validate()
-            except NoiseError as exc:
-                raise SourceError(str(exc)) from None
-            noised = set(plan.columns)
-            filtered = sorted(noised & {f.column for f in self.filters})
-            if filtered:
-                raise SourceError(
-                    f"Noised columns {filtered} cannot be filtered on: which rows come back would reveal their true "
-                    "values. Filter on other columns or drop the noise for them."
-                )
-            if self.stratify_by in noised:
-                raise SourceError(f"Noised column {self.stratify_by!r} cannot be the stratify column (its true values would shape the sample).")
-
-    @property
-    def withheld_columns(self) -> list[str]:
-        """Columns a filter on a sensitive column is on: left out of the sample, because their values would reveal
-        the filter (every row holds the pinned value, or the range starts at the secret bound)."""
-        sensitive = self.all_sensitive_columns
-        return sorted({f.column for f in self.filters if f.column in sensitive and f.op not in NULL_OPS})
-
-    def secret_values(self) -> list[Any]:
-        """The values of filters on sensitive columns (what must never be shown anywhere)."""
-        sensitive = self.all_sensitive_columns
-        found: list[Any] = []
-        for item in self.filters:
-            if item.column in sensitive and item.value is not None:
-                found.extend(item.value if isinstance(item.value, tuple) else (item.value,))
-        return found
-
-    def filters_for_audit(self) -> list[dict[str, Any]]:
-        sensitive = self.all_sensitive_columns
-        return [f.describe(redact=f.column in sensitive) for f in self.filters]
 
 
 @dataclass
@@ -361,6 +137,14 @@ class SourceSample:
     secret_values: SecretDigests = field(default_factory=SecretDigests)  # digests of sensitive filter values only
     resolved_table: str = ""  # schema.table as the database resolved the name (search_path), what was read
     read_as: str = ""  # the database role the read ran as (and what allowed it when it is privileged)
+    # Columns not in the sample, and why: the role may not SELECT them (with the GRANT that would add them), their
+    # type is not modelled (json, arrays, bytea, …: see column_types.py), or their values are not (SQLite BLOBs).
+    left_out_columns: dict[str, str] = field(default_factory=dict)
+    # The source SQL type of each column in the sample ("integer", "numeric(10,2)", "timestamptz", "date", "uuid",
+    # "enum", "interval"; SQLite: the declared type as written), so later stages can restore types.
+    source_types: dict[str, str] = field(default_factory=dict)
+    # How the read converted a column's values, where it did ("interval → seconds", infinity → 9999-12-31, …).
+    conversions: dict[str, str] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -411,7 +195,8 @@ def read_only_connection(engine: sa.Engine, statement_timeout_s: float) -> Itera
 
     PostgreSQL: `SET TRANSACTION READ ONLY` then `set_config('statement_timeout', :ms, true)` (= SET LOCAL) in the
     same transaction. SQLite: `PRAGMA query_only = ON` and a progress handler that interrupts statements running
-    past the deadline."""
+    past the deadline; the seeded row hash (`query.sqlite_row_hash`, deterministic, no side effects) is registered
+    for relations without a real rowid."""
     timeout_ms = int(round(float(statement_timeout_s) * 1000))
     if timeout_ms <= 0:
         raise SourceError(f"statement_timeout_s must be positive, got {statement_timeout_s!r}.")
@@ -428,6 +213,7 @@ def read_only_connection(engine: sa.Engine, statement_timeout_s: float) -> Itera
                 raw = conn.connection.driver_connection
                 deadline = time.monotonic() + timeout_ms / 1000.0
                 raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+                raw.create_function(SQLITE_ROW_HASH, -1, sqlite_row_hash, deterministic=True)
             else:
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             yield conn
@@ -475,7 +261,9 @@ def reflect_table(
     if not inspector.has_table(name, schema=schema):
         available = sorted(inspector.get_table_names(schema=schema))
         raise SourceError(f"Table {table_name!r} not found in {shown_url}. Available tables: {available or 'none'}.")
-    table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
+    with warnings.catch_warnings():  # types SQLAlchemy does not know (xml, point, …): column_types decides on them
+        warnings.filterwarnings("ignore", message="Did not recognize type", category=sa.exc.SAWarning)
+        table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
     return table, f"{resolved}.{name}" if resolved else name
 
 
@@ -546,86 +334,6 @@ def _check_value_type(column: sa.Column, item: Filter) -> None:
         raise SourceError(f"Filter on {item.column!r} ({column.type}) takes {expected}; got a {type(wrong[0]).__name__} value.")
 
 
-@dataclass
-class CompiledQuery:
-    statement: sa.Select
-    shape: str
-    parameters: dict[str, Any]
-    redacted_parameters: dict[str, Any]
-    query_hash: str
-
-
-def _condition(column: sa.ColumnElement, item: Filter, index: int) -> sa.ColumnElement[bool]:
-    name = f"f{index}"
-    kind = column.type
-    if item.op == "is null":
-        return column.is_(None)
-    if item.op == "is not null":
-        return column.is_not(None)
-    if item.op in LIST_OPS:
-        param = sa.bindparam(name, list(item.value), expanding=True, type_=kind)
-        return column.in_(param) if item.op == "in" else column.not_in(param)
-    if item.op == "between":
-        return column.between(sa.bindparam(f"{name}_lo", item.value[0], type_=kind), sa.bindparam(f"{name}_hi", item.value[1], type_=kind))
-    param = sa.bindparam(name, item.value, type_=kind)
-    return {
-        "=": column == param, "!=": column != param, "<": column < param,
-        "<=": column <= param, ">": column > param, ">=": column >= param,
-    }[item.op]
-
-
-def _seeded_hash(source: sa.FromClause, table: sa.Table, dialect: str, seed: int, prefix: str = "hash") -> sa.ColumnElement:
-    """A deterministic pseudo-random key per row, fixed by `seed`: ordering by it is a seeded shuffle."""
-    if dialect == "postgresql":
-        pk = list(table.primary_key.columns)
-        if pk:
-            identity = sa.func.concat_ws("|", *[sa.cast(source.c[c.name], sa.Text) for c in pk])
-        else:
-            identity = sa.cast(sa.literal_column("ctid"), sa.Text)
-        return sa.func.md5(identity.concat(sa.bindparam(f"{prefix}_seed", f"|{seed}", type_=sa.Text)))
-    # SQLite and others: an integer mix of the rowid with bound, seed-derived constants (affine steps modulo a
-    # prime, separated by a xorshift, so different seeds give unrelated orders).
-    rng = np.random.default_rng(seed)
-    a1, b1, a2, b2 = (int(v) for v in rng.integers(1, _HASH_PRIME - 1, size=4))
-    row = sa.literal_column("rowid")
-    p = sa.bindparam(f"{prefix}_p", _HASH_PRIME, type_=sa.Integer)
-    h = (row % p * sa.bindparam(f"{prefix}_a1", a1, type_=sa.Integer) + sa.bindparam(f"{prefix}_b1", b1, type_=sa.Integer)) % p
-    shifted = h.op(">>")(sa.bindparam(f"{prefix}_s", 13, type_=sa.Integer))
-    h = h.op("|")(shifted) - h.op("&")(shifted)  # xor without a xor operator
-    return (h * sa.bindparam(f"{prefix}_a2", a2, type_=sa.Integer) + sa.bindparam(f"{prefix}_b2", b2, type_=sa.Integer)) % p
-
-
-def _source(table: sa.Table, dialect: str, request: SampleRequest) -> tuple[sa.FromClause, list[sa.ColumnElement]]:
-    """The FROM clause (table, or its TABLESAMPLE on PostgreSQL) and extra WHERE conditions for the fraction."""
-    if request.sample_fraction is None or request.sample_fraction >= 1.0:
-        return table, []
-    if dialect == "postgresql":
-        sampled = table.tablesample(
-            sa.func.bernoulli(sa.bindparam("fraction_pct", request.sample_fraction * 100.0, type_=sa.Float)),
-            name="sampled",
-            seed=sa.bindparam("fraction_seed", request.seed, type_=sa.Integer),
-        )
-        return sampled, []
-    key = _seeded_hash(table, table, dialect, request.seed + 1, prefix="fraction")
-    bound = sa.bindparam("fraction_bound", int(request.sample_fraction * _HASH_PRIME), type_=sa.Integer)
-    return table, [key < bound]
-
-
-def _finish(statement: sa.Select, engine: sa.Engine, request: SampleRequest) -> CompiledQuery:
-    compiled = statement.compile(dialect=engine.dialect)
-    shape = str(compiled)
-    parameters = {k: _jsonable(v) for k, v in compiled.params.items()}
-    sensitive_columns = request.all_sensitive_columns
-    sensitive = {f"f{i}" for i, f in enumerate(request.filters) if f.column in sensitive_columns}
-    if request.stratify_by in sensitive_columns:
-        sensitive |= {k.rsplit("_", 1)[0] for k in parameters if k.startswith("stratum_")}
-    redacted = {
-        k: (REDACTED if k in sensitive or k.rsplit("_", 1)[0] in sensitive else v) for k, v in parameters.items()
-    }
-    digest = hashlib.sha256((shape + "\n" + json.dumps(redacted, sort_keys=True, default=str)).encode()).hexdigest()
-    return CompiledQuery(statement, shape, parameters, redacted, digest)
-
-
 # Pre-thinning (PostgreSQL, `max_rows` set, no `sample_fraction`): when the matched rows M far outnumber the n rows
 # wanted, the sampling SELECT first keeps each row independently with probability p, so md5 and the top-n sort run
 # on ~n + 6·sqrt(n) + 50 rows instead of M (see `_thinned`). p = (n + THIN_SIGMAS·sqrt(n) + THIN_MARGIN) / M
@@ -657,114 +365,6 @@ def thinning_fraction(needs: list[tuple[int, int]]) -> float | None:
     return p if 0.0 < p <= THIN_MAX_FRACTION else None
 
 
-def _thinned(table: sa.Table, seed: int, p: float) -> tuple[sa.FromClause, list[sa.ColumnElement]]:
-    """The FROM clause and extra WHERE condition that keep each row of `table` independently with probability `p`.
-
-    With a primary key: `hashint8extended(key, seed)` (one integer key column) or `hashtextextended(the key text,
-    seed)` below a bound cutoff. Both are PostgreSQL's 64-bit Jenkins hashes (PostgreSQL 11+), uniform over the int8
-    range, so P(kept) = p; they depend on the key and seed only, so, like the md5 order, the same rows are kept
-    after UPDATE / VACUUM FULL / CLUSTER move them. Without one: `TABLESAMPLE BERNOULLI(100·p) REPEATABLE(seed)`
-    (it hashes each tuple's TID with the seed; the md5 order of such a table is of the ctid too, so a physical
-    rewrite changes the sample either way), cheaper still: no expression per row."""
-    pk = list(table.primary_key.columns)
-    if not pk:
-        sampled = table.tablesample(
-            sa.func.bernoulli(sa.bindparam("thin_pct", p * 100.0, type_=sa.Float)),
-            name="thinned",
-            seed=sa.bindparam("thin_seed", seed, type_=sa.Integer),
-        )
-        return sampled, []
-    thin_seed = sa.bindparam("thin_seed", seed, type_=sa.BigInteger)
-    if len(pk) == 1 and isinstance(pk[0].type, sa.Integer):
-        hashed = sa.func.hashint8extended(sa.cast(table.c[pk[0].name], sa.BigInteger), thin_seed, type_=sa.BigInteger)
-    else:
-        identity = sa.func.concat_ws("|", *[sa.cast(table.c[c.name], sa.Text) for c in pk])
-        hashed = sa.func.hashtextextended(identity, thin_seed, type_=sa.BigInteger)
-    cutoff = -(2**63) + min(int(p * 2.0**64), 2**64 - 1)  # keep h < cutoff: a share p of [-2^63, 2^63)
-    return table, [hashed < sa.bindparam("thin_cutoff", cutoff, type_=sa.BigInteger)]
-
-
-def build_queries(table: sa.Table, engine: sa.Engine, request: SampleRequest):
-    """The counting query (matched rows, per stratum when stratified) and a function turning its result into the
-    sampling SELECT.
-
-    `sample_query(limit, quotas, thin=p)` (PostgreSQL only) first keeps each row with probability p (`_thinned`: a
-    seeded 64-bit hash of the primary key below a cutoff, or TABLESAMPLE BERNOULLI without a key), then orders by
-    the seeded md5 key and keeps the first `limit` rows (per-stratum quotas) as usual. If that read holds at least
-    `limit` rows (each stratum at least its quota), the result is still a simple random sample of `limit` of the M
-    matched rows (stratified: one per stratum, independent across strata): inclusion is independent per row with
-    the same p, so given k survivors they are a uniformly random k-subset of the M; the md5 order is unrelated to
-    which rows survived (Jenkins hash vs md5, two unrelated hash functions of the key), so the first `limit`
-    survivors by it are a uniformly random `limit`-subset of the k; and a uniform subset of a uniform subset is a
-    uniform subset of the whole. Whether the read came up short depends on k only, so re-running unthinned in that
-    case (itself a simple random sample) leaves the overall draw uniform. Thinned and unthinned reads with the same
-    seed pick different (equally random) rows; the same seed on the same rows picks the same ones (for keyed
-    tables whatever their physical layout, as without thinning)."""
-    dialect = engine.dialect.name
-    source, extra = _source(table, dialect, request)
-    conditions = [_condition(source.c[f.column], f, i) for i, f in enumerate(request.filters)] + extra
-    if request.stratify_by is not None:
-        stratum = source.c[request.stratify_by]
-        count_query = sa.select(stratum, sa.func.count()).select_from(source).where(*conditions).group_by(stratum)
-    else:
-        count_query = sa.select(sa.func.count()).select_from(source).where(*conditions)
-
-    def sample_query(limit: int, quotas: list[tuple[Any, int]] | None, thin: float | None = None) -> CompiledQuery:
-        source, extra = _source(table, dialect, request)
-        if thin is not None:
-            if dialect != "postgresql" or source is not table or extra:
-                raise ValueError("Pre-thinning is for PostgreSQL requests without sample_fraction only.")
-            source, extra = _thinned(table, request.seed, thin)
-        conditions = [_condition(source.c[f.column], f, i) for i, f in enumerate(request.filters)] + extra
-        selected = [source.c[name] for name in (request.columns or [c.name for c in table.columns])]
-        key = _seeded_hash(source, table, dialect, request.seed)
-        if quotas is None:
-            statement = sa.select(*selected).select_from(source).where(*conditions).order_by(key).limit(limit)
-            return _finish(statement, engine, request)
-        stratum_col = source.c[request.stratify_by]
-        inner = (
-            sa.select(
-                *selected,
-                stratum_col.label("__synth_stratum"),
-                key.label("__synth_key"),
-                sa.func.row_number().over(partition_by=stratum_col, order_by=key).label("__synth_rn"),
-            )
-            .select_from(source)
-            .where(*conditions)
-            .subquery("ranked")
-        )
-        whens = []
-        for i, (value, quota) in enumerate(quotas):
-            match = inner.c["__synth_stratum"].is_(None) if value is None else (
-                inner.c["__synth_stratum"] == sa.bindparam(f"stratum_{i}", value, type_=stratum_col.type)
-            )
-            whens.append((match, sa.bindparam(f"quota_{i}", quota, type_=sa.Integer)))
-        quota_expr = sa.case(*whens, else_=sa.literal(0, type_=sa.Integer)) if whens else sa.literal(0)
-        statement = (
-            sa.select(*[inner.c[c.name] for c in selected])
-            .where(inner.c["__synth_rn"] <= quota_expr)
-            .order_by(inner.c["__synth_key"])
-            .limit(limit)
-        )
-        return _finish(statement, engine, request)
-
-    return count_query, sample_query
-
-
-def proportional_quotas(counts: list[tuple[Any, int]], n: int) -> list[tuple[Any, int]]:
-    """Largest-remainder allocation of `n` rows over strata: each stratum within one row of its exact share."""
-    total = sum(c for _, c in counts)
-    if total == 0:
-        return [(v, 0) for v, _ in counts]
-    n = min(n, total)
-    exact = [n * c / total for _, c in counts]
-    quotas = [int(math.floor(e)) for e in exact]
-    order = sorted(range(len(counts)), key=lambda i: (-(exact[i] - quotas[i]), i))
-    for i in order[: n - sum(quotas)]:
-        quotas[i] += 1
-    return [(counts[i][0], min(quotas[i], counts[i][1])) for i in range(len(counts))]
-
-
 @dataclass
 class ReadResult:
     frame: pd.DataFrame
@@ -772,6 +372,9 @@ class ReadResult:
     rows_matched: int
     query: CompiledQuery
     integer_columns: frozenset[str] = frozenset()
+    left_out_columns: dict[str, str] = field(default_factory=dict)
+    source_types: dict[str, str] = field(default_factory=dict)
+    conversions: dict[str, str] = field(default_factory=dict)
 
 
 def check_side_effects(engine: sa.Engine, table: sa.Table, request: SampleRequest, shown_url: str, state: dict[str, Any]) -> None:
@@ -799,6 +402,43 @@ def check_side_effects(engine: sa.Engine, table: sa.Table, request: SampleReques
         state["read_as"] += f"; calls {listed} — allowed by allow_side_effect_functions"
 
 
+
+def requested_names(request: SampleRequest) -> dict[str, list[str]]:
+    """Every column the request names, by where it names it (columns, filters comparing values, stratify, noise)."""
+    return {
+        "columns": list(request.columns),
+        "filters": [f.column for f in request.filters],
+        "stratify_by": [request.stratify_by] if request.stratify_by is not None else [],
+        "noise_bounds": [b.column for b in request.noise_bounds],
+    }
+
+
+def check_left_out(relation: Relation, request: SampleRequest, preparer: Any = None) -> None:
+    """Refuse a request naming a column the read leaves out: one the role may not read (the message holds the GRANT
+    that would fix it), or one whose type is not modelled (a null test in a filter is fine: it reads no value).
+    Refuse one that leaves nothing to read."""
+    named = requested_names(request)
+    unreadable = sorted({c for where in named.values() for c in where
+                         if c in relation.columns and relation.columns[c].unreadable})
+    if unreadable:
+        where = sorted(k for k, v in named.items() if set(v) & set(unreadable))
+        raise SourceError(
+            f"The request names columns of {request.table!r} that the role {relation.role or 'reading'} may not read "
+            f"(no SELECT privilege on them): {unreadable}, in {', '.join(where)}. Leave them out of the request, or "
+            f"have the table's owner run: {relation.grant_hint(unreadable, preparer)}"
+        )
+    value_filters = [f.column for f in request.filters if f.op not in NULL_OPS]
+    named_by_value = set(named["columns"]) | set(value_filters) | set(named["stratify_by"]) | set(named["noise_bounds"])
+    untyped = [relation.columns[c] for c in relation.columns if c in named_by_value and not relation.columns[c].kept]
+    if untyped:
+        raise SourceError(type_refusal(request.table, untyped))
+    if not (request.columns or relation.kept):
+        raise SourceError(
+            f"No column of {request.table!r} can be read: {relation.left_out}. Grant the role SELECT on the columns "
+            "to sample, or read a view casting them to supported types."
+        )
+
+
 def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state: dict[str, Any]) -> ReadResult:
     try:
         table, resolved = reflect_table(engine, request.table, shown_url, request.allowed_schemas)
@@ -807,14 +447,17 @@ def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state
     state["resolved_table"] = resolved
     check_side_effects(engine, table, request, shown_url, state)
     check_names(table, request)
+    with engine.connect() as conn:
+        relation = describe_relation(conn, table)
+    check_left_out(relation, request, engine.dialect.identifier_preparer)
     plan = request.noise_plan
     if plan is not None:
         try:
             plan.check_integer_limits(integer_limits(table, engine.dialect.name))
         except NoiseError as exc:
             raise SourceError(str(exc)) from None
-    count_query, sample_query = build_queries(table, engine, request)
-    state["query"] = _finish(count_query, engine, request)  # replaced by the sampling query once it is built
+    count_query, sample_query = build_queries(table, engine, request, relation)
+    state["query"] = finish(count_query, engine, request)  # replaced by the sampling query once it is built
 
     # Without filters or sample_fraction the counting query counts the whole table: one scan serves both counts.
     whole_table = not request.filters and (request.sample_fraction is None or request.sample_fraction >= 1.0)
@@ -858,15 +501,26 @@ def _read_table(engine: sa.Engine, request: SampleRequest, shown_url: str, state
             query = sample_query(limit, quotas, thin=thin)
             state["query"] = query
             result = conn.execute(query.statement)
+            keys = list(result.keys())
             rows = result.fetchmany(request.row_cap + 1)
             if len(rows) > min(limit, request.row_cap):
                 raise SourceReadFailed(f"The database returned more than the {limit} rows asked for; the read is discarded.")
             if thin is None or len(rows) >= expected:
                 break
             thin = None  # the thinned read came up short (rare, see THIN_SIGMAS): read again, unthinned
-        frame = pd.DataFrame.from_records(rows, columns=list(result.keys()), coerce_float=True)
+    frame, conversions, found = frame_from_rows(rows, keys, relation.columns)
+    named = set(request.columns) | set(requested_names(request)["noise_bounds"])
+    refused = sorted(set(found) & named)
+    if refused:
+        listed = ", ".join(f"{c!r} ({found[c]})" for c in refused)
+        raise SourceError(
+            f"The request names columns of {request.table!r} whose values the platform does not read: {listed}. Leave "
+            "them out of the request, or read a view casting them to text or numbers."
+        )
+    left_out = {name: reason for name, reason in relation.left_out.items() if not request.columns} | found
+    source_types = {name: relation.columns[name].source_type for name in frame.columns if name in relation.columns}
     integer_columns = frozenset(c.name for c in table.columns if _python_type(c) is int)
-    return ReadResult(frame, int(rows_in_table), rows_matched, query, integer_columns)
+    return ReadResult(frame, int(rows_in_table), rows_matched, query, integer_columns, left_out, source_types, conversions)
 
 
 def read_sample(
@@ -913,6 +567,7 @@ def read_sample(
     audit_id = None
     if audit_url is not None:  # the intent first: no audit store, no read
         try:
+            audit_url = with_installed_driver(audit_url)  # postgresql:// → the installed driver, as for the source
             audit_id = audit.write_record(audit_url, record("failed", audit.UNFINISHED), secrets=[url])
         except Exception as exc:  # noqa: BLE001 - any failure of the store stops the read before it starts
             raise SourceReadFailed(
@@ -921,8 +576,9 @@ def read_sample(
             ) from None
     try:
         request.validate()
-        check_transport_security(url, require_tls)
-        engine = sa.create_engine(url)
+        driver_url = with_installed_driver(url)  # postgresql:// and postgres:// → postgresql+psycopg2://
+        check_transport_security(driver_url, require_tls)
+        engine = sa.create_engine(driver_url)
         read = _read_table(engine, request, shown_url, state)
         frame = read.frame.reset_index(drop=True)
         if len(frame) < MIN_ROWS:
@@ -962,6 +618,9 @@ def read_sample(
             secret_values=SecretDigests.of(request.secret_values()),
             resolved_table=state.get("resolved_table", ""),
             read_as=state.get("read_as", ""),
+            left_out_columns=read.left_out_columns,
+            source_types={c: read.source_types[c] for c in frame.columns if c in read.source_types},
+            conversions={c: read.conversions[c] for c in frame.columns if c in read.conversions},
         )
     except SourceError as exc:
         outcome, error = "refused", SourceError(_redact_values(scrub(str(exc), url), request))
@@ -1043,17 +702,6 @@ def _os_user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001
         return "unknown"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (dt.date, dt.datetime, dt.time, decimal.Decimal)):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
 
 def split_training_holdout(
     frame: pd.DataFrame, holdout_fraction: float, rng: np.random.Generator
