@@ -260,11 +260,21 @@ def reflect_table(
         )
     if not inspector.has_table(name, schema=schema):
         available = sorted(inspector.get_table_names(schema=schema))
-        raise SourceError(f"Table {table_name!r} not found in {shown_url}. Available tables: {available or 'none'}.")
+        views = sorted(set(_view_names(inspector, schema)) - set(available))
+        shown = f" Available views: {views}." if views else ""
+        raise SourceError(f"Table {table_name!r} not found in {shown_url}. Available tables: {available or 'none'}.{shown}")
     with warnings.catch_warnings():  # types SQLAlchemy does not know (xml, point, …): column_types decides on them
         warnings.filterwarnings("ignore", message="Did not recognize type", category=sa.exc.SAWarning)
         table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
     return table, f"{resolved}.{name}" if resolved else name
+
+
+def _view_names(inspector: sa.Inspector, schema: str | None) -> list[str]:
+    """Views (and PostgreSQL materialized views): relations that can be sampled as well as tables."""
+    names = list(inspector.get_view_names(schema=schema))
+    with contextlib.suppress(NotImplementedError):
+        names += inspector.get_materialized_view_names(schema=schema)
+    return names
 
 
 def check_names(table: sa.Table, request: SampleRequest) -> None:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from synth_platform.sampling import source as source_module
 from synth_platform.sampling.query import internal_names
-from synth_platform.sampling.source import SampleRequest, proportional_quotas, read_sample
+from synth_platform.sampling.source import SampleRequest, SourceError, proportional_quotas, read_sample
 
 from ..conftest import admin_url_of, fresh_pg_database
 
@@ -318,3 +318,10 @@ def test_columns_named_like_internal_aliases_do_not_break_sampling(pg_database, 
             assert rows[stratify_by].value_counts().to_dict() == {k: v for k, v in quotas.items() if v}
         other = read_sample(url, SampleRequest(table="colliding", max_rows=n, stratify_by=stratify_by, seed=3), audit_url=audit_url)
         assert set(pd.concat([other.training, other.holdout])["id"]) != set(rows["id"])
+
+
+def test_a_missing_relation_is_refused_listing_tables_and_views(pg_relations, sqlite_relations, audit_url):
+    with pytest.raises(SourceError, match=r"Available tables: .*'small_keyed'.*Available views: .*'small_matview', 'small_view'"):
+        read_sample(pg_relations, SampleRequest(table="small_vew"), audit_url=audit_url)
+    with pytest.raises(SourceError, match=r"Available tables: .*'plain'.*Available views: \['view'\]"):
+        read_sample(sqlite_relations, SampleRequest(table="veiw"), audit_url=audit_url)
