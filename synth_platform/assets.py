@@ -273,6 +273,9 @@ def source_sample(
             "seed": sample.seed,
             "dataset_fingerprint": sample.fingerprint,
             "sensitive_columns": sample.sensitive_columns,
+            "left_out_columns": dg.MetadataValue.json(sample.left_out_columns),  # column -> why it was not read
+            "source_types": dg.MetadataValue.json(sample.source_types),
+            "conversions": dg.MetadataValue.json(sample.conversions),
             "withheld_columns": dg.MetadataValue.md(
                 f"Left out of the sample, because a filter on a sensitive column is on them: {sample.withheld_columns}"
                 if sample.withheld_columns else "none"),

@@ -156,7 +156,7 @@ def test_a_view_that_runs_a_shell_command_never_runs_it(trapped_view, tmp_path):
     assert failed["outcome"] == "failed" and "calls leak() (VOLATILE) — allowed by allow_side_effect_functions" in failed["read_as"]
 
 
-def test_functions_reached_through_operators_and_row_level_security_are_found():
+def test_functions_reached_through_operators_and_row_level_security_are_found(tmp_path):
     with fresh_pg_database() as url:
         engine = sa.create_engine(url)
         with engine.begin() as conn:
@@ -177,6 +177,8 @@ def test_functions_reached_through_operators_and_row_level_security_are_found():
             assert side_effect_functions(conn, None, "harmless") == []
             assert side_effect_functions(conn, None, "visits") == []
         engine.dispose()
+        audit_url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+        assert read_sample(url, SampleRequest(table="harmless"), audit_url=audit_url).rows_returned == 40
 
 
 def test_an_unknown_dialect_is_not_assumed_unprivileged():
