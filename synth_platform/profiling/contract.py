@@ -14,6 +14,7 @@ is wrong); a missing-value rate outside the tolerance is a warning (the table is
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ import numpy as np
 import pandas as pd
 
 from synth_platform.profiling.profile import (
-    ColumnProfile, DatasetProfile, align_for_comparison, apply_disclosure_control, as_number,
+    ColumnProfile, DatasetProfile, align_for_comparison, apply_disclosure_control, as_number, special_masks,
 )
+from synth_platform.profiling.encoding import special_datetime, special_number
+from synth_platform.profiling.values import datetime_text
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network from here, ever
 
@@ -37,8 +40,14 @@ NUMERIC_TYPES = [
     "Int8Dtype", "Int16Dtype", "Int32Dtype", "Int64Dtype", "UInt8Dtype", "UInt16Dtype", "UInt32Dtype", "UInt64Dtype",
     "Float32Dtype", "Float64Dtype",
 ]
-# GE names a naive datetime column's dtype ("datetime64") and, for time-zone aware ones, each value's type.
+# GE names a naive datetime column's dtype ("datetime64") and, for a column of Python objects, each value's type.
+# A time-zone aware column (datetime64[ns, UTC]) matches no name in GE's type-list check (it compares the dtype
+# itself), so its type is checked by ExpectColumnValuesToBeOfType, which compares the dtype's scalar type: Timestamp.
 DATETIME_TYPES = ["datetime64", "datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]", "Timestamp", "datetime"]
+ZONED_DATETIME_TYPE = "Timestamp"
+PYTHON_DATETIME_TYPES = {"date": ["date"], "datetime": ["datetime"]}  # columns of Python objects, value by value
+DURATION_TYPES = ["timedelta64", "timedelta64[ns]"]
+SECOND_FORMAT = "%Y-%m-%dT%H:%M:%S"
 BOOLEAN_TYPES = ["bool", "BooleanDtype"]
 TEXT_TYPES = ["str", "object", "StringDtype"]
 ROW_RULES = ("not_null", "range", "allowed_values", "ordering")  # the rules rejection enforces, row by row
@@ -86,7 +95,9 @@ class ContractValidation:
 def _type_list(column: ColumnProfile) -> list[str]:
     """The dtypes a column may have in a source-shaped table (align_for_comparison) or a decoded synthetic one."""
     if column.kind == "datetime":
-        return DATETIME_TYPES
+        return PYTHON_DATETIME_TYPES.get(column.datetime_form or "", DATETIME_TYPES)
+    if column.kind == "numeric" and column.conversion == "timedelta":
+        return DURATION_TYPES
     if column.kind == "numeric" or column.dtype.lower().startswith(("int", "uint", "float")):
         return NUMERIC_TYPES
     if column.allowed_values and all(isinstance(v, bool) for v in column.allowed_values):
@@ -96,10 +107,33 @@ def _type_list(column: ColumnProfile) -> list[str]:
 
 def _datetime_bound(seconds: float, column: ColumnProfile, round_up: bool) -> str:
     whole = float(np.ceil(seconds) if round_up else np.floor(seconds))
+    if column.datetime_form is not None:  # any year: Python's datetime holds 1-9999
+        return datetime_text(whole, column.datetime_form, column.datetime_timezone)
     stamp = pd.Timestamp(whole, unit="s")
     if column.datetime_timezone:
         stamp = stamp.tz_localize("UTC").tz_convert(column.datetime_timezone)
     return stamp.isoformat()
+
+
+def _special_values_aside(column: ColumnProfile) -> dict | None:
+    """GE kwargs that leave a column's special values (±inf, sentinel dates) out of its range rule: a pandas row
+    condition on their text (the same for source and synthetic values); {} when it has none. None when the column's
+    name cannot be written in a pandas query (a backtick in it): the range is then a row rule only."""
+    if not column.special_values:
+        return {}
+    if "`" in column.name:
+        return None
+    quoted = f"`{column.name}`"
+    if column.kind == "datetime" and column.datetime_form not in PYTHON_DATETIME_TYPES:
+        texts = sorted({special_datetime(column, s).strftime(SECOND_FORMAT) for s in column.special_values})
+        accessor = f'{quoted}.dt.strftime("{SECOND_FORMAT}")'
+    elif column.kind == "datetime":
+        texts = sorted({str(special_datetime(column, s)) for s in column.special_values})
+        accessor = f'{quoted}.astype("str")'
+    else:
+        texts = sorted({str(special_number(column, s)) for s in column.special_values})
+        accessor = f'{quoted}.astype("str")'
+    return {"row_condition": f"~{accessor}.isin({texts!r})", "condition_parser": "pandas"}
 
 
 def _expectation_specs(profile: DatasetProfile, missing_rate_tolerance: float) -> list[tuple[str, dict, dict]]:
@@ -116,7 +150,10 @@ def _expectation_specs(profile: DatasetProfile, missing_rate_tolerance: float) -
         if column.name not in output:
             continue
         name = column.name
-        if column.modelled:  # surrogate keys are text whatever the source keys were
+        if column.modelled and column.kind == "datetime" and column.datetime_timezone and column.datetime_form not in PYTHON_DATETIME_TYPES:
+            add("ExpectColumnValuesToBeOfType", {"column": name, "type_": ZONED_DATETIME_TYPE}, "type",
+                f"{name} has a {column.semantic_type} type (time zone {column.datetime_timezone})")
+        elif column.modelled:  # surrogate keys are text whatever the source keys were
             add("ExpectColumnValuesToBeInTypeList", {"column": name, "type_list": _type_list(column)}, "type",
                 f"{name} has a {column.semantic_type} type")
         if not column.has_missing:
@@ -135,14 +172,17 @@ def _expectation_specs(profile: DatasetProfile, missing_rate_tolerance: float) -
             continue
         if column.sensitive:
             continue  # its range and values are never published: the row rules enforce them (`row_violations`)
-        if column.kind == "numeric" and column.minimum is not None:
-            add("ExpectColumnValuesToBeBetween", {"column": name, "min_value": column.minimum, "max_value": column.maximum},
-                "range", f"{name} between {column.minimum:g} and {column.maximum:g}")
+        aside = _special_values_aside(column)
+        if aside is None or (column.kind == "numeric" and column.conversion == "timedelta"):
+            pass  # GE cannot compare durations with numbers, nor query such a name: the row rules enforce the range
+        elif column.kind == "numeric" and column.minimum is not None:
+            add("ExpectColumnValuesToBeBetween", {"column": name, "min_value": column.minimum, "max_value": column.maximum, **aside},
+                "range", f"{name} between {column.minimum:g} and {column.maximum:g}{_aside_words(column)}")
         elif column.kind == "datetime" and column.minimum is not None:
             low_text = _datetime_bound(column.minimum, column, round_up=False)
             high_text = _datetime_bound(column.maximum, column, round_up=True)
-            add("ExpectColumnValuesToBeBetween", {"column": name, "min_value": low_text, "max_value": high_text},
-                "range", f"{name} between {low_text} and {high_text}")
+            add("ExpectColumnValuesToBeBetween", {"column": name, "min_value": low_text, "max_value": high_text, **aside},
+                "range", f"{name} between {low_text} and {high_text}{_aside_words(column)}")
         elif column.kind == "categorical" and column.allowed_values is not None:
             shown = ", ".join(map(str, column.allowed_values[:8])) + (", …" if len(column.allowed_values) > 8 else "")
             add("ExpectColumnValuesToBeInSet", {"column": name, "value_set": list(column.allowed_values)},
@@ -152,6 +192,12 @@ def _expectation_specs(profile: DatasetProfile, missing_rate_tolerance: float) -
             {"column_A": ordering.high, "column_B": ordering.low, "or_equal": True, "ignore_row_if": "either_value_is_missing"},
             "ordering", f"{ordering.low} ≤ {ordering.high} (holds on every source row)")
     return specs
+
+
+def _aside_words(column: ColumnProfile) -> str:
+    if not column.special_values:
+        return ""
+    return f" (or one of its {len(column.special_values)} special value(s): {', '.join(s['value'] for s in column.special_values)})"
 
 
 def expectation_suite(profile: DatasetProfile, name: str, missing_rate_tolerance: float = MISSING_RATE_TOLERANCE) -> dict:
@@ -190,6 +236,7 @@ def validate_contract(
     import great_expectations as gx
 
     result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 200}
+    frame, suite, original_names = _distinct_names_for_ge(frame, suite)
     context = _context(data_docs_dir)
     # add_or_update: a project directory validated again (a re-run check) keeps one definition of each
     source = context.data_sources.add_or_update_pandas("tables")
@@ -209,17 +256,63 @@ def validate_contract(
         ))
         (result,) = checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()
         index = Path(url2pathname(urlparse(context.get_docs_sites_urls()[0]["site_url"]).path))
-    failed = [_failed(r) for r in result.results if not r.success]
+    failed = [_failed(r, original_names) for r in result.results if not r.success]
     return ContractValidation(
         success=not any(f.severity == "critical" for f in failed), evaluated=len(result.results), failed=failed,
         data_docs_index=index,
     )
 
 
-def _failed(result) -> FailedExpectation:
+def _distinct_names_for_ge(frame: pd.DataFrame, suite: dict) -> tuple[pd.DataFrame, dict, dict[str, str]]:
+    """GE finds a pandas column by a case-insensitive match, the first one in the table's order (its SQL dialects
+    fold case), so with columns `Age`, `age` and `AGE` every expectation on `age` or `AGE` checks `Age`. Columns
+    whose names fold to the same text are validated under stand-in names (`age ⟨2⟩`) in the frame and the suite;
+    failures name the real columns again. Returns the frame, the suite and {stand-in: real name}."""
+    names = [str(name) for name in frame.columns]
+    folded: dict[str, list[str]] = {}
+    for name in names:
+        folded.setdefault(name.casefold(), []).append(name)
+    clashing = [group for group in folded.values() if len(group) > 1]
+    if not clashing:
+        return frame, suite, {}
+    taken = {name.casefold() for name in names}
+    renamed: dict[str, str] = {}
+    for group in clashing:
+        for number, name in enumerate(group, start=1):
+            stand_in, extra = f"{name} ⟨{number}⟩", number
+            while stand_in.casefold() in taken:
+                extra += len(group)
+                stand_in = f"{name} ⟨{extra}⟩"
+            taken.add(stand_in.casefold())
+            renamed[name] = stand_in
+    suite = {**suite, "expectations": [_renamed_expectation(e, renamed) for e in suite.get("expectations", [])]}
+    return frame.rename(columns=renamed), suite, {new: old for old, new in renamed.items()}
+
+
+def _renamed_expectation(expectation: dict, renamed: dict[str, str]) -> dict:
+    kwargs = dict(expectation.get("kwargs", {}))
+    for key in ("column", "column_A", "column_B"):
+        if key in kwargs:
+            kwargs[key] = renamed.get(kwargs[key], kwargs[key])
+    if "column_list" in kwargs:
+        kwargs["column_list"] = [renamed.get(name, name) for name in kwargs["column_list"]]
+    condition = kwargs.get("row_condition")  # the pandas query of special values aside (as text, or GE's dict of it)
+    if isinstance(condition, dict) and isinstance(condition.get("pass_through_filter"), str):
+        kwargs["row_condition"] = {**condition, "pass_through_filter": _renamed_query(condition["pass_through_filter"], renamed)}
+    elif isinstance(condition, str):
+        kwargs["row_condition"] = _renamed_query(condition, renamed)
+    return {**expectation, "kwargs": kwargs}
+
+
+def _renamed_query(query: str, renamed: dict[str, str]) -> str:
+    return re.sub(r"`([^`]*)`", lambda match: f"`{renamed.get(match.group(1), match.group(1))}`", query)
+
+
+def _failed(result, original_names: dict[str, str] | None = None) -> FailedExpectation:
     config = result.expectation_config
     kwargs, meta = dict(config.kwargs), dict(config.meta or {})
-    columns = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+    original_names = original_names or {}
+    columns = [original_names.get(kwargs[k], kwargs[k]) for k in ("column", "column_A", "column_B") if k in kwargs]
     details = result.result or {}
     examples: list[Any] = []
     for entry in (details.get("partial_unexpected_counts") or [])[:EXAMPLES]:
@@ -238,8 +331,14 @@ def _failed(result) -> FailedExpectation:
         unexpected_count=details.get("unexpected_count"),
         unexpected_percent=details.get("unexpected_percent"),
         examples=examples,
-        observed=_readable(details.get("observed_value")),
+        observed=_renamed_back(_readable(details.get("observed_value")), original_names),
     )
+
+
+def _renamed_back(value: Any, original_names: dict[str, str]) -> Any:
+    if original_names and isinstance(value, list):
+        return [original_names.get(item, item) if isinstance(item, str) else item for item in value]
+    return value
 
 
 def _readable(value: Any) -> Any:
@@ -280,7 +379,10 @@ def row_violations(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame
             low, high = column.minimum, column.maximum
             if column.kind == "datetime":
                 low, high = float(np.floor(low)), float(np.ceil(high))
-            broken[f"range: {column.name}"] = present & ~((numbers >= low) & (numbers <= high))
+            special = np.zeros(len(numbers), dtype=bool)
+            for mask in special_masks(numbers.to_numpy(), column).values():
+                special |= mask
+            broken[f"range: {column.name}"] = present & ~((numbers >= low) & (numbers <= high)) & ~special
         elif column.kind == "categorical" and column.allowed_values is not None:
             broken[f"allowed_values: {column.name}"] = present & ~values.isin(column.allowed_values)
     for ordering in profile.orderings:

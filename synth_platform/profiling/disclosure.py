@@ -27,7 +27,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from synth_platform.profiling.profile import OTHER_VALUE, DatasetProfile, as_number
+from synth_platform.profiling.profile import OTHER_VALUE, DatasetProfile, as_number, special_masks
 
 KINDS = ("identifier_values", "rare_values", "beyond_coded_range", "sensitive_filter_values")
 
@@ -186,6 +186,8 @@ def _beyond_coded_range(synthetic: pd.DataFrame, profile: DatasetProfile, findin
         if column.kind == "datetime":  # the published bounds are whole seconds (contract._datetime_bound)
             low, high = float(np.floor(low)), float(np.ceil(high))
         present = ~np.isnan(numbers)
+        for special in special_masks(numbers, column).values():  # ±inf and sentinel dates the profile models
+            present &= ~special
         hits = int((present & ((numbers < low) | (numbers > high))).sum())
         if hits:
             findings.beyond_coded_range[name] = hits

@@ -1,46 +1,41 @@
 """Profile a table and turn it into the NaN-free numeric/categorical frame a synthcity generator can learn, and back.
 
 Pure logic: no Dagster here. The profile is the source's data contract: every column's semantic type, missingness,
-cardinality, range or allowed values, whether it identifies a person, and how it is handled (modelled, replaced by
-surrogate keys, dropped, or refused), plus the cross-column orderings that hold on the source. Decisions are
-recorded in words, so a person can read what was done to each column and why; every decision can be overridden.
+cardinality, range or allowed values, special values (±inf, sentinel dates), whether it identifies a person, and how
+it is handled (modelled, replaced by surrogate keys, dropped, or refused), plus the cross-column orderings that hold
+on the source and the columns left out (and why). Decisions are recorded in words, so a person can read what was
+done to each column and why; every decision can be overridden.
+
+This module decides (`profile_dataframe`); `columns.py` holds the data model, `values.py` reads values in any form,
+`encoding.py` encodes and decodes rows by a profile, `orderings.py` finds the orderings. Their public names are
+importable from here too.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
-from dataclasses import asdict, dataclass, field
-from itertools import combinations
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from synth_platform.profiling.columns import (  # noqa: F401  (re-exported: the profile's public names live here too)
+    DATETIME_RESOLUTIONS, INDICATOR_MARKER, KIND_OF_TYPE, MISSING_INDICATOR_SUFFIX, MISSING_STATE, MISSING_TOKEN,
+    NEGATIVE_INFINITY, OTHER_VALUE, POSITIVE_INFINITY, RARE_CATEGORY_HANDLINGS, RARE_VALUE_K, SEMANTIC_TYPES,
+    SENTINEL, SURROGATE_EMAIL_DOMAIN, SURROGATE_PREFIX, TREATMENTS, ColumnKind, ColumnProfile, DatasetProfile,
+    Ordering, ProfileError, RareCategoryHandling, SemanticType, Treatment,
+)
+from synth_platform.profiling.encoding import (  # noqa: F401
+    align_for_comparison, apply_disclosure_control, decode_from_generation, encode_for_generation,
+    renumber_surrogate_keys, special_masks, surrogate_keys,
+)
 from synth_platform.profiling.identifiers import person_or_id_reason
+from synth_platform.profiling.orderings import find_orderings  # noqa: F401
+from synth_platform.profiling.values import (  # noqa: F401
+    CONVERSIONS, MAX_SENTINELS, as_number, check_booleans, convert, datetime_form, datetime_iso, datetime_timezone,
+    decimal_places, looks_like_datetime, parse_datetimes, read_plan, sentinel_candidates, sql_type, value_shape,
+)
 
-SemanticType = Literal[
-    "numeric_continuous", "numeric_discrete", "categorical", "boolean", "datetime", "free_text", "identifier"
-]
-SEMANTIC_TYPES: tuple[str, ...] = SemanticType.__args__  # type: ignore[attr-defined]
-ColumnKind = Literal["numeric", "categorical", "datetime", "identifier", "text"]  # what metrics and encoders use
-KIND_OF_TYPE: dict[str, ColumnKind] = {
-    "numeric_continuous": "numeric", "numeric_discrete": "numeric", "categorical": "categorical",
-    "boolean": "categorical", "datetime": "datetime", "free_text": "text", "identifier": "identifier",
-}
-# model: the generator learns it. surrogate: left out of the generator, fresh keys in the synthetic table.
-# drop: left out of the generator and of the synthetic table. refuse: the run stops until the column is dropped.
-Treatment = Literal["model", "surrogate", "drop", "refuse"]
-TREATMENTS: tuple[str, ...] = Treatment.__args__  # type: ignore[attr-defined]
-
-MISSING_TOKEN = "__missing__"
-OTHER_VALUE = "(other)"  # what categories seen in fewer than k source rows become (text columns)
-RARE_VALUE_K = 5  # a value must occur in at least this many source rows to be learnt, published or generated
-RareCategoryHandling = Literal["other", "missing"]
-RARE_CATEGORY_HANDLINGS: tuple[str, ...] = RareCategoryHandling.__args__  # type: ignore[attr-defined]
-MISSING_INDICATOR_SUFFIX = "__is_missing"
-SURROGATE_PREFIX = "SYN-"
-SURROGATE_EMAIL_DOMAIN = "synthetic.invalid"  # RFC 2606: .invalid never resolves
 MIN_KEY_ROWS = 20  # fewer distinct values than this prove nothing about being a key
 
 # Column names that say "this is a person's record number", whatever the values look like.
@@ -60,6 +55,8 @@ DROPPED_IDENTIFIERS = (
 EMAIL_VALUE = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 PHONE_VALUE = re.compile(r"^\+?[\d\s().-]{7,20}$")
 DECIMAL_VALUE = re.compile(r"^-?\d+\.\d+$")
+UUID_VALUE = re.compile(r"^\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$")
+UUIDS = "UUIDs"
 # Attributes that, combined, re-identify people (Sweeney: ZIP code, birth date and sex identify 87% of Americans).
 QUASI_IDENTIFIER_NAME = re.compile(
     r"(^age$|^age_|_age$|birth|^dob$|zip|post_?code|postal|^sex$|gender|^race$|ethnic|nationality|native|"
@@ -70,127 +67,10 @@ BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "y", "n", "t", "f"})
 FREE_TEXT_MIN_WORDS = 3.0  # mean words per value from which a distinct-valued text column is prose, not a category
 FREE_TEXT_MIN_DISTINCT = 0.5
 RECORD_NUMBER_MIN_DISTINCT = 0.5
-DATETIME_RESOLUTIONS = (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1))
-
-
-class ProfileError(ValueError):
-    """The table or an override cannot be turned into a generator's training frame; the message says what to do."""
-
-
-@dataclass
-class ColumnProfile:
-    name: str
-    semantic_type: SemanticType
-    dtype: str
-    missing_fraction: float
-    cardinality: int
-    treatment: Treatment = "model"
-    minimum: float | None = None  # numeric: the value; datetime: seconds since 1970 (UTC)
-    maximum: float | None = None
-    allowed_values: list[Any] | None = None  # categorical and boolean: the values seen (nulls aside)
-    identifier_reason: str = ""  # why the column identifies a person ("" when it does not)
-    quasi_identifier: bool = False  # an attribute that helps re-identify people in combination with others
-    datetime_resolution: str | None = None  # day / hour / minute / second: synthetic datetimes are rounded to it
-    datetime_timezone: str | None = None  # the source's time zone; None for naive datetimes
-    overridden: bool = False  # type or treatment set by config, not inferred
-    handling: str = ""  # what happens to the column, in words
-    sensitive: bool = False  # declared sensitive: modelled, but its values are never published (profile, suite, previews)
-    acknowledged_identifier: str = ""  # detected as an identifier (the reason), modelled because config acknowledged it
-    rare_values_generalised: int = 0  # distinct categories seen in fewer than k source rows, generalised
-    rows_generalised: int = 0  # source rows whose category was generalised
-    rows_bottom_coded: int = 0  # source rows below the k-th smallest value, raised to it
-    rows_top_coded: int = 0  # source rows above the k-th largest value, lowered to it
-
-    @property
-    def kind(self) -> ColumnKind:
-        return KIND_OF_TYPE[self.semantic_type]
-
-    @property
-    def is_integer(self) -> bool:
-        return self.semantic_type == "numeric_discrete"
-
-    @property
-    def has_missing(self) -> bool:
-        return self.missing_fraction > 0
-
-    @property
-    def modelled(self) -> bool:
-        return self.treatment == "model"
-
-
-@dataclass(frozen=True)
-class Ordering:
-    """`low` ≤ `high` on every source row where both are present (e.g. admission ≤ discharge)."""
-
-    low: str
-    high: str
-
-    def __str__(self) -> str:
-        return f"{self.low} ≤ {self.high}"
-
-
-@dataclass
-class DatasetProfile:
-    n_rows: int
-    columns: list[ColumnProfile] = field(default_factory=list)
-    orderings: list[Ordering] = field(default_factory=list)
-    rows_unique_on_quasi_identifiers: float | None = None  # share of rows no other row shares the QI values of
-    rare_value_k: int = RARE_VALUE_K  # values seen in fewer source rows are generalised (categories) or coded (ranges)
-    rare_category_handling: RareCategoryHandling = "other"
-
-    def by_kind(self, *kinds: ColumnKind) -> list[str]:
-        """The modelled columns of these kinds (the ones a generator learns and the report compares)."""
-        return [column.name for column in self.columns if column.kind in kinds and column.modelled]
-
-    def by_treatment(self, *treatments: Treatment) -> list[str]:
-        return [column.name for column in self.columns if column.treatment in treatments]
-
-    def identifiers(self) -> list[str]:
-        return [column.name for column in self.columns if column.semantic_type == "identifier"]
-
-    def quasi_identifiers(self) -> list[str]:
-        return [column.name for column in self.columns if column.quasi_identifier and column.modelled]
-
-    def output_columns(self) -> list[str]:
-        """The synthetic table's columns, in source order: everything but the dropped columns."""
-        return [column.name for column in self.columns if column.treatment in ("model", "surrogate")]
-
-    def column(self, name: str) -> ColumnProfile:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(name)
-
-    def sensitive_columns(self) -> list[str]:
-        return [column.name for column in self.columns if column.sensitive]
-
-    def to_dict(self, published: bool = True) -> dict:
-        """The profile as JSON. `published` (the default: profile.json, metadata) withholds the values of sensitive
-        columns (allowed values and range); `published=False` keeps them, for the platform's own sealed storage."""
-        columns = [asdict(column) for column in self.columns]
-        if published:
-            for column in columns:
-                if column["sensitive"]:
-                    column.update(allowed_values=None, minimum=None, maximum=None)
-        return {
-            "n_rows": self.n_rows,
-            "columns": columns,
-            "orderings": [asdict(ordering) for ordering in self.orderings],
-            "rows_unique_on_quasi_identifiers": self.rows_unique_on_quasi_identifiers,
-            "rare_value_k": self.rare_value_k,
-            "rare_category_handling": self.rare_category_handling,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DatasetProfile:
-        return cls(
-            n_rows=data["n_rows"],
-            columns=[ColumnProfile(**column) for column in data["columns"]],
-            orderings=[Ordering(**ordering) for ordering in data.get("orderings", [])],
-            rows_unique_on_quasi_identifiers=data.get("rows_unique_on_quasi_identifiers"),
-            rare_value_k=data.get("rare_value_k", RARE_VALUE_K),
-            rare_category_handling=data.get("rare_category_handling", "other"),
-        )
+EXACT_INTEGERS = 2.0**53  # integers beyond this are not exact as floats: such columns are modelled as continuous
+# Numbers beyond this magnitude overflow float32 arithmetic in generators (their squares pass 3.4e38): such columns
+# are modelled as asinh(x), which keeps every value finite and small and is undone exactly (in float64) on decoding.
+EXTREME_MAGNITUDE = 1e15
 
 
 def profile_dataframe(
@@ -203,6 +83,8 @@ def profile_dataframe(
     rare_category_handling: str = "other",
     sensitive_columns: list[str] | tuple[str, ...] = (),
     acknowledge_identifiers: list[str] | tuple[str, ...] = (),
+    source_types: dict[str, str] | None = None,
+    left_out_columns: dict[str, str] | None = None,
 ) -> DatasetProfile:
     """Profile every column, decide its treatment, code rare values, find the orderings that hold, and check the
     result is usable.
@@ -211,26 +93,38 @@ def profile_dataframe(
     (e.g. `{"notes": "drop"}`). A column detected as an identifier is only modelled when `column_types` gives it
     another type AND it is listed in `acknowledge_identifiers`. Categories seen in fewer than `rare_value_k` rows
     become `OTHER_VALUE` (text columns, `rare_category_handling="other"`) or missing; numbers and datetimes are
-    bottom- and top-coded at the k-th smallest and largest value. The profile describes the table after that
+    bottom- and top-coded at the k-th smallest and largest value, and their special values (±inf, sentinel dates
+    such as 9999-12-31) seen in fewer than k rows become missing. The profile describes the table after that
     coding (`apply_disclosure_control`): its allowed values and ranges hold no value fewer than k rows share.
     `sensitive_columns` are modelled but their values are never published (`to_dict`).
+    `source_types` (column → SQL type, from the sampler) refine the reading: uuid columns are identifiers, enum
+    columns categories, boolean columns booleans, numeric(p, s) columns are restored at s decimals, interval columns
+    as durations. `left_out_columns` (column → reason, from the sampler) are listed in the profile with their reason;
+    columns holding values no generator can learn (bytes, documents, lists) are left out the same way.
     Raises `ProfileError` for a table a generator cannot learn from: empty, only identifiers, a free-text column not
     dropped, an identifier set to be modelled without acknowledgement, an unknown column or value."""
     if frame.empty or len(frame.columns) == 0:
         raise ProfileError("Cannot profile an empty table: it has no rows or no columns.")
+    _check_column_names(frame)
     column_types, column_treatments = dict(column_types or {}), dict(column_treatments or {})
+    source_types = {str(name): str(kind) for name, kind in (source_types or {}).items()}
+    left_out = _check_left_out(frame, left_out_columns)
     _check_overrides(frame, column_types, column_treatments)
     _check_disclosure_settings(frame, rare_value_k, rare_category_handling, sensitive_columns, acknowledge_identifiers)
+    frame, conversions, places = _read_columns(frame, source_types, left_out)
+    acknowledged = set(acknowledge_identifiers)
     columns = [
         _profile_column(
             frame[name], column_types.get(str(name)), column_treatments.get(str(name)),
-            acknowledged=str(name) in set(acknowledge_identifiers),
+            acknowledged=str(name) in acknowledged, source_type=source_types.get(str(name), ""),
+            conversion=conversions[name], decimals=places.get(name),
         )
         for name in frame.columns
     ]
     profile = DatasetProfile(
         n_rows=len(frame), columns=columns, rare_value_k=rare_value_k,
         rare_category_handling=rare_category_handling,  # type: ignore[arg-type]
+        left_out_columns=left_out,
     )
     sensitive = set(sensitive_columns)
     for column in profile.columns:
@@ -243,7 +137,12 @@ def profile_dataframe(
             values = controlled[column.name]
             column.missing_fraction = float(values.isna().mean())
             column.cardinality = int(values.dropna().nunique())
-        column.handling = _handling(column, frame[column.name].dropna(), rare_value_k)
+            _choose_transform(column)
+            if column.kind == "categorical":
+                column.missing_token = _missing_token(frame[column.name])
+    profile.indicator_marker = _indicator_marker(profile, set(map(str, frame.columns)) | set(left_out))
+    for column in profile.columns:
+        column.handling = _handling(column, frame[column.name].dropna(), rare_value_k, profile)
     if detect_orderings:
         profile.orderings = find_orderings(controlled, profile)
     quasi = profile.quasi_identifiers()
@@ -251,6 +150,53 @@ def profile_dataframe(
         profile.rows_unique_on_quasi_identifiers = float((~controlled[quasi].duplicated(keep=False)).mean())
     check_usable(profile)
     return profile
+
+
+def _check_column_names(frame: pd.DataFrame) -> None:
+    names = [str(name) for name in frame.columns]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ProfileError(
+            f"The table has more than one column named {repeated}: give each column its own name (e.g. alias them in "
+            "the query or view the sampler reads) so each can be profiled and restored."
+        )
+
+
+def _check_left_out(frame: pd.DataFrame, left_out_columns: dict[str, str] | None) -> dict[str, str]:
+    left_out = {str(name): str(reason) for name, reason in (left_out_columns or {}).items()}
+    read = sorted(set(left_out) & {str(name) for name in frame.columns})
+    if read:
+        raise ProfileError(
+            f"left_out_columns names column(s) {read} that the table has: a column is either read or left out."
+        )
+    return left_out
+
+
+def _read_columns(
+    frame: pd.DataFrame, source_types: dict[str, str], left_out: dict[str, str]
+) -> tuple[pd.DataFrame, dict[Any, str], dict[Any, int | None]]:
+    """The columns a generator can learn, read as they will be everywhere (`values.convert`), with their conversion
+    and, for Decimal values, their decimal places; the others are added to `left_out` with the reason."""
+    kept: dict[Any, pd.Series] = {}
+    conversions: dict[Any, str] = {}
+    places: dict[Any, int | None] = {}
+    for name in frame.columns:
+        conversion, reason = read_plan(frame[name], source_types.get(str(name), ""))
+        if reason:
+            left_out[str(name)] = f"{reason}; left out of the generator and the synthetic table"
+            continue
+        if conversion == "decimal":
+            places[name] = decimal_places(frame[name])  # the NUMERIC scale the values carry
+        series = convert(frame[name], conversion)
+        if conversion == "bool":
+            check_booleans(series, str(name))
+        kept[name], conversions[name] = series, conversion
+    if not kept:
+        raise ProfileError(
+            f"No column of the table can be modelled: every column was left out ({left_out}). Select columns of "
+            "numbers, text, dates or booleans."
+        )
+    return pd.DataFrame(kept, index=frame.index), conversions, places
 
 
 def _check_disclosure_settings(
@@ -270,7 +216,8 @@ def _check_disclosure_settings(
 def _code_rare_values(column: ColumnProfile, series: pd.Series, k: int, handling: str) -> None:
     """Decide the coding that keeps values fewer than `k` rows share out of everything the column publishes or
     generates: categories below k rows are generalised; numbers and datetimes are coded at the k-th smallest and
-    k-th largest value (both are then shared by at least k rows). Sets allowed values / range and the counts."""
+    k-th largest value (both are then shared by at least k rows); special values seen in fewer than k rows become
+    missing. Sets allowed values / range / special values and the counts."""
     non_null = series.dropna()
     if not len(non_null):
         return
@@ -287,7 +234,17 @@ def _code_rare_values(column: ColumnProfile, series: pd.Series, k: int, handling
         return
     if column.kind not in ("numeric", "datetime") or k <= 1:
         return
-    values = np.sort(as_number(non_null, column.kind))
+    rare_specials = [special for special in column.special_values if special["rows"] < k]
+    if rare_specials:
+        column.rows_special_to_missing = int(sum(special["rows"] for special in rare_specials))
+        column.special_values = _renumbered([special for special in column.special_values if special["rows"] >= k])
+    numbers = as_number(non_null, column.kind)
+    regular = ~np.isnan(numbers) & np.isfinite(numbers)
+    if column.kind == "datetime" and (column.special_values or column.rows_special_to_missing):
+        regular &= ~sentinel_candidates(numbers)
+    values = np.sort(numbers[regular])
+    if not len(values):
+        return
     n, j = len(values), min(k, len(values)) - 1
     low, high = values[j], values[n - 1 - j]
     if low > high:  # fewer than 2k − 1 values: every value is coded to the middle one
@@ -296,42 +253,54 @@ def _code_rare_values(column: ColumnProfile, series: pd.Series, k: int, handling
     column.rows_bottom_coded, column.rows_top_coded = int((values < low).sum()), int((values > high).sum())
 
 
+def _renumbered(specials: list[dict]) -> list[dict]:
+    """Sentinel states numbered 1, 2… again after some were dropped (infinities keep their names)."""
+    number = 0
+    out = []
+    for special in specials:
+        if special["state"].startswith(SENTINEL):
+            number += 1
+            special = {**special, "state": f"{SENTINEL}{number}"}
+        out.append(special)
+    return out
+
+
+def _choose_transform(column: ColumnProfile) -> None:
+    if column.kind != "numeric" or column.minimum is None or column.conversion == "timedelta":
+        return
+    if max(abs(column.minimum), abs(column.maximum)) > EXTREME_MAGNITUDE or not np.isfinite(column.maximum - column.minimum):
+        column.transform, column.transform_scale = "asinh", 1.0
+
+
+def _missing_token(series: pd.Series) -> str:
+    """MISSING_TOKEN, or `__missing_2__`, `__missing_3__`… when the column holds that text: a missing value must
+    never come back as a real one, nor a real one as missing."""
+    labels = set(series.dropna().astype(str)) | {OTHER_VALUE}
+    token, number = MISSING_TOKEN, 1
+    while token in labels:
+        number += 1
+        token = f"__missing_{number}__"
+    return token
+
+
+def _indicator_marker(profile: DatasetProfile, names: set[str]) -> str:
+    """The marker of indicator column names (`x__is_missing`): the usual one unless an indicator would carry the
+    name of a column (or of another indicator); then `__is2_`, `__is3_`…"""
+    number = 1
+    while True:
+        marker = INDICATOR_MARKER if number == 1 else f"__is{number}_"
+        internal = [
+            f"{column.name}{marker}{state}"
+            for column in profile.columns if column.modelled and column.kind in ("numeric", "datetime")
+            for state in (MISSING_STATE, *column.special_states())
+        ]
+        if not set(internal) & names and len(set(internal)) == len(internal):
+            return marker
+        number += 1
+
+
 def _is_text(series: pd.Series) -> bool:
     return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
-
-
-def apply_disclosure_control(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
-    """The rows as the platform may use them after profiling: the synthetic table's columns only (dropped
-    identifiers gone, surrogate-key columns holding fresh keys, never the source's), categories seen in fewer than
-    k source rows generalised and numbers / datetimes coded into the published range. Generators learn from this,
-    tuning and the report compare with it; raw source rows never go further than the profiler."""
-    controlled: dict[str, pd.Series] = {}
-    for column in profile.columns:
-        if column.treatment not in ("model", "surrogate") or column.name not in frame:
-            continue
-        series = frame[column.name]
-        if column.treatment == "surrogate":
-            controlled[column.name] = pd.Series(surrogate_keys(column, len(series)), index=series.index)
-        elif column.kind == "categorical" and column.rare_values_generalised:
-            known = series.isna() | series.isin(column.allowed_values or [])
-            other = OTHER_VALUE if OTHER_VALUE in (column.allowed_values or []) else None
-            controlled[column.name] = series.astype(object).where(known, other)
-        elif column.kind == "datetime" and column.minimum is not None:
-            stamps = _parse_datetimes(series)
-            tz = getattr(stamps.dt, "tz", None)
-            low, high = (pd.Timestamp(bound, unit="s") for bound in (column.minimum, column.maximum))
-            if tz is not None:
-                low, high = low.tz_localize("UTC").tz_convert(tz), high.tz_localize("UTC").tz_convert(tz)
-            controlled[column.name] = stamps.clip(low, high)
-        elif column.kind == "numeric" and column.minimum is not None:
-            numbers = series if pd.api.types.is_numeric_dtype(series.dtype) else pd.to_numeric(series, errors="coerce")
-            if pd.api.types.is_bool_dtype(numbers.dtype):
-                controlled[column.name] = numbers
-            else:
-                controlled[column.name] = numbers.clip(column.minimum, column.maximum)
-        else:
-            controlled[column.name] = series
-    return pd.DataFrame(controlled, index=frame.index)
 
 
 def _check_overrides(frame: pd.DataFrame, types: dict[str, str], treatments: dict[str, str]) -> None:
@@ -364,19 +333,22 @@ def check_usable(profile: DatasetProfile) -> None:
             "and list it in acknowledge_identifiers."
         )
     if not any(column.modelled for column in profile.columns):
+        left_out = f"; left out: {profile.left_out_columns}" if profile.left_out_columns else ""
         raise ProfileError(
             f"No column of the table is left for a generator: every column is an identifier, dropped or refused "
-            f"({[(c.name, c.semantic_type, c.treatment) for c in profile.columns]}). Select the data columns too."
+            f"({[(c.name, c.semantic_type, c.treatment) for c in profile.columns]}{left_out}). Select the data columns too."
         )
 
 
 def _profile_column(
-    series: pd.Series, type_override: str | None, treatment_override: str | None, acknowledged: bool = False
+    series: pd.Series, type_override: str | None, treatment_override: str | None, acknowledged: bool = False,
+    source_type: str = "", conversion: str = "", decimals: int | None = None,
 ) -> ColumnProfile:
     name = str(series.name)
     non_null = series.dropna()
     cardinality = int(non_null.nunique())
-    detected = identifier_reason(series, non_null, cardinality)
+    sql, scale = sql_type(source_type) if source_type else ("", None)
+    detected = UUIDS + f" (SQL type {source_type})" if sql == "uuid" else ("" if sql == "enum" else identifier_reason(series, non_null, cardinality))
     reason, acknowledged_reason = "", ""
     if type_override:
         semantic_type = type_override
@@ -393,44 +365,80 @@ def _profile_column(
             acknowledged_reason = detected
     else:
         reason = detected
-        semantic_type = "identifier" if reason else _semantic_type(series, non_null, cardinality)
+        if reason:
+            semantic_type = "identifier"
+        elif sql == "enum":
+            semantic_type = "categorical"
+        elif sql == "boolean":
+            semantic_type = "boolean"
+        else:
+            semantic_type = _semantic_type(series, non_null, cardinality)
     profile = ColumnProfile(
         name=name, semantic_type=semantic_type, dtype=str(series.dtype), missing_fraction=float(series.isna().mean()),
         cardinality=cardinality, identifier_reason=reason, overridden=bool(type_override or treatment_override),
         acknowledged_identifier=acknowledged_reason,
         quasi_identifier=semantic_type not in ("identifier", "free_text") and bool(QUASI_IDENTIFIER_NAME.search(name)),
+        source_type=source_type, conversion=conversion,
+        decimals=scale if sql == "numeric" and scale is not None else decimals,
     )
     if profile.kind in ("numeric", "datetime") and len(non_null):
-        values = as_number(non_null, profile.kind)
-        if np.isnan(values).any():
-            raise ProfileError(
-                f"Column {name!r} is {semantic_type} but {int(np.isnan(values).sum())} value(s) cannot be read as "
-                f"{'dates' if profile.kind == 'datetime' else 'numbers'}, e.g. one shaped {value_shape(non_null[np.isnan(values)].iloc[0])!r}; "
-                "override its type in column_types."
-            )
-        profile.minimum, profile.maximum = float(values.min()), float(values.max())
-        if semantic_type == "numeric_discrete" and not np.all(np.mod(values, 1) == 0):
-            raise ProfileError(f"Column {name!r} is set to numeric_discrete but holds non-integer values; use numeric_continuous.")
-        if profile.kind == "datetime":
-            profile.datetime_resolution = _resolution(values)
-            profile.datetime_timezone = _timezone(non_null)
+        _profile_range(profile, series, non_null)
     if profile.kind == "categorical":
         profile.allowed_values = sorted((_plain(value) for value in non_null.unique()), key=lambda v: (str(type(v)), v))
-    profile.treatment = treatment_override or _default_treatment(profile)
+    profile.treatment = treatment_override or _default_treatment(profile)  # type: ignore[assignment]
     return profile  # `handling` is written by profile_dataframe, once the rare values are coded
 
 
-def value_shape(value: Any) -> str:
-    """A source value's shape without its content, for messages: letters become a/A, digits 9 (`'Jo-12'` →
-    `'Aa-99'`), at most 40 characters. Errors may show what a bad value looks like, never the value."""
-    text = str(value)[:40]
-    return "".join("9" if c.isdigit() else ("A" if c.isupper() else "a") if c.isalpha() else c for c in text)
+def _profile_range(profile: ColumnProfile, series: pd.Series, non_null: pd.Series) -> None:
+    """Range, special values (±inf; sentinel dates) and, for datetimes, resolution, time zone and form."""
+    name, semantic_type = profile.name, profile.semantic_type
+    values = as_number(non_null, profile.kind)
+    if np.isnan(values).any():
+        raise ProfileError(
+            f"Column {name!r} is {semantic_type} but {int(np.isnan(values).sum())} value(s) cannot be read as "
+            f"{'dates' if profile.kind == 'datetime' else 'numbers'}, e.g. one shaped {value_shape(non_null[np.isnan(values)].iloc[0])!r}; "
+            "override its type in column_types."
+        )
+    specials: list[dict[str, Any]] = []
+    if profile.kind == "numeric":
+        for state, mask, text in ((POSITIVE_INFINITY, np.isposinf(values), "inf"), (NEGATIVE_INFINITY, np.isneginf(values), "-inf")):
+            if mask.any():
+                specials.append({"state": state, "value": text, "rows": int(mask.sum())})
+        regular = values[np.isfinite(values)]
+    else:
+        candidates = sentinel_candidates(values)
+        distinct = np.unique(np.floor(values[candidates]))
+        if candidates.any() and len(distinct) <= MAX_SENTINELS and (~candidates).any():
+            for number, seconds in enumerate(distinct, start=1):
+                rows = candidates & (np.floor(values) == seconds)
+                first = int(np.flatnonzero(rows)[0])
+                specials.append({
+                    "state": f"{SENTINEL}{number}", "value": datetime_iso(non_null.iloc[first]),
+                    "seconds": float(values[first]), "rows": int(rows.sum()),
+                })
+            regular = values[~candidates]
+        else:
+            regular = values
+    profile.special_values = specials
+    if len(regular):
+        profile.minimum, profile.maximum = float(regular.min()), float(regular.max())
+    integral = bool(len(regular)) and np.all(np.mod(regular, 1) == 0) and np.abs(regular).max() < EXACT_INTEGERS
+    if semantic_type == "numeric_discrete" and not integral and len(regular):
+        raise ProfileError(
+            f"Column {name!r} is set to numeric_discrete but holds non-integer values (or integers beyond 2**53, which "
+            "floats cannot hold exactly); use numeric_continuous."
+        )
+    if profile.kind == "datetime":
+        profile.datetime_resolution = _resolution(regular if len(regular) else values)
+        profile.datetime_timezone = datetime_timezone(non_null)
+        profile.datetime_form = datetime_form(series, as_number(series, "datetime"))
 
 
 def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, cardinality: int | None = None) -> str:
     """Why the column directly identifies a person or a record ("" when it does not): e-mail addresses, personal
     names (by the column's name or its values), national ids, record numbers, card numbers, IBANs, phone numbers,
-    record numbers by name, or a unique key."""
+    UUIDs, record numbers by name, or a unique key. Dates are never identifiers by their shape (9999-12-31 looks
+    like a phone number)."""
     non_null = series.dropna() if non_null is None else non_null
     cardinality = int(non_null.nunique()) if cardinality is None else cardinality
     if not len(non_null):
@@ -438,10 +446,12 @@ def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, card
     name = str(series.name)
     is_text = _is_text(series)
     distinct_share = cardinality / len(non_null)
-    dates = _looks_like_datetime(non_null)
+    dates = looks_like_datetime(non_null)
     text = non_null.astype(str).str.strip() if is_text and not dates else None
     if text is not None and text.str.match(EMAIL_VALUE).mean() >= 0.95:
         return "e-mail addresses"
+    if text is not None and (text.str.match(UUID_VALUE) & text.str.contains("-")).mean() >= 0.95:
+        return f"{UUIDS} ({distinct_share:.0%} distinct values)"
     # Names by meaning (the column's name in many languages, whatever its cardinality), names by content (Faker's
     # first/last-name lists), national ids, record numbers, card numbers, IBANs: see identifiers.py. Before the
     # phone rule, whose shape (7-20 digits and separators) national ids and card numbers also have.
@@ -457,7 +467,7 @@ def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, card
     all_unique = cardinality == len(non_null) and len(non_null) >= MIN_KEY_ROWS
     if KEY_NAME.search(name) and (all_unique or distinct_share >= RECORD_NUMBER_MIN_DISTINCT) and cardinality >= MIN_KEY_ROWS:
         return "a unique key" if all_unique else f"a record number ({distinct_share:.0%} distinct values, named like a key)"
-    if all_unique and is_text and not _looks_like_datetime(non_null) and _mean_words(non_null) < FREE_TEXT_MIN_WORDS:
+    if all_unique and is_text and not dates and _mean_words(non_null) < FREE_TEXT_MIN_WORDS:
         return "a unique key (every value distinct text)"
     if all_unique and pd.api.types.is_integer_dtype(series.dtype):
         values = non_null.to_numpy(dtype=float)
@@ -468,15 +478,20 @@ def identifier_reason(series: pd.Series, non_null: pd.Series | None = None, card
 
 def _semantic_type(series: pd.Series, non_null: pd.Series, cardinality: int) -> str:
     is_text = _is_text(series)
-    if pd.api.types.is_datetime64_any_dtype(series.dtype) or (is_text and len(non_null) and _looks_like_datetime(non_null)):
+    if pd.api.types.is_datetime64_any_dtype(series.dtype) or (is_text and len(non_null) and looks_like_datetime(non_null)):
         return "datetime"
     if pd.api.types.is_bool_dtype(series.dtype):
         return "boolean"
+    if pd.api.types.is_timedelta64_dtype(series.dtype):
+        seconds = series.dropna().dt.total_seconds().to_numpy()
+        return "numeric_discrete" if len(seconds) and np.all(np.mod(seconds, 1) == 0) else "numeric_continuous"
     if pd.api.types.is_numeric_dtype(series.dtype):
         if cardinality <= 2:
             return "boolean" if set(non_null.unique()) <= {0, 1} and cardinality == 2 else "categorical"
         values = non_null.to_numpy(dtype=float)
-        return "numeric_discrete" if np.all(np.mod(values, 1) == 0) else "numeric_continuous"
+        finite = values[np.isfinite(values)]
+        integral = len(finite) and np.all(np.mod(finite, 1) == 0) and np.abs(finite).max() < EXACT_INTEGERS
+        return "numeric_discrete" if integral else "numeric_continuous"
     if is_text and cardinality == 2 and set(non_null.astype(str).str.strip().str.lower().unique()) <= BOOLEAN_WORDS:
         return "boolean"
     if (
@@ -491,11 +506,7 @@ def _mean_words(values: pd.Series) -> float:
     return float(values.astype(str).str.split().str.len().mean())
 
 
-def _looks_like_datetime(values: pd.Series) -> bool:
-    probe = values.astype(str).head(500)
-    if not probe.str.contains(r"^\d{4}-\d{2}-\d{2}", regex=True).all():
-        return False
-    return bool(pd.to_datetime(probe, errors="coerce", format="ISO8601").notna().all())
+_looks_like_datetime = looks_like_datetime  # the old private name
 
 
 def _plain(value: Any) -> Any:
@@ -516,36 +527,6 @@ def _resolution(seconds: np.ndarray) -> str:
     return "second"
 
 
-def _timezone(values: pd.Series) -> str | None:
-    tz = getattr(_parse_datetimes(values).dt, "tz", None)
-    return str(tz) if tz is not None else None
-
-
-def as_number(values: pd.Series, kind: ColumnKind) -> np.ndarray:
-    """Numbers as floats; datetimes (parsed from text when needed) as seconds since 1970 in UTC; NaN where unreadable."""
-    if kind == "datetime":
-        return _datetime_to_seconds(values)
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-
-
-def _datetime_to_seconds(values: pd.Series) -> np.ndarray:
-    stamps = _parse_datetimes(values)
-    if getattr(stamps.dt, "tz", None) is not None:
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return (stamps - pd.Timestamp(0)).dt.total_seconds().to_numpy(dtype=float)
-
-
-def _parse_datetimes(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return values
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # pandas' notice about mixed offsets, handled below
-        stamps = pd.to_datetime(values, errors="coerce", format="ISO8601")
-    if not pd.api.types.is_datetime64_any_dtype(stamps.dtype):  # mixed UTC offsets come back as objects: use UTC
-        stamps = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
-    return stamps
-
-
 def _default_treatment(column: ColumnProfile) -> Treatment:
     if column.semantic_type == "free_text":
         return "refuse"
@@ -556,7 +537,7 @@ def _default_treatment(column: ColumnProfile) -> Treatment:
     return "model"
 
 
-def _handling(column: ColumnProfile, non_null: pd.Series, k: int = RARE_VALUE_K) -> str:
+def _handling(column: ColumnProfile, non_null: pd.Series, k: int = RARE_VALUE_K, profile: DatasetProfile | None = None) -> str:
     if column.treatment == "refuse":
         words = _mean_words(non_null) if len(non_null) else 0.0
         return f"free text ({words:.1f} words per value, {column.cardinality} distinct): refused until dropped"
@@ -568,10 +549,19 @@ def _handling(column: ColumnProfile, non_null: pd.Series, k: int = RARE_VALUE_K)
         return f"{what}; not given to the generator; fresh surrogate keys ({SURROGATE_PREFIX}…) in the synthetic table"
     if column.kind == "datetime":
         prefix = f"as seconds since 1970, restored as datetimes at {column.datetime_resolution} resolution; "
+        if column.datetime_timezone:
+            prefix += f"in time zone {column.datetime_timezone}; "
+        if column.datetime_form:
+            held = {"date": "Python dates", "datetime": "Python datetimes"}.get(column.datetime_form, column.datetime_form)
+            prefix += f"held as {held} (values outside pandas' datetime64[ns] years 1677–2262); "
     elif column.kind == "numeric":
         prefix = "rounded to integers; " if column.is_integer else ""
+        if column.decimals is not None and not column.is_integer:
+            prefix += f"rounded to {column.decimals} decimals ({column.source_type or 'the scale of its Decimal values'}); "
     else:
         prefix = ""
+    if column.conversion:
+        prefix = f"{CONVERSIONS[column.conversion]}; " + prefix
     if column.quasi_identifier:
         prefix = "quasi-identifier; " + prefix
     if column.acknowledged_identifier:
@@ -589,148 +579,34 @@ def _handling(column: ColumnProfile, non_null: pd.Series, k: int = RARE_VALUE_K)
             f"range coded to the {_ordinal(k)} smallest / largest value ({column.rows_bottom_coded} rows raised, "
             f"{column.rows_top_coded} lowered); "
         )
+    marker = profile.indicator_marker if profile is not None else INDICATOR_MARKER
+    if column.special_values:
+        shown = ", ".join(
+            (f"{special['value']} ({special['rows']} rows)" if not column.sensitive else f"{special['rows']} rows")
+            for special in column.special_values
+        )
+        what = "sentinel value(s)" if column.kind == "datetime" else "non-finite value(s)"
+        prefix += (
+            f"{what} {shown} modelled by indicator columns '{column.name}{marker}<state>' "
+            f"({', '.join(column.special_states())}) and restored as themselves; "
+        )
+    if column.rows_special_to_missing:
+        what = "sentinel dates" if column.kind == "datetime" else "non-finite values (inf / -inf)"
+        prefix += f"{column.rows_special_to_missing} row(s) of {what} seen in fewer than {k} rows set to missing; "
+    if column.transform == "asinh":
+        prefix += (
+            f"values up to {max(abs(column.minimum or 0), abs(column.maximum or 0)):.3g} in magnitude modelled as "
+            f"asinh(x) (finite and small for float32 generators), restored by sinh; "
+        )
     if not column.has_missing:
         return prefix + "no missing values"
     if column.kind == "categorical":
-        return prefix + f"missing values modelled as the category {MISSING_TOKEN!r}, restored as missing"
+        return prefix + f"missing values modelled as the category {column.missing_token!r}, restored as missing"
     return prefix + (
         f"missing values filled with the median and modelled by an indicator column "
-        f"'{column.name}{MISSING_INDICATOR_SUFFIX}', restored as missing"
+        f"'{column.name}{marker}{MISSING_STATE}', restored as missing"
     )
 
 
 def _ordinal(k: int) -> str:
     return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
-
-
-def find_orderings(frame: pd.DataFrame, profile: DatasetProfile, min_rows: int = MIN_KEY_ROWS) -> list[Ordering]:
-    """Pairs of modelled columns of the same kind (numeric or datetime) with low ≤ high on every source row where
-    both are present, when their ranges overlap (an ordering the ranges already imply says nothing) and at least
-    `min_rows` rows have both values."""
-    found: list[Ordering] = []
-    for kind in ("numeric", "datetime"):
-        names = profile.by_kind(kind)
-        numbers = {name: pd.Series(as_number(frame[name], kind), index=frame.index) for name in names}
-        for a, b in combinations(names, 2):
-            both = numbers[a].notna() & numbers[b].notna()
-            if both.sum() < min_rows:
-                continue
-            x, y = numbers[a][both], numbers[b][both]
-            if (x == y).all():
-                continue
-            for low, high, lo_values, hi_values in ((a, b, x, y), (b, a, y, x)):
-                ranges_overlap = lo_values.max() > hi_values.min()
-                if ranges_overlap and (lo_values <= hi_values).all():
-                    found.append(Ordering(low, high))
-    return found
-
-
-def encode_for_generation(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
-    """The NaN-free frame a generator trains on: only modelled columns, rare values generalised and ranges coded
-    (`apply_disclosure_control`, whatever rows are given), datetimes as seconds, missingness modelled."""
-    frame = apply_disclosure_control(frame, profile)
-    encoded: dict[str, pd.Series] = {}
-    for column in profile.columns:
-        if not column.modelled:
-            continue
-        series = frame[column.name]
-        if column.kind == "categorical":
-            values = series.astype(object).where(series.notna(), MISSING_TOKEN).astype(str)
-            encoded[column.name] = values
-            continue
-        numbers = pd.Series(as_number(series, column.kind), index=series.index)
-        missing = numbers.isna()
-        if missing.any() or column.has_missing:
-            fill = float(numbers.median()) if (~missing).any() else 0.0
-            numbers = numbers.fillna(fill)
-            encoded[column.name + MISSING_INDICATOR_SUFFIX] = missing.astype(int)
-        encoded[column.name] = numbers
-    return pd.DataFrame(encoded, index=frame.index)
-
-
-def decode_from_generation(generated: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
-    """Map generated rows back to the source schema: types, ranges, missing values, datetimes at the source's
-    resolution and time zone, fresh surrogate keys numbered from 1; dropped columns stay out."""
-    decoded: dict[str, pd.Series] = {}
-    n = len(generated)
-    for column in profile.columns:
-        if column.treatment == "surrogate":
-            decoded[column.name] = pd.Series(surrogate_keys(column, n), index=generated.index)
-            continue
-        if not column.modelled:
-            continue
-        values = generated[column.name]
-        if column.kind == "categorical":
-            decoded[column.name] = _decode_categorical(values, column)
-            continue
-        numbers = pd.to_numeric(values, errors="coerce").astype(float)
-        if column.minimum is not None:
-            numbers = numbers.clip(column.minimum, column.maximum)
-        indicator = column.name + MISSING_INDICATOR_SUFFIX
-        missing = (
-            pd.to_numeric(generated[indicator], errors="coerce").fillna(0) >= 0.5
-            if indicator in generated
-            else pd.Series(False, index=generated.index)
-        )
-        if column.kind == "datetime":
-            decoded[column.name] = _decode_datetime(numbers, column).where(~missing, pd.NaT)
-        elif column.is_integer:
-            rounded = numbers.round()
-            decoded[column.name] = (
-                rounded.where(~missing).astype("Int64") if column.has_missing else rounded.astype("int64")
-            )
-        else:
-            decoded[column.name] = numbers.where(~missing)
-    return pd.DataFrame(decoded, index=generated.index).reset_index(drop=True)
-
-
-def surrogate_keys(column: ColumnProfile, count: int) -> list[str]:
-    """Fresh keys that say they are synthetic: `SYN-00000001`…, or `syn-00000001@synthetic.invalid` for e-mails."""
-    if column.identifier_reason == "e-mail addresses":
-        return [f"syn-{i:08d}@{SURROGATE_EMAIL_DOMAIN}" for i in range(1, count + 1)]
-    return [f"{SURROGATE_PREFIX}{i:08d}" for i in range(1, count + 1)]
-
-
-def renumber_surrogate_keys(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
-    """Surrogate keys numbered 1…n over the whole frame (rows assembled from several draws repeat numbers)."""
-    frame = frame.reset_index(drop=True)
-    for name in profile.by_treatment("surrogate"):
-        frame[name] = surrogate_keys(profile.column(name), len(frame))
-    return frame
-
-
-def _decode_datetime(seconds: pd.Series, column: ColumnProfile) -> pd.Series:
-    unit = dict(DATETIME_RESOLUTIONS)[column.datetime_resolution or "second"]
-    stamps = pd.to_datetime((seconds / unit).round() * unit, unit="s")
-    if column.datetime_timezone:
-        stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(column.datetime_timezone)
-    return stamps
-
-
-def _decode_categorical(values: pd.Series, column: ColumnProfile) -> pd.Series:
-    """Generated category labels back to the source's values and dtype (labels are the values as text: see
-    encode_for_generation); the missing token, and any label the source never had, become missing."""
-    lookup = {str(value): value for value in column.allowed_values or []}
-    restored = values.astype(str).map(lookup)
-    if column.dtype.startswith(("int", "uint", "float", "Int", "Float")):
-        numbers = pd.to_numeric(restored, errors="coerce")
-        keep_integers = column.dtype.startswith(("int", "uint")) and not numbers.isna().any()
-        return numbers.astype(column.dtype) if keep_integers else numbers.astype(float)
-    if column.dtype == "bool" and restored.notna().all():
-        return restored.astype(bool)
-    return restored.astype(object).where(restored.notna(), None)
-
-
-def align_for_comparison(frame: pd.DataFrame, profile: DatasetProfile) -> pd.DataFrame:
-    """The frame with the synthetic table's columns and datetimes parsed (as the decoder returns them), so source
-    and synthetic rows compare like for like."""
-    aligned = frame[[name for name in profile.output_columns() if name in frame.columns]].copy()
-    for column in profile.columns:
-        if not column.modelled or column.name not in aligned:
-            continue
-        values = aligned[column.name]
-        if column.kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(values.dtype):
-            aligned[column.name] = _parse_datetimes(values)
-        elif column.kind == "numeric" and not pd.api.types.is_numeric_dtype(values.dtype):  # numbers stored as text
-            aligned[column.name] = pd.to_numeric(values, errors="coerce")
-    return aligned

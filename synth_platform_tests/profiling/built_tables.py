@@ -28,3 +28,53 @@ def patients(n: int = 400, seed: int = 0) -> pd.DataFrame:
         "zip_code": rng.choice(["10115", "10117", "20095", "80331"], n),
         "weight": np.where(rng.random(n) < 0.15, np.nan, weight.round(1)),
     })
+
+
+def mixed_source(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A table as a PostgreSQL sampler returns it, with what real tables hold and the profiler once failed on: a
+    timestamptz column (tz-aware UTC datetimes), DATE columns as Python dates with the sentinels 9999-12-31 and
+    0001-01-01 (outside datetime64[ns], so the column stays one of objects), `x` next to a column named
+    `x__is_missing`, text holding '__missing__' next to NULLs, `Age` / `age` / `AGE`, floats with ±inf, 1e300 and
+    NaN, booleans and NUMERIC values as Decimal."""
+    import datetime as dt
+    import decimal
+
+    rng = np.random.default_rng(seed)
+    admitted = [dt.date(2023, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 365, n)]
+    stay = rng.gamma(2.0, 3.0, n).round().astype(int)
+    discharged = [a + dt.timedelta(days=int(s)) for a, s in zip(admitted, stay)]
+    still_in = rng.random(n) < 0.2  # open stays: discharged on 9999-12-31
+    unknown = rng.random(n) < 0.05  # 0001-01-01: "unknown" in a legacy system
+    discharged = [dt.date(9999, 12, 31) if s else (dt.date(1, 1, 1) if u else d) for d, s, u in zip(discharged, still_in, unknown)]
+    x = rng.normal(50, 10, n).round(2)
+    x[rng.random(n) < 0.1] = np.nan
+    reading = rng.normal(0, 1, n)
+    kind = rng.random(n)
+    reading = np.where(kind < 0.06, np.inf, np.where(kind < 0.1, -np.inf, np.where(kind < 0.14, 1e300, reading)))
+    reading[(kind >= 0.14) & (kind < 0.18)] = np.nan
+    label = rng.choice(["red", "green", "__missing__"], n, p=[0.4, 0.4, 0.2]).astype(object)
+    label[rng.random(n) < 0.15] = None
+    return pd.DataFrame({
+        "seen_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 200 * 86_400, n), unit="s"),
+        "admitted": pd.Series(admitted, dtype=object),
+        "discharged": pd.Series(discharged, dtype=object),
+        "x": x,
+        "x__is_missing": rng.integers(0, 4, n),
+        "label": label,
+        "Age": rng.integers(0, 10, n),
+        "age": rng.integers(20, 40, n),
+        "AGE": rng.choice(["p", "q", "r"], n),
+        "reading": reading,
+        "smoker": rng.choice([True, False], n, p=[0.3, 0.7]),
+        "amount": [decimal.Decimal(f"{v:.2f}") for v in rng.uniform(1, 500, n)],
+    })
+
+
+def wide_independent(n: int = 500, columns: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Independent uniform numeric columns, each over its own random range (some disjoint, many overlapping)."""
+    rng = np.random.default_rng(seed)
+    frame = {}
+    for i in range(columns):
+        low, width = rng.uniform(-1_000, 1_000), rng.uniform(1, 500)
+        frame[f"c{i:03d}"] = rng.uniform(low, low + width, n).round(3)
+    return pd.DataFrame(frame)
