@@ -7,6 +7,10 @@ orderings) in pandas, fast enough to reject and regenerate generated rows. The s
 publishes: coded ranges, categories shared by at least k source rows, and nothing of sensitive columns' values; the
 search for disclosed source values is `synth_platform.evaluation.disclosure`.
 
+Columns with special values (±inf, sentinel dates) keep them out of their range rule by a pandas row condition;
+columns whose names differ only by case (`Age`, `age`) are validated under stand-in names, because GE matches a
+pandas column's name case-insensitively (the first match wins), and failures name the real columns.
+
 Severity, in GE's own terms: a broken rule of the table's shape or of single rows is critical (the synthetic table
 is wrong); a missing-value rate outside the tolerance is a warning (the table is valid but less faithful).
 """

@@ -112,6 +112,13 @@ def profile_dataframe(
     _check_overrides(frame, column_types, column_treatments)
     _check_disclosure_settings(frame, rare_value_k, rare_category_handling, sensitive_columns, acknowledge_identifiers)
     frame, conversions, places = _read_columns(frame, source_types, left_out)
+    overridden = sorted(name for name in column_types if name in left_out)
+    if overridden:
+        reasons = "; ".join(f"{name!r}: {left_out[name]}" for name in overridden)
+        raise ProfileError(
+            f"column_types sets the type of column(s) {overridden}, which cannot be modelled ({reasons}). Remove the "
+            "override (the column is left out of the synthetic table), or leave the column out of source_sample's columns."
+        )
     acknowledged = set(acknowledge_identifiers)
     columns = [
         _profile_column(

@@ -281,12 +281,16 @@ def test_a_boolean_column_holding_other_values_is_refused_naming_it_without_its_
     assert "maybe-secret-7" not in str(raised.value)
 
 
-def test_a_column_both_read_and_left_out_or_repeated_is_refused_with_what_to_do():
+def test_a_column_both_read_and_left_out_repeated_or_typed_though_left_out_is_refused_with_what_to_do():
     frame = pd.DataFrame({"a": range(30), "b": range(30)})
     with pytest.raises(ProfileError, match=r"left_out_columns names column\(s\) \['a'\] that the table has"):
         profile_dataframe(frame, left_out_columns={"a": "not read"})
     with pytest.raises(ProfileError, match=r"more than one column named \['a'\]"):
         profile_dataframe(pd.concat([frame, frame[["a"]]], axis=1))
+    with pytest.raises(ProfileError, match=r"column_types sets the type of column\(s\) \['blob'\].*binary data"):
+        profile_dataframe(frame.assign(blob=[b"x"] * 30), column_types={"blob": "categorical"})
+    data = pd.DataFrame({"n": np.arange(30) % 4, "blob": [b"x"] * 30})
+    assert "blob" in profile_dataframe(data, column_treatments={"blob": "drop"}).left_out_columns
 
 
 def test_sensitive_special_values_are_withheld_from_the_published_profile():
