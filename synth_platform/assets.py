@@ -5,6 +5,7 @@ Thin wrappers: each asset turns its config into a call to the pure modules and s
 
 
 import base64
+import datetime as dt
 import json
 import os
 import shutil
@@ -356,6 +357,8 @@ def profiled_dataset(
         detect_orderings=config.detect_orderings, rare_value_k=config.rare_value_k,
         rare_category_handling=config.rare_category_handling, sensitive_columns=source_sample.sensitive_columns,
         acknowledge_identifiers=config.acknowledge_identifiers,
+        source_types=source_sample.source_types,
+        left_out_columns=source_sample.left_out_columns,
     )
     training = apply_disclosure_control(source_sample.training, profile)  # all later steps see these rows only
     suite = expectation_suite(profile, f"{source_sample.table}_contract", config.missing_rate_tolerance)
@@ -388,6 +391,7 @@ def profiled_dataset(
             "encoded_columns": encoded.shape[1],
             "identifier_columns": identifiers,
             "dropped_columns": profile.by_treatment("drop"),
+            "left_out_columns": dg.MetadataValue.json(profile.left_out_columns),  # not read or not modelled, and why
             "quasi_identifiers": profile.quasi_identifiers(),
             "rows_unique_on_quasi_identifiers": (
                 profile.rows_unique_on_quasi_identifiers if profile.rows_unique_on_quasi_identifiers is not None else float("nan")
@@ -406,8 +410,10 @@ def _profile_table(profile: DatasetProfile) -> dg.MetadataValue:
             return f"{{{shown}{', …' if len(c.allowed_values) > 6 else ''}}}"
         if c.minimum is None:
             return ""
-        if c.kind == "datetime":
-            return f"{pd.Timestamp(c.minimum, unit='s')} – {pd.Timestamp(c.maximum, unit='s')}"
+        if c.kind == "datetime":  # seconds since the epoch; any year (pd.Timestamp stops at 1677 and 2262)
+            def shown(seconds: float) -> str:
+                return (dt.datetime(1970, 1, 1) + dt.timedelta(seconds=float(seconds))).isoformat(sep=" ")
+            return f"{shown(c.minimum)} – {shown(c.maximum)}"
         return f"{c.minimum:g} – {c.maximum:g}"
 
     records = [
