@@ -360,6 +360,7 @@ def profiled_dataset(
         source_types=source_sample.source_types,
         left_out_columns=source_sample.left_out_columns,
     )
+    _refuse(preflight.profile_problems(_run_configs(context, "profiled_dataset", config), profile))
     training = apply_disclosure_control(source_sample.training, profile)  # all later steps see these rows only
     suite = expectation_suite(profile, f"{source_sample.table}_contract", config.missing_rate_tolerance)
     on_source = check_suite_on_source(training, profile, suite)

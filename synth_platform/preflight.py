@@ -218,3 +218,30 @@ def sample_problems(configs: Mapping[str, Mapping[str, Any]], columns: list[str]
             "checks are measured on the second). Read more rows (max_rows, filters, sample_fraction) or a larger table.",
         ))
     return problems
+
+
+def profile_problems(configs: Mapping[str, Mapping[str, Any]], profile: Any) -> list[Problem]:
+    """The problems of the run config against the profile (after profiling, before tuning): the report's target
+    and secret columns must be columns the report compares (not identifiers, dropped or left-out columns)."""
+    compared = profile.by_kind("numeric", "datetime", "categorical")
+    known = {column.name: column for column in profile.columns}
+    report = configs.get("privacy_utility_report", {})
+    problems = []
+    for key, what in (("target_column", "The target column"), ("risk_secret", "The secret column")):
+        name = report.get(key)
+        if not name or name in compared:
+            continue
+        if name in known:
+            why = f"it is profiled as {known[name].kind} and {known[name].treatment!r}" + (
+                f" ({known[name].identifier_reason})" if known[name].identifier_reason else "")
+        elif name in getattr(profile, "left_out_columns", {}):
+            why = f"it was left out: {profile.left_out_columns[name]}"
+        else:
+            continue  # not a column at all: sample_problems says so
+        problems.append(Problem(f"ops.privacy_utility_report.config.{key}",
+                                f"{what} {name!r} is not compared by the report: {why}. Choose one of {compared}, or leave it empty."))
+    if not compared:
+        problems.append(Problem("ops.source_sample.config.columns",
+                                "no column of the sample can be modelled and compared (every one is an identifier, "
+                                "free text, dropped or left out): read other columns or set column_types."))
+    return problems

@@ -144,3 +144,18 @@ def test_a_too_small_table_is_refused_before_tuning(tmp_path, adult):
     result = dg.materialize(source_only, run_config=config, resources=resources, raise_on_error=False)
     message = result.get_step_failure_events()[0].event_specific_data.error.message
     assert "48 training and 12 holdout rows" in message and "at least 80 and 20" in message
+
+
+def test_a_target_the_report_cannot_compare_is_refused_after_profiling_before_tuning(small_source, tmp_path):
+    """A target that exists but is an identifier (or dropped) was found by the report, after tuning and training."""
+    config = copy.deepcopy(TINY_RUN_CONFIG)
+    config["ops"]["source_sample"]["config"]["table"] = "people"
+    config["ops"]["profiled_dataset"] = {"config": {"column_treatments": {"education": "drop"}}}
+    config["ops"]["privacy_utility_report"]["config"]["target_column"] = "education"
+    resources = {"source_database": SourceDatabase(url=small_source), "platform_storage": PlatformStorage(root=str(tmp_path)),
+                 "io_manager": SealedFilesystemIOManager(base_dir=str(tmp_path / "storage"))}
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(ALL_ASSETS, instance=instance, run_config=config, resources=resources, raise_on_error=False)
+        (failure,) = result.get_step_failure_events()
+        assert failure.step_key == "profiled_dataset"
+        assert "ops.privacy_utility_report.config.target_column: The target column 'education' is not compared by the report" in failure.event_specific_data.error.message
