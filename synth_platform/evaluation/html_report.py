@@ -456,16 +456,18 @@ def _dcr_png(histograms: dict, metrics: dict) -> bytes:
 
 
 def _tstr_png(utility: dict) -> bytes:
-    synthetic = utility["train_synthetic_test_real"].get("score")
-    real = utility["train_real_test_real"].get("score")
-    values = [float(synthetic or 0.0), float(real or 0.0)]
+    scores = [utility["train_synthetic_test_real"].get("score"), utility["train_real_test_real"].get("score")]
+    # An undefined score (None: nothing to train or score on, see its note) gets no bar and reads "n/a", not 0.
+    defined = [s is not None and math.isfinite(float(s)) for s in scores]
+    values = [float(s) if ok else 0.0 for s, ok in zip(scores, defined)]
     figure = _figure(4.8, 3.2, left=0.65, bottom=0.4, top=0.4)
     axes = figure.add_subplot()
     bars = axes.bar(["trained on synthetic", "trained on real"], values, color=[SYNTHETIC_COLOUR, REAL_COLOUR], width=0.55)
     low = min(0.0, *values)
     axes.set_ylim(low, max(1.0, *values) * 1.08)
-    for bar, value in zip(bars, values):
-        axes.text(bar.get_x() + bar.get_width() / 2, max(value, 0.0) + 0.02, f"{value:.3f}", ha="center", fontsize=9)
+    for bar, value, ok in zip(bars, values, defined):
+        axes.text(bar.get_x() + bar.get_width() / 2, max(value, 0.0) + 0.02, f"{value:.3f}" if ok else "n/a",
+                  ha="center", fontsize=9)
     axes.axhline(0, color="black", linewidth=0.8)
     axes.set_ylabel(f"{_plain(utility['score_name'])} on the real holdout", fontsize=8.5)
     axes.tick_params(labelsize=8)

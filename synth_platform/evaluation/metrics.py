@@ -26,6 +26,11 @@ Pure logic: no Dagster here. Definitions follow the anchors in shared/DESIGN.md 
   records the generator never saw (a reference part of the holdout).
 - `train_synthetic_test_real`: a gradient-boosting model trained on synthetic rows and on the training rows, both
   scored on the holdout.
+
+The gradient-boosting models (`train_synthetic_test_real`, `detection_auc`) take categorical columns natively, and
+scikit-learn's HistGradientBoosting accepts at most `MAX_CATEGORY_LEVELS` (255) categories per column: a column
+with more keeps its 254 most frequent categories and groups the rest into one `OTHER_LEVEL` category
+(`category_levels`), the same grouping for the real and the synthetic rows.
 """
 
 from __future__ import annotations
@@ -38,6 +43,14 @@ from sklearn.metrics import accuracy_score, f1_score, r2_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from synth_platform.evaluation.distances import MISSING, as_category as _as_category, numbers, numeric_frame as _numeric_frame
+
+# scikit-learn's HistGradientBoosting bins a categorical feature into at most max_bins = 255 bins, one per category
+# (missing values never reach it here: they are a category of their own), and refuses a column with more.
+MAX_CATEGORY_LEVELS = 255
+OTHER_LEVEL = "(other)"  # the categories beyond the most frequent ones, grouped (as the profile's rare-value coding)
+# A classification target with more classes than this is predicted as its most frequent classes plus OTHER_LEVEL:
+# a gradient-boosting classifier grows one tree per class per iteration, so thousands of classes take hours.
+MAX_TARGET_CLASSES = 20
 
 
 def ks_statistic(real: pd.Series, synthetic: pd.Series) -> float:
@@ -88,12 +101,34 @@ def weighted_correlation(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
         scale = np.sqrt(np.diag(covariance))
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.nan_to_num(covariance / np.outer(scale, scale))
-    out = np.eye(p)
-    for i in range(p):
-        for j in range(i + 1, p):
-            keep = ~(np.isnan(values[:, i]) | np.isnan(values[:, j]))
-            out[i, j] = out[j, i] = weighted_correlation(values[keep][:, [i, j]], weights[keep])[0, 1] if keep.any() else 0.0
-    return out
+    # Pairwise-complete, every pair at once: sums over the rows where both columns have a value, as matrix products
+    # of the value and presence matrices (a loop over pairs took minutes per bootstrap on 50-column tables). Each
+    # column is centred on its own weighted mean first, so the moments subtract numbers of the data's spread, not
+    # of its offset (datetimes are ~1e9 seconds).
+    present = ~np.isnan(values)
+    mask = present.astype(float)
+    weighted_mask = mask * weights[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.nan_to_num(np.nansum(values * weights[:, None], axis=0) / weighted_mask.sum(axis=0))
+    x = np.where(present, values - centre, 0.0)
+    wx = x * weights[:, None]
+    n = weighted_mask.T @ mask  # [i, j]: weight of the rows with both values
+    sum_x = wx.T @ mask  # [i, j]: Σ w x_i over those rows
+    sum_xx = (wx * x).T @ mask  # [i, j]: Σ w x_i² over those rows
+    sum_xy = wx.T @ x  # [i, j]: Σ w x_i x_j (rows missing either add 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_i, mean_j = sum_x / n, sum_x.T / n
+        covariance = sum_xy / n - mean_i * mean_j
+        # A column constant over a pair's rows has variance 0, which the subtraction leaves as rounding noise of a
+        # few ε · mean(x²): below 1e-10 · mean(x²) the variance is 0, and so is the correlation.
+        square_i, square_j = sum_xx / n, sum_xx.T / n
+        variance_i = square_i - mean_i ** 2
+        variance_i = np.where(variance_i > 1e-10 * square_i, variance_i, 0.0)
+        variance_j = square_j - mean_j ** 2
+        variance_j = np.where(variance_j > 1e-10 * square_j, variance_j, 0.0)
+        out = np.nan_to_num(covariance / np.sqrt(variance_i * variance_j), nan=0.0, posinf=0.0, neginf=0.0)
+    np.fill_diagonal(out, 1.0)
+    return np.clip(out, -1.0, 1.0)
 
 
 def total_variation_distance(real: pd.Series, synthetic: pd.Series) -> float:
@@ -299,33 +334,73 @@ def association_delta(
 def train_synthetic_test_real(
     synthetic: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame, target: str, categorical_columns: list[str], seed: int = 0
 ) -> dict:
-    """Train one gradient-boosting model on synthetic rows and one on training rows; score both on the holdout."""
+    """Train one gradient-boosting model on synthetic rows and one on training rows; score both on the holdout.
+
+    Both models see the same encoding, fixed by the real rows (training and holdout): categorical features grouped
+    to at most `MAX_CATEGORY_LEVELS` categories, a classification target to at most `MAX_TARGET_CLASSES` classes
+    (`category_levels`; `target_classes_grouped` says how many were grouped). Rows whose target is missing are left
+    out. Training rows of a single class give a model that predicts that class for every row, scored as any other
+    (a synthetic table that lost a class scores what predicting one class scores). A score is None, with a note,
+    when it is not defined: no target value to learn from or to score on, or no feature column."""
     is_classification = target in categorical_columns
     features = [c for c in training.columns if c != target]
     cat_features = [c for c in features if c in categorical_columns]
-    categories = {c: sorted(set(_as_category(training[c])) | set(_as_category(holdout[c]))) for c in cat_features}
+    real = pd.concat([training, holdout], ignore_index=True)
+    categories = {c: category_levels(real[c]) for c in cat_features}
+    classes, grouped_classes = [], 0
+    if is_classification:
+        present = _as_category(real[target].dropna())
+        classes = category_levels(present, MAX_TARGET_CLASSES)
+        if present.nunique() > MAX_TARGET_CLASSES:
+            grouped_classes = int(present.nunique() - (MAX_TARGET_CLASSES - 1))
+
+    def labels(frame: pd.DataFrame) -> pd.Series:
+        if is_classification:
+            return _grouped(_as_category(frame[target]), classes)
+        values = numbers(frame[target])
+        return values.where(np.isfinite(values))
 
     def design(frame: pd.DataFrame) -> pd.DataFrame:
         return _design_matrix(frame, features, categories)
 
+    y_true = labels(holdout)
+    scored = y_true.notna().to_numpy()
+    if is_classification:  # a missing target is the category MISSING, not a class to predict
+        scored &= (_as_category(holdout[target]) != MISSING).to_numpy()
+
     def fit_and_score(train: pd.DataFrame) -> dict:
-        y_train = _as_category(train[target]) if is_classification else numbers(train[target])
-        keep = y_train.notna()
-        if is_classification and y_train[keep].nunique() < 2:
-            return {"score": 0.0, "note": "only one class present in the training rows"}
-        model_cls = HistGradientBoostingClassifier if is_classification else HistGradientBoostingRegressor
-        model = model_cls(categorical_features="from_dtype", random_state=seed, max_iter=200)
-        model.fit(design(train)[keep.to_numpy()], y_train[keep])
-        y_true = _as_category(holdout[target]) if is_classification else numbers(holdout[target])
-        mask = y_true.notna().to_numpy()
-        predicted = model.predict(design(holdout)[mask])
+        y_train = labels(train)
+        keep = y_train.notna().to_numpy()
         if is_classification:
-            return {
-                "accuracy": float(accuracy_score(y_true[mask], predicted)),
-                "macro_f1": float(f1_score(y_true[mask], predicted, average="macro")),
-                "score": float(f1_score(y_true[mask], predicted, average="macro")),
+            keep &= (_as_category(train[target]) != MISSING).to_numpy()
+        if not features:
+            return {"score": None, "note": f"no column besides the target {target!r} to predict it from"}
+        if not keep.any():
+            return {"score": None, "note": f"no row with a value of the target {target!r} to train on"}
+        if not scored.any():
+            return {"score": None, "note": f"no holdout row with a value of the target {target!r} to score on"}
+        note = None
+        if is_classification and y_train[keep].nunique() < 2:
+            only = y_train[keep].iloc[0]
+            predicted = np.full(int(scored.sum()), only, dtype=object)
+            note = f"only one class ({only!r}) in these rows: the model predicts it for every row"
+        else:
+            model_cls = HistGradientBoostingClassifier if is_classification else HistGradientBoostingRegressor
+            model = model_cls(categorical_features="from_dtype", random_state=seed, max_iter=200)
+            x_train, x_holdout = _without_empty_columns(design(train)[keep], design(holdout)[scored])
+            model.fit(x_train, y_train[keep])
+            predicted = model.predict(x_holdout)
+        truth = y_true[scored]
+        if is_classification:
+            result = {
+                "accuracy": float(accuracy_score(truth, predicted)),
+                "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0.0)),
             }
-        return {"r2": float(r2_score(y_true[mask], predicted)), "score": float(r2_score(y_true[mask], predicted))}
+            result["score"] = result["macro_f1"]
+        else:
+            result = {"r2": float(r2_score(truth, predicted))}
+            result["score"] = result["r2"]
+        return {**result, "note": note} if note else result
 
     on_synthetic = fit_and_score(synthetic)
     on_real = fit_and_score(training)
@@ -335,7 +410,9 @@ def train_synthetic_test_real(
         "score_name": "macro_f1" if is_classification else "r2",
         "train_synthetic_test_real": on_synthetic,
         "train_real_test_real": on_real,
-        "ratio": float(on_synthetic["score"] / on_real["score"]) if on_real["score"] else None,
+        "ratio": float(on_synthetic["score"] / on_real["score"])
+        if on_synthetic["score"] is not None and on_real["score"] else None,
+        "target_classes_grouped": grouped_classes,
     }
 
 
@@ -344,7 +421,8 @@ def detection_auc(
 ) -> float:
     """Cross-validated ROC AUC of a classifier telling real rows from synthetic rows (0.5: indistinguishable, 1: every
     synthetic row is recognisable). Equal numbers of rows from each side (at most `max_rows`), gradient boosting with
-    native categoricals (missing as a category), out-of-fold probabilities over `folds` stratified folds. The raw
+    native categoricals (missing as a category; beyond `MAX_CATEGORY_LEVELS` categories the rarest grouped, by
+    their frequency in the pooled rows: `category_levels`), out-of-fold probabilities over `folds` stratified folds. The raw
     out-of-fold AUC, not floored at 0.5 as SDMetrics' detection metrics are: far below 0.5 means synthetic rows
     copy real ones (each row's twin with the other label sits in the training folds), which a floor would hide.
     synthcity's detection scores fit XGBoost/MLP/GMM detectors instead. A utility diagnostic, not a privacy
@@ -359,24 +437,54 @@ def detection_auc(
     )
     labels = np.r_[np.zeros(n), np.ones(n)]
     features = list(real.columns)
-    categories = {c: sorted(set(_as_category(rows[c]))) for c in features if c in categorical_columns}
+    # One grouping for both sides, from the pooled rows (blind to which side a row comes from).
+    categories = {c: category_levels(rows[c]) for c in features if c in categorical_columns}
     model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed, max_iter=100)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    probabilities = cross_val_predict(
-        model, _design_matrix(rows, features, categories), labels, cv=splitter, method="predict_proba"
-    )[:, 1]
+    (design,) = _without_empty_columns(_design_matrix(rows, features, categories))
+    probabilities = cross_val_predict(model, design, labels, cv=splitter, method="predict_proba")[:, 1]
     return float(roc_auc_score(labels, probabilities))
 
 
+def category_levels(values: pd.Series, max_levels: int = MAX_CATEGORY_LEVELS) -> list[str]:
+    """The categories a model sees for one column (missing values the category MISSING), sorted: every category
+    when there are at most `max_levels`, else the `max_levels - 1` most frequent in `values` (ties by label) and
+    `OTHER_LEVEL`, which stands for the others (`_grouped`)."""
+    counts = _as_category(values).value_counts()
+    if len(counts) <= max_levels:
+        return sorted(counts.index)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return sorted({label for label, _ in ranked[: max_levels - 1]} | {OTHER_LEVEL})
+
+
+def _grouped(labels: pd.Series, levels: list[str]) -> pd.Series:
+    """Labels outside `levels` become OTHER_LEVEL when the levels group (hold OTHER_LEVEL), else stay as they are."""
+    if OTHER_LEVEL not in levels:
+        return labels
+    return labels.where(labels.isin(levels), OTHER_LEVEL)
+
+
 def _design_matrix(frame: pd.DataFrame, features: list[str], categories: dict[str, list[str]]) -> pd.DataFrame:
-    """Model input: categorical columns as pandas categoricals over fixed categories, the others as floats."""
-    out = pd.DataFrame(index=frame.index)
+    """Model input: categorical columns as pandas categoricals over fixed categories (`category_levels`: a category
+    outside them is OTHER_LEVEL where the column is grouped, else missing), the others as floats (±inf missing)."""
+    out = {}
     for column in features:
         if column in categories:
-            out[column] = pd.Categorical(_as_category(frame[column]), categories=categories[column])
+            out[column] = pd.Categorical(_grouped(_as_category(frame[column]), categories[column]), categories=categories[column])
         else:
-            out[column] = numbers(frame[column])
-    return out
+            values = numbers(frame[column])
+            out[column] = values.where(np.isfinite(values))
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _without_empty_columns(fitted_on: pd.DataFrame, *others: pd.DataFrame) -> list[pd.DataFrame]:
+    """The design matrices with every numeric column that has no value in `fitted_on` set to 0 in all of them:
+    it carries nothing to learn, and scikit-learn's gradient boosting fails on a feature with no value at all."""
+    empty = [c for c in fitted_on.columns
+             if not isinstance(fitted_on[c].dtype, pd.CategoricalDtype) and fitted_on[c].isna().all()]
+    if not empty:
+        return [fitted_on, *others]
+    return [frame.assign(**{c: 0.0 for c in empty}) for frame in (fitted_on, *others)]
 
 
 def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

@@ -86,11 +86,18 @@ DENSITY_NEIGHBOURS = 1
 HISTOGRAM_BINS = 30
 
 
-def validate_report_inputs(training: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, profile: DatasetProfile) -> list[str]:
-    """The compared columns, or a ValueError naming exactly what does not fit (column or size)."""
+def validate_report_inputs(training: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, profile: DatasetProfile,
+                           *, target: str = "") -> list[str]:
+    """The compared columns, or a ValueError naming exactly what does not fit (column, size or target)."""
     compared = profile.by_kind("numeric", "datetime", "categorical")
     if not compared:
         raise ValueError("The profile has no numeric, datetime or categorical column to compare.")
+    if target and target not in compared:
+        known = {column.name: column for column in profile.columns}
+        why = (f"it is {known[target].kind} and treated as '{known[target].treatment}'" if target in known
+               else "the table has no such column")
+        raise ValueError(f"target_column {target!r} cannot be predicted in the report: {why}. Set target_column to one "
+                         f"of the compared columns {compared}, or leave it empty for the default.")
     known = {column.name for column in profile.columns}
     for name, frame in (("training", training), ("holdout", holdout), ("synthetic", synthetic)):
         missing = [c for c in compared if c not in frame.columns]
@@ -160,7 +167,7 @@ def build_report(
     training sample vs the whole holdout for the DCR share)."""
     numeric = profile.by_kind("numeric", "datetime")
     categorical = profile.by_kind("categorical")
-    compared = validate_report_inputs(training, holdout, synthetic, profile)
+    compared = validate_report_inputs(training, holdout, synthetic, profile, target=target)
     training = _aligned(training, profile, compared)
     holdout = _aligned(holdout, profile, compared)
     synthetic = _aligned(synthetic, profile, compared)
@@ -368,9 +375,21 @@ def verdict_intervals(
 
 
 def _default_target(profile: DatasetProfile) -> str:
-    """'income' on the bundled data; otherwise the last categorical column, else the last numeric one."""
+    """'income' on the bundled data; otherwise the last categorical column with 2 to `metrics.MAX_TARGET_CLASSES`
+    categories, else the last numeric column that is not constant, else the last categorical or numeric column.
+    (A column of thousands of categories is a poor target: its classes would be grouped, `train_synthetic_test_real`.)"""
     if "income" in profile.by_kind("categorical"):
         return "income"
+
+    def cardinality(name: str) -> int | None:
+        return profile.column(name).cardinality
+
+    for name in reversed(profile.by_kind("categorical")):
+        if cardinality(name) is None or 2 <= cardinality(name) <= metrics.MAX_TARGET_CLASSES:
+            return name
+    for name in reversed(profile.by_kind("numeric")):
+        if cardinality(name) is None or cardinality(name) >= 2:
+            return name
     candidates = profile.by_kind("categorical") or profile.by_kind("numeric")
     return candidates[-1] if candidates else ""
 

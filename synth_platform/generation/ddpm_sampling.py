@@ -17,6 +17,17 @@ from typing import Any, Iterator
 
 import numpy as np
 
+class NonFiniteDraws(ValueError):
+    """Sampled rows (in the model's space) with NaN or infinite values: `rows` of them, in `columns`."""
+
+    def __init__(self, rows: int, total: int, columns: list[str]) -> None:
+        self.rows, self.total, self.columns = rows, total, columns
+        super().__init__(f"found NaNs or infinities in sample: {rows} of {total} rows, columns {columns[:10]}")
+
+    def __reduce__(self):
+        return (type(self), (self.rows, self.total, self.columns))
+
+
 DEFAULT_BATCH_ROWS = 20_000  # rows denoised together: per-step Python overhead is paid once per batch
 DEFAULT_ETA = 1.0  # numeric part: 1 is the respaced ancestral chain; 0, deterministic DDIM, measured worse
 
@@ -90,11 +101,13 @@ def _multinomial_posterior(diffusion: Any, log_p0: Any, log_x_t: Any, alpha: flo
 def fast_sampling(plugin: Any, steps: int, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[None]:
     """While inside, `plugin.generate` (a fitted synthcity ddpm plugin) samples through `steps` of the model's
     timesteps (`ddim_sample`) in batches of `batch_rows`, under `torch.inference_mode`; synthcity's decoding around
-    it is unchanged. `steps` ≥ the model's timesteps keeps synthcity's ancestral sampler (with the larger batches)."""
+    it is unchanged. `steps` ≥ the model's timesteps keeps synthcity's ancestral sampler (with the larger batches).
+    A batch with NaN or infinite values raises `NonFiniteDraws` (generators.iter_sample recovers from it)."""
     import torch
 
     diffusion = plugin.model.diffusion
     ancestral = steps >= int(diffusion.num_timesteps)
+    names = [str(c) for c in getattr(plugin.model, "feature_names_out", [])]
 
     def sample_all(num_samples: int, cond: Any = None, max_batch_size: int = batch_rows, ddim: bool = False) -> Any:
         if cond is not None:
@@ -104,8 +117,11 @@ def fast_sampling(plugin: Any, steps: int, batch_rows: int = DEFAULT_BATCH_ROWS)
             size = min(batch_rows, num_samples - start)
             with torch.inference_mode():
                 chunk = diffusion.sample(size) if ancestral else ddim_sample(diffusion, size, steps)
-            if torch.isnan(chunk).any():
-                raise ValueError("found NaNs in sample")
+            broken = ~torch.isfinite(chunk)
+            if broken.any():  # checked before synthcity decodes them, which would hide where they came from
+                bad_columns = broken.any(dim=0).nonzero().flatten().tolist()
+                columns = [names[i] if len(names) == chunk.shape[1] else f"model column {i}" for i in bad_columns]
+                raise NonFiniteDraws(int(broken.any(dim=1).sum()), size, columns)
             chunks.append(chunk)
         return torch.cat(chunks, dim=0)
 

@@ -15,9 +15,16 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from synth_platform.generation.allocator import heap_for_large_allocations
-from synth_platform.generation.ddpm_sampling import fast_sampling
+from synth_platform.generation.ddpm_sampling import NonFiniteDraws, fast_sampling
 from synth_platform.generation.encoder_cache import EncoderCache, reuse_tabular_encoders
-from synth_platform.generation.training_hooks import EpochEnd, EpochWatcher, synthcity_callback, watching
+from synth_platform.generation.training_hooks import (
+    DivergenceGuard,
+    EpochEnd,
+    EpochWatcher,
+    TrainingDiverged,
+    synthcity_callback,
+    watching,
+)
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -37,6 +44,7 @@ SAMPLE_CHUNK_ROWS = 20_000  # rows generated per call: progress is reported and 
 # own count (1000) is synthcity's ancestral sampler.
 DEFAULT_SAMPLING_STEPS = 100
 DEVICES = ("auto", "cpu", "cuda")
+CLAMP_ATTRIBUTE = "_synth_platform_clamp"  # set on a TabDDPM diffusion whose x̂₀ is clamped: the bounds
 # Parameters that are privacy policy, set by the user, never searched or changed by the tuner.
 PRIVACY_PARAMETERS = frozenset({"epsilon", "delta"})
 
@@ -50,10 +58,32 @@ PLUGIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "dpgan": {"batch_size": 500},
 }
 DEFAULT_TRAINING_STEPS = {"ddpm": 5000, "ctgan": 2000, "tvae": 2000, "dpgan": 2000, "dummy_sampler": 1}
+# The learning rate each plugin trains with when none is given (ours for ddpm, synthcity's for the others).
+DEFAULT_LEARNING_RATES = {"ddpm": PLUGIN_DEFAULTS["ddpm"]["lr"], "ctgan": 1e-3, "tvae": 1e-3, "dpgan": 1e-3}
+# A NaN or infinite training loss: the learning rate is halved at most this many times per fit (ddpm in place,
+# from its last good weights; tvae / ctgan by fitting again), each time logged. dpgan is never fitted again: every
+# fit spends its privacy budget.
+DIVERGENCE_RETRIES = 4
+# NaN or infinite sampled rows: a chunk is drawn again with this many other seeds before the sampler changes.
+RESEED_ATTEMPTS = 2
+# What a diagnosis proposes instead of a diverging plugin (a DP plugin is only replaced by the user: privacy policy).
+ALTERNATIVE_PLUGINS = {"ddpm": ("tvae", "ctgan"), "tvae": ("ctgan", "ddpm"), "ctgan": ("tvae", "ddpm"), "dpgan": ()}
 
 
 class GenerationError(RuntimeError):
-    """A generator that could not be fitted or sampled; the message says what to change."""
+    """A generator that could not be fitted or sampled; the message says what to change.
+
+    `diagnosis` is None, or for a fit or sampler that diverged (NaN or infinite losses or rows that every recovery
+    failed to mend) a JSON-ready dict the caller can act on like a report's failed check (`divergence_diagnosis`):
+    stage ("training" / "sampling"), plugin, reason ("nan_loss" / "nan_draws": NaN or infinite), detail, params,
+    recoveries tried, suggestion, suggested_params, alternative_plugins (and epoch, step / columns, weights_finite)."""
+
+    def __init__(self, message: str, diagnosis: dict | None = None) -> None:
+        super().__init__(message)
+        self.diagnosis = diagnosis
+
+    def __reduce__(self):  # keep the diagnosis through pickling (process pools, Dagster)
+        return (type(self), (str(self), self.diagnosis))
 
 
 @dataclass(frozen=True)
@@ -76,6 +106,9 @@ class FittedGenerator:
     model: Any = field(repr=False)
     fit_seconds: float = 0.0
     privacy_budget: dict[str, float] | None = None
+    # What was done about divergence, in order (JSON-ready dicts, each also logged): learning-rate halvings and an
+    # early stop while training, other seeds / the clamp / the ancestral sampler while sampling.
+    recoveries: list[dict] = field(default_factory=list)
 
 
 def check_plugin(plugin: str) -> str:
@@ -161,19 +194,27 @@ def fit_generator(
     passthrough: tuple[type[BaseException], ...] = (),
     device: str = "cpu",
     encoder_cache: EncoderCache | None = None,
+    divergence_retries: int = DIVERGENCE_RETRIES,
 ) -> FittedGenerator:
     """Fit `plugin` on the (NaN-free, encoded) training frame with `params` merged over the plugin defaults.
 
     `on_epoch_end(EpochEnd)` is called after every training epoch (training_hooks.py: the epoch, ddpm's latest
     training loss, and a way to sample the model as trained so far); it may stop training by raising one of
     `passthrough`, which propagate as they are (e.g. a tuner's prune or deadline signal). Progress is logged about
-    every tenth of the epochs. Any other failure becomes one `GenerationError`. `device` is
-    `resolve_device`'s answer; `encoder_cache` lets ctgan/tvae/dpgan reuse a fitted data encoder."""
-    from synthcity.plugins.core.dataloader import GenericDataLoader
+    every tenth of the epochs. `device` is `resolve_device`'s answer; `encoder_cache` lets ctgan/tvae/dpgan reuse a
+    fitted data encoder.
 
+    A NaN or infinite training loss is caught at its step (training_hooks.py): ddpm goes back to its last good
+    weights with half the learning rate and trains on, tvae and ctgan are fitted again with half the learning rate,
+    at most `divergence_retries` halvings, each logged and kept in `FittedGenerator.recoveries`; ddpm then stops
+    early with its last good weights. When that fails too (and at once for dpgan, whose every fit spends privacy
+    budget) the `GenerationError` carries a `diagnosis`. Any other failure becomes one `GenerationError`.
+    `params` of the result are those of the fit that succeeded (tvae / ctgan: the halved learning rate)."""
     check_plugin(plugin)
     if training.isna().any().any():
         raise GenerationError("The training frame has missing values; encode it with profiling.encode_for_generation.")
+    if divergence_retries < 0:
+        raise GenerationError(f"divergence_retries must be 0 or more, got {divergence_retries}.")
     merged = {**PLUGIN_DEFAULTS.get(plugin, {}), **params}
     if "n_iter" not in merged:
         merged["n_iter"] = epochs_for_steps(plugin, DEFAULT_TRAINING_STEPS[plugin], len(training), merged.get("batch_size"))
@@ -188,29 +229,90 @@ def fit_generator(
     workspace.mkdir(parents=True, exist_ok=True)
     log(f"fitting {plugin} on {len(training)} rows × {training.shape[1]} columns with {merged}")
     start = time.perf_counter()
-    try:
-        # strict=False: one sampling pass. synthcity's strict mode silently drops rows outside the training schema
-        # and duplicates, and re-samples up to 500 times, which has no time bound on a poorly trained model;
-        # decode_from_generation enforces the source's ranges and types instead.
-        watcher = EpochWatcher(plugin, int(merged.get("n_iter", 1)), log, on_epoch_end)
-        hooks = {"callbacks": [synthcity_callback(watcher)]} if plugin == "ddpm" else {}
-        import torch
-
-        extra = {"device": torch.device(device)} if plugin not in TRAINING_FREE_PLUGINS else {}
-        model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **merged, **hooks, **extra)
-        watcher.model = model
-        encoders = encoder_cache if plugin in ENCODER_PLUGINS else None
-        with watching(watcher), reuse_tabular_encoders(encoders), heap_for_large_allocations():
-            model.fit(GenericDataLoader(training))
-    except passthrough:
-        raise
-    except Exception as exc:  # synthcity raises many types; surface one clear error
-        raise GenerationError(f"{plugin} failed to fit with {merged}: {type(exc).__name__}: {exc}") from exc
+    recoveries: list[dict] = []
+    attempt = merged
+    while True:
+        guard = DivergenceGuard(plugin, divergence_retries, log) if plugin == "ddpm" else None
+        try:
+            model = _fit_once(training, plugin, attempt, seed=seed, workspace=workspace, log=log,
+                              on_epoch_end=on_epoch_end, device=device, encoder_cache=encoder_cache, guard=guard)
+            break
+        except passthrough:
+            raise
+        except TrainingDiverged as diverged:
+            recoveries += diverged.recoveries
+            halvings = sum(1 for r in recoveries if r.get("action") in ("halved_lr", "refit_with_halved_lr"))
+            if plugin == "ddpm" or plugin in DP_PLUGINS or halvings >= divergence_retries:
+                why = "" if plugin not in DP_PLUGINS else " (a DP fit is never repeated: each fit spends privacy budget)"
+                diagnosis = divergence_diagnosis("training", plugin, "nan_loss", str(diverged), attempt, recoveries,
+                                                 epoch=diverged.epoch, step=diverged.step or None)
+                raise GenerationError(
+                    f"{plugin} diverged while training{why}: {str(diverged).removeprefix(plugin + ': ')}. "
+                    f"{diagnosis['suggestion'][0].upper()}{diagnosis['suggestion'][1:]}.", diagnosis) from diverged
+            lr = float(attempt.get("lr", DEFAULT_LEARNING_RATES[plugin]))
+            recoveries.append({"stage": "training", "plugin": plugin, "epoch": diverged.epoch,
+                               "loss": diverged.loss if math.isfinite(diverged.loss) else str(diverged.loss),
+                               "action": "refit_with_halved_lr", "lr_before": lr, "lr_after": lr / 2})
+            log(f"{diverged}; fitting {plugin} again from the start with half the learning rate {lr:g} → {lr / 2:g} "
+                f"(recovery {halvings + 1} of at most {divergence_retries})")
+            attempt = {**attempt, "lr": lr / 2}
+        except Exception as exc:  # synthcity raises many types; surface one clear error
+            raise GenerationError(f"{plugin} failed to fit with {attempt}: {type(exc).__name__}: {exc}") from exc
+    if guard is not None:
+        recoveries += guard.recoveries
     if plugin == "ddpm":
         clamp_ddpm_denoising_to_training_range(model)
     seconds = time.perf_counter() - start
-    log(f"fitted {plugin} in {seconds:.1f} s")
-    return FittedGenerator(plugin, merged, model, seconds, budget)
+    log(f"fitted {plugin} in {seconds:.1f} s" + (f" after {len(recoveries)} divergence recover(ies)" if recoveries else ""))
+    return FittedGenerator(plugin, attempt, model, seconds, budget, recoveries)
+
+
+def _fit_once(
+    training: pd.DataFrame, plugin: str, params: dict[str, Any], *, seed: int, workspace: Path,
+    log: Callable[[str], None], on_epoch_end: Callable[[EpochEnd], None] | None, device: str,
+    encoder_cache: EncoderCache | None, guard: DivergenceGuard | None,
+) -> Any:
+    """One synthcity fit, watched (epochs, divergence); the fitted plugin."""
+    import torch
+    from synthcity.plugins.core.dataloader import GenericDataLoader
+
+    # strict=False: one sampling pass. synthcity's strict mode silently drops rows outside the training schema
+    # and duplicates, and re-samples up to 500 times, which has no time bound on a poorly trained model;
+    # decode_from_generation enforces the source's ranges and types instead.
+    watcher = EpochWatcher(plugin, int(params.get("n_iter", 1)), log, on_epoch_end, guard)
+    hooks = {"callbacks": [synthcity_callback(watcher)]} if plugin == "ddpm" else {}
+    extra = {"device": torch.device(device)} if plugin not in TRAINING_FREE_PLUGINS else {}
+    model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **params, **hooks, **extra)
+    watcher.model = model
+    encoders = encoder_cache if plugin in ENCODER_PLUGINS else None
+    with watching(watcher), reuse_tabular_encoders(encoders), heap_for_large_allocations():
+        model.fit(GenericDataLoader(training))
+    return model
+
+
+def divergence_diagnosis(
+    stage: str, plugin: str, reason: str, detail: str, params: dict[str, Any], recoveries: list[dict], **extra: Any,
+) -> dict:
+    """What diverged and what to change, JSON-ready (the `diagnosis` of a `GenerationError`, see there).
+
+    The suggested learning rate is a tenth of the lowest one that was tried (the rate only ever goes down), at
+    most the plugin's default: halving it did not help, so the next try should change it by more."""
+    tried = [float(params["lr"])] if isinstance(params.get("lr"), (int, float)) else []
+    tried += [float(r[key]) for r in recoveries for key in ("lr_before", "lr_after") if isinstance(r.get(key), (int, float))]
+    tried = [lr for lr in tried if lr > 0] or ([DEFAULT_LEARNING_RATES[plugin]] if plugin in DEFAULT_LEARNING_RATES else [])
+    suggested = {"lr": float(f"{min(min(tried) / 10, DEFAULT_LEARNING_RATES[plugin]):.3g}")} if tried else {}
+    alternatives = list(ALTERNATIVE_PLUGINS.get(plugin, ()))
+    changes = [f"lower the learning rate (lr) to {suggested['lr']:g} or below"] if suggested else []
+    changes.append("train fewer steps (training_steps)")
+    if alternatives:
+        changes.append("use another plugin (" + " or ".join(alternatives) + ")")
+    return {
+        "stage": stage, "plugin": plugin, "reason": reason, "detail": detail,
+        "params": {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool)) or v is None},
+        "recoveries": list(recoveries),
+        "suggestion": ", ".join(changes[:-1]) + (", or " if len(changes) > 1 else "") + changes[-1],
+        "suggested_params": suggested, "alternative_plugins": alternatives, **extra,
+    }
 
 
 def clamp_ddpm_denoising_to_training_range(model: Any) -> tuple[Any, Any] | None:
@@ -220,15 +322,20 @@ def clamp_ddpm_denoising_to_training_range(model: Any) -> tuple[Any, Any] | None
     undertrained noise model then predicts |x̂₀| far outside the quantile-normal range for a share of rows, and
     those rows come back piled at the columns' minima and maxima *together*, which fakes strong correlations.
     Measured on 10,000 Adult rows, 1,500 steps, 2,000 samples, same fitted model (benchmarks/ddpm_denoising_clamp.py):
-    KS mean 0.691 → 0.067, TVD mean 0.459 → 0.091, correlation delta 0.278 → 0.041.
-    Returns the (low, high) bounds per numeric column, or None when there is no numeric column.
+    KS mean 0.691 → 0.067, TVD mean 0.459 → 0.091, correlation delta 0.278 → 0.041. Without it, a model trained
+    with a high learning rate (0.5 on a table of wide-range datetimes, generation/test_divergence.py) samples NaN rows
+    with finite weights; with it, none.
+    Returns the (low, high) bounds per numeric column, or None when there is no numeric column. Idempotent.
     """
     import torch
 
     tabddpm = model.model
     diffusion = tabddpm.diffusion
+    if hasattr(diffusion, CLAMP_ATTRIBUTE):  # clamped already: once is enough
+        return getattr(diffusion, CLAMP_ATTRIBUTE)
     n_numeric = int(diffusion.num_numerics)
     if n_numeric == 0:
+        setattr(diffusion, CLAMP_ATTRIBUTE, None)
         return None
     # The model's own training tensor: numeric columns first, in the encoding the model was trained on.
     trained_on = tabddpm.dataloader.dataset.tensors[0][:, :n_numeric]
@@ -243,7 +350,13 @@ def clamp_ddpm_denoising_to_training_range(model: Any) -> tuple[Any, Any] | None
         return out
 
     diffusion.gaussian_p_mean_variance = clamped_p_mean_variance
+    setattr(diffusion, CLAMP_ATTRIBUTE, (low, high))
     return low, high
+
+
+def is_clamped(model: Any) -> bool:
+    """Has `clamp_ddpm_denoising_to_training_range` been applied to this fitted ddpm plugin?"""
+    return hasattr(model.model.diffusion, CLAMP_ATTRIBUTE)
 
 
 def iter_sample(
@@ -252,7 +365,12 @@ def iter_sample(
 ) -> Iterator[pd.DataFrame]:
     """`count` rows as a stream of chunks of at most `chunk_rows` (each with its own seed from `seed`), so any
     number of rows is generated in memory bounded by one chunk. ddpm samples by a respaced chain through
-    `sampling_steps` timesteps (its own timestep count: synthcity's ancestral sampler). Progress is logged."""
+    `sampling_steps` timesteps (its own timestep count: synthcity's ancestral sampler). Progress is logged.
+
+    A chunk with NaN or infinite values is not given out: it is drawn again (`_draw_chunk`) with other seeds, then
+    (ddpm) with x̂₀ clamped to the training range if the model was not, then with synthcity's ancestral sampler;
+    what helped stays on for the chunks after it. Each recovery is logged and added to `fitted.recoveries`. When
+    none helps, or the model's weights are not finite (nothing can), `GenerationError` with a `diagnosis`."""
     import numpy as np
 
     if count < 1:
@@ -262,28 +380,104 @@ def iter_sample(
     sizes = [min(chunk_rows, count - start) for start in range(0, count, chunk_rows)]
     # One independent seed per chunk (synthcity re-seeds every generate call: equal seeds give equal chunks).
     chunk_seeds = np.random.SeedSequence(seed).generate_state(len(sizes)).tolist()
-    fast = fast_sampling(fitted.model, sampling_steps, chunk_rows) if fitted.plugin_name == "ddpm" else contextlib.nullcontext()
+    steps = sampling_steps
     done, start = 0, time.perf_counter()
-    with fast:
-        for size, chunk_seed in zip(sizes, chunk_seeds):
-            try:
-                with heap_for_large_allocations():
-                    chunk = fitted.model.generate(count=size, random_state=chunk_seed).dataframe()
-            except Exception as exc:
-                raise GenerationError(f"{fitted.plugin_name} failed to sample {size} rows: {type(exc).__name__}: {exc}") from exc
-            broken = chunk.isna().sum()
-            if broken.any():
-                raise GenerationError(
-                    f"{fitted.plugin_name} produced missing values in {broken[broken > 0].to_dict()}: training "
-                    "diverged; lower the learning rate or train longer."
-                )
-            if len(chunk) < size:
-                raise GenerationError(f"{fitted.plugin_name} produced {len(chunk)} rows, {size} were asked for.")
-            done += size
-            if len(sizes) > 1 and done < count:
-                elapsed = time.perf_counter() - start
-                log(f"sampled {done}/{count} rows, {elapsed:.0f} s so far, about {elapsed / done * (count - done):.0f} s left")
-            yield chunk.reset_index(drop=True)
+    for size, chunk_seed in zip(sizes, chunk_seeds):
+        chunk, steps = _draw_chunk(fitted, size, chunk_seed, steps, chunk_rows, log)
+        if len(chunk) < size:
+            raise GenerationError(f"{fitted.plugin_name} produced {len(chunk)} rows, {size} were asked for.")
+        done += size
+        if len(sizes) > 1 and done < count:
+            elapsed = time.perf_counter() - start
+            log(f"sampled {done}/{count} rows, {elapsed:.0f} s so far, about {elapsed / done * (count - done):.0f} s left")
+        yield chunk.reset_index(drop=True)
+
+
+def _draw_chunk(
+    fitted: FittedGenerator, size: int, seed: int, steps: int, chunk_rows: int, log: Callable[[str], None],
+) -> tuple[pd.DataFrame, int]:
+    """One chunk of `size` finite rows and the sampling steps that gave them, trying in turn: the chunk's seed;
+    `RESEED_ATTEMPTS` other seeds (a rare overflow in some draws); ddpm only: x̂₀ clamped to the training range
+    when the model was not (`clamp_ddpm_denoising_to_training_range`; unclamped, a high learning rate gives NaN
+    rows from finite weights), then synthcity's ancestral sampler (every timestep) instead of the respaced chain."""
+    import numpy as np
+
+    plugin = fitted.plugin_name
+    is_ddpm = plugin == "ddpm"
+    model_steps = int(fitted.model.model.diffusion.num_timesteps) if is_ddpm else steps
+    other_seeds = np.random.SeedSequence([seed, 1]).generate_state(RESEED_ATTEMPTS + 2).tolist()
+    plan: list[tuple[str, int, int]] = [("draw", steps, seed)]
+    plan += [("other_seed", steps, other) for other in other_seeds[:RESEED_ATTEMPTS]]
+    if is_ddpm and not is_clamped(fitted.model):
+        plan.append(("clamp_denoising", steps, other_seeds[RESEED_ATTEMPTS]))
+    if is_ddpm and steps < model_steps:
+        plan.append(("ancestral_sampler", model_steps, other_seeds[RESEED_ATTEMPTS + 1]))
+    failures: list[dict] = []
+    for action, attempt_steps, attempt_seed in plan:
+        if action == "clamp_denoising":
+            clamp_ddpm_denoising_to_training_range(fitted.model)
+        sampler = fast_sampling(fitted.model, attempt_steps, chunk_rows) if is_ddpm else contextlib.nullcontext()
+        try:
+            with sampler, heap_for_large_allocations():
+                chunk = fitted.model.generate(count=size, random_state=attempt_seed).dataframe()
+            rows, columns = _non_finite(chunk)
+        except NonFiniteDraws as exc:
+            rows, columns = exc.rows, exc.columns
+        except Exception as exc:
+            raise GenerationError(f"{plugin} failed to sample {size} rows: {type(exc).__name__}: {exc}") from exc
+        if not rows:
+            if failures:
+                record = {"stage": "sampling", "plugin": plugin, "action": action, "seed": attempt_seed,
+                          "sampling_steps": attempt_steps, "failed_attempts": failures}
+                fitted.recoveries.append(record)
+                log(f"{plugin}: the chunk of {size} rows came out finite after {_describe(action, attempt_steps)}")
+            return chunk, attempt_steps
+        failures.append({"action": action, "seed": attempt_seed, "sampling_steps": attempt_steps,
+                         "non_finite_rows": rows, "columns": columns})
+        log(f"{plugin}: {rows} of {size} sampled rows hold NaN or infinite values (in {columns[:10]}) "
+            f"after {_describe(action, attempt_steps)}")
+        if action == "draw" and not _finite_weights(fitted.model):
+            break  # the weights themselves are NaN or infinite: no seed or sampler can help
+    weights_finite = _finite_weights(fitted.model)
+    what = ("the model's weights are NaN or infinite: its training diverged" if not weights_finite
+            else f"every recovery ({', '.join(_describe(f['action'], f['sampling_steps']) for f in failures[1:])}) "
+                 "still gave NaN or infinite rows")
+    diagnosis = divergence_diagnosis(
+        "sampling", plugin, "nan_draws", f"{plugin} sampled NaN or infinite values in columns {failures[-1]['columns']}: {what}",
+        fitted.params, fitted.recoveries + [{"stage": "sampling", "plugin": plugin, "action": "failed", "failed_attempts": failures}],
+        columns=failures[-1]["columns"], weights_finite=weights_finite)
+    raise GenerationError(
+        f"{plugin} failed to sample {size} finite rows: {failures[-1]['non_finite_rows']} held NaN or infinite values "
+        f"(columns {failures[-1]['columns'][:10]}); {what}. {diagnosis['suggestion'][0].upper()}{diagnosis['suggestion'][1:]}.",
+        diagnosis)
+
+
+def _describe(action: str, steps: int) -> str:
+    return {"draw": "the first draw", "other_seed": "a draw with another seed",
+            "clamp_denoising": "clamping the denoised x̂₀ to the training range",
+            "ancestral_sampler": f"synthcity's ancestral sampler ({steps} steps)"}[action]
+
+
+def _non_finite(chunk: pd.DataFrame) -> tuple[int, list[str]]:
+    """Rows of a sampled chunk with a missing or infinite value, and the columns that hold them."""
+    import numpy as np
+
+    bad = chunk.isna()
+    numeric = chunk.select_dtypes("number")
+    if numeric.shape[1]:
+        bad[numeric.columns] |= ~np.isfinite(numeric.to_numpy(dtype=float))
+    return int(bad.any(axis=1).sum()), [str(c) for c in bad.columns[bad.any(axis=0)]]
+
+
+def _finite_weights(model: Any) -> bool:
+    """Are all parameters of the plugin's torch modules finite (True when it has none: dummy_sampler)?"""
+    import torch
+
+    inner = getattr(model, "model", None)
+    inner = getattr(inner, "diffusion", inner)  # ddpm: the sampling network (TabDDPM's unused EMA copy aside)
+    if not isinstance(inner, torch.nn.Module):
+        return True
+    return all(bool(torch.isfinite(p).all()) for p in inner.parameters())
 
 
 def sample(
