@@ -17,6 +17,8 @@ is wrong); a missing-value rate outside the tolerance is a warning (the table is
 
 from __future__ import annotations
 
+import functools
+
 import os
 import re
 from dataclasses import dataclass, field
@@ -119,13 +121,26 @@ def _datetime_bound(seconds: float, column: ColumnProfile, round_up: bool) -> st
     return stamp.isoformat()
 
 
+@functools.lru_cache(maxsize=1024)
+def _queryable(name: str) -> bool:
+    """Whether a pandas query can name the column (backtick-quoted): not with a backtick, `#` or symbols such as
+    ⟨ that pandas cannot turn into a Python identifier."""
+    if "`" in name:
+        return False
+    try:
+        pd.DataFrame({name: [0.0]}).query(f"~`{name}`.astype('str').isin(['x'])", engine="python")
+    except Exception:  # noqa: BLE001 - pandas' own parse error: the name cannot be queried
+        return False
+    return True
+
+
 def _special_values_aside(column: ColumnProfile) -> dict | None:
     """GE kwargs that leave a column's special values (±inf, sentinel dates) out of its range rule: a pandas row
     condition on their text (the same for source and synthetic values); {} when it has none. None when the column's
     name cannot be written in a pandas query (a backtick in it): the range is then a row rule only."""
     if not column.special_values:
         return {}
-    if "`" in column.name:
+    if not _queryable(column.name):
         return None
     quoted = f"`{column.name}`"
     if column.kind == "datetime" and column.datetime_form not in PYTHON_DATETIME_TYPES:
@@ -270,7 +285,7 @@ def validate_contract(
 def _distinct_names_for_ge(frame: pd.DataFrame, suite: dict) -> tuple[pd.DataFrame, dict, dict[str, str]]:
     """GE finds a pandas column by a case-insensitive match, the first one in the table's order (its SQL dialects
     fold case), so with columns `Age`, `age` and `AGE` every expectation on `age` or `AGE` checks `Age`. Columns
-    whose names fold to the same text are validated under stand-in names (`age ⟨2⟩`) in the frame and the suite;
+    whose names fold to the same text are validated under stand-in names (`age (2)`) in the frame and the suite;
     failures name the real columns again. Returns the frame, the suite and {stand-in: real name}."""
     names = [str(name) for name in frame.columns]
     folded: dict[str, list[str]] = {}
@@ -283,10 +298,10 @@ def _distinct_names_for_ge(frame: pd.DataFrame, suite: dict) -> tuple[pd.DataFra
     renamed: dict[str, str] = {}
     for group in clashing:
         for number, name in enumerate(group, start=1):
-            stand_in, extra = f"{name} ⟨{number}⟩", number
-            while stand_in.casefold() in taken:
+            stand_in, extra = f"{name} ({number})", number  # a name pandas queries (row conditions) can hold
+            while stand_in.casefold() in taken or not _queryable(stand_in):
                 extra += len(group)
-                stand_in = f"{name} ⟨{extra}⟩"
+                stand_in = f"{name} ({extra})" if _queryable(f"{name} ({extra})") else f"column ({extra})"
             taken.add(stand_in.casefold())
             renamed[name] = stand_in
     suite = {**suite, "expectations": [_renamed_expectation(e, renamed) for e in suite.get("expectations", [])]}
