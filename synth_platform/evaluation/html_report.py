@@ -455,19 +455,27 @@ def _dcr_png(histograms: dict, metrics: dict) -> bytes:
     return _png(figure)
 
 
+def _tstr_bars(utility: dict) -> list[tuple[float, str]]:
+    """(bar height, label) trained on synthetic, then on real. An undefined score (None: nothing to train or score
+    on, its note says why) is no bar, labelled n/a: a bar at 0 would read as a model that predicts nothing right."""
+    bars = []
+    for side in ("train_synthetic_test_real", "train_real_test_real"):
+        score = utility[side].get("score")
+        defined = score is not None and math.isfinite(float(score))
+        bars.append((float(score), f"{float(score):.3f}") if defined else (0.0, "n/a"))
+    return bars
+
+
 def _tstr_png(utility: dict) -> bytes:
-    scores = [utility["train_synthetic_test_real"].get("score"), utility["train_real_test_real"].get("score")]
-    # An undefined score (None: nothing to train or score on, see its note) gets no bar and reads "n/a", not 0.
-    defined = [s is not None and math.isfinite(float(s)) for s in scores]
-    values = [float(s) if ok else 0.0 for s, ok in zip(scores, defined)]
+    bars_and_labels = _tstr_bars(utility)
+    values = [value for value, _ in bars_and_labels]
     figure = _figure(4.8, 3.2, left=0.65, bottom=0.4, top=0.4)
     axes = figure.add_subplot()
     bars = axes.bar(["trained on synthetic", "trained on real"], values, color=[SYNTHETIC_COLOUR, REAL_COLOUR], width=0.55)
     low = min(0.0, *values)
     axes.set_ylim(low, max(1.0, *values) * 1.08)
-    for bar, value, ok in zip(bars, values, defined):
-        axes.text(bar.get_x() + bar.get_width() / 2, max(value, 0.0) + 0.02, f"{value:.3f}" if ok else "n/a",
-                  ha="center", fontsize=9)
+    for bar, (value, label) in zip(bars, bars_and_labels):
+        axes.text(bar.get_x() + bar.get_width() / 2, max(value, 0.0) + 0.02, label, ha="center", fontsize=9)
     axes.axhline(0, color="black", linewidth=0.8)
     axes.set_ylabel(f"{_plain(utility['score_name'])} on the real holdout", fontsize=8.5)
     axes.tick_params(labelsize=8)

@@ -16,7 +16,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from synth_platform.evaluation import metrics
-from synth_platform.evaluation.html_report import headline_png, render_html_report
+from synth_platform.evaluation.html_report import _tstr_bars, headline_png, render_html_report
 from synth_platform.evaluation.report import build_report, report_markdown
 from synth_platform.profiling.profile import apply_disclosure_control, profile_dataframe
 
@@ -255,3 +255,21 @@ def test_the_default_target_skips_constant_and_high_cardinality_columns_and_a_ba
     with pytest.raises(ValueError, match=r"target_column 'loan_id' cannot be predicted in the report: the table has no "
                                          r"such column\. Set target_column to one of the compared columns"):
         build_report(training, holdout, synthetic, profile, target="loan_id", privacy_rows=100, bootstrap_resamples=10)
+
+
+def test_an_undefined_prediction_score_is_drawn_as_n_a_not_as_zero():
+    """A synthetic table whose target column is empty has no TSTR score (None, with its note); the page says n/a
+    where it drew a bar labelled 0.000 (as if the model predicted nothing right)."""
+    rows = loans(500, seed=6)[["num1", "num2", "grade", "status"]]
+    training, holdout = rows.iloc[:300].reset_index(drop=True), rows.iloc[300:].reset_index(drop=True)
+    synthetic = loans(200, seed=7)[["num1", "num2", "grade", "status"]].assign(status=None)
+    profile = profile_dataframe(training)
+    report = build_report(training, holdout, synthetic, profile, target="status", privacy_rows=100,
+                          bootstrap_resamples=10, risk_attacks=50)
+    utility = report["train_synthetic_test_real"]
+    assert utility["train_synthetic_test_real"]["score"] is None and report["metrics"]["tstr_score"] is None
+    real = utility["train_real_test_real"]["score"]
+    assert _tstr_bars(utility) == [(0.0, "n/a"), (real, f"{real:.3f}")]
+    page = render_html_report(report, training, synthetic, profile)
+    assert "no row with a value of the target &#x27;status&#x27; to train on" in page
+    assert "trained on synthetic n/a" in page  # the plot's alt text
