@@ -315,6 +315,18 @@ def _refuse(problems: list[preflight.Problem]) -> None:
         raise dg.Failure(description=str(preflight.PreflightError(problems)), allow_retries=False)
 
 
+def _fail_with_diagnosis(error: generators.GenerationError, run_dir: Path) -> None:
+    """End the step with the generator's own diagnosis (stage, reason, what was tried, what to change), shown as
+    the failure's message and metadata and written to `diagnosis.json` in the run's directory."""
+    diagnosis = error.diagnosis or {"stage": "generation", "reason": "error", "detail": str(error)}
+    write_private_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
+    raise dg.Failure(
+        description=str(error), allow_retries=False,
+        metadata={"diagnosis": dg.MetadataValue.json(json.loads(json.dumps(diagnosis, default=str))),
+                  "diagnosis_path": dg.MetadataValue.path(str(run_dir / "diagnosis.json"))},
+    ) from error
+
+
 def _schema_table(frame: pd.DataFrame) -> dg.MetadataValue:
     """Column names, types and missing shares: the shape of the rows read, without any of their values."""
     records = [
@@ -549,21 +561,26 @@ def synthetic_table(
     steps = config.training_steps or generators.DEFAULT_TRAINING_STEPS[plugin]
     params["n_iter"] = generators.epochs_for_steps(plugin, steps, len(training), params.get("batch_size"))
     policy = generators.PrivacyPolicy(epsilon=tuned_hyperparameters.params.get("epsilon", 1.0))
-    fitted = generators.fit_generator(
-        training, plugin, params, seed=config.seed, workspace=platform_storage.workspace(context.run_id),
-        privacy=policy, log=context.log.info, device=device,
-        encoder_cache=EncoderCache(platform_storage.encoders_dir, log=context.log.info),
-    )
     count = config.num_rows or len(training)
-    sampling = f", {config.sampling_steps} diffusion steps" if plugin == "ddpm" else ""
-    context.log.info(f"sampling {count} synthetic rows from {plugin} ({threads} thread(s) on {device}{sampling})")
     profile = profiled_dataset.profile
     copies_of = (lambda rows: copies_of_training(rows, profiled_dataset.training, profile)) if config.drop_training_copies else None
-    table = generate_table(
-        fitted, count, profile, seed=config.seed, enforce_contract=config.enforce_contract, copies_of=copies_of,
-        max_rounds=config.max_regeneration_rounds, sampling_steps=config.sampling_steps, chunk_rows=config.chunk_rows,
-        log=context.log.info,
-    )
+    try:  # a fit or sampler that diverges is recovered inside (lower rate, re-draws); what is not ends diagnosed
+        fitted = generators.fit_generator(
+            training, plugin, params, seed=config.seed, workspace=platform_storage.workspace(context.run_id),
+            privacy=policy, log=context.log.info, device=device,
+            encoder_cache=EncoderCache(platform_storage.encoders_dir, log=context.log.info),
+        )
+        sampling = f", {config.sampling_steps} diffusion steps" if plugin == "ddpm" else ""
+        context.log.info(f"sampling {count} synthetic rows from {plugin} ({threads} thread(s) on {device}{sampling})")
+        table = generate_table(
+            fitted, count, profile, seed=config.seed, enforce_contract=config.enforce_contract, copies_of=copies_of,
+            max_rounds=config.max_regeneration_rounds, sampling_steps=config.sampling_steps, chunk_rows=config.chunk_rows,
+            log=context.log.info,
+        )
+    except generators.GenerationError as exc:
+        _fail_with_diagnosis(exc, platform_storage.run_dir(context.run_id))
+    if fitted.recoveries:
+        context.log.warning(f"{plugin} diverged and was recovered: {fitted.recoveries}")
     frame = table.frame
     if table.short_by:
         context.log.warning(f"the synthetic table has {len(frame)} of the {count} rows asked for (see the log above)")
@@ -595,6 +612,7 @@ def synthetic_table(
             "rejected_by_rule": dg.MetadataValue.json(table.rejected_by_rule),
             "regeneration_rounds": table.rounds,
             "rows_short": table.short_by,
+            "divergence_recoveries": dg.MetadataValue.json(fitted.recoveries),  # lower rates, re-draws: empty when none
             "csv_path": dg.MetadataValue.path(str(path)),
             "preview": _frame_preview(frame.drop(columns=profile.sensitive_columns(), errors="ignore")),
         },

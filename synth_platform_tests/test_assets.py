@@ -193,3 +193,22 @@ def test_workspaces_left_by_ended_runs_are_removed_and_active_ones_kept(tmp_path
         assert storage.workspace(started).exists() and storage.workspace("this-run").exists()
         shared = storage.remove_stale_workspaces(lambda run_id: _run_is_active(instance, run_id, "x", unknown_is_active=True))
         assert shared == []  # unknown ids are kept when the root may be shared
+
+
+def test_a_fit_that_keeps_diverging_ends_the_step_with_its_diagnosis(chain, storage):
+    """A learning rate no halving rescues (ddpm at 1e6: the loss is inf from the first steps) used to end in
+    `ValueError: found NaNs in sample` after the whole fit; the step now ends with the generator's diagnosis, as the
+    failure's message and metadata and as diagnosis.json in the run's directory."""
+    import dataclasses
+    import json
+
+    profile, tuned = chain[1], chain[2]
+    diverging = dataclasses.replace(tuned, plugin="ddpm", params={**tuned.params, "lr": 1e6})
+    ctx = _context(storage)
+    with pytest.raises(dg.Failure) as failed:
+        synthetic_table(ctx, GenerationConfig(training_steps=20, num_rows=100), profile, diverging)
+    diagnosis = failed.value.metadata["diagnosis"].data
+    assert (diagnosis["stage"], diagnosis["reason"]) in {("training", "nan_loss"), ("sampling", "nan_draws")}
+    assert diagnosis["plugin"] == "ddpm" and diagnosis["suggestion"].lower() in str(failed.value).lower()
+    written = json.loads((storage.run_dir(ctx.run_id) / "diagnosis.json").read_text())
+    assert written["reason"] == diagnosis["reason"]
