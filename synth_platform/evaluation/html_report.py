@@ -302,7 +302,7 @@ def _numeric_marginal(name: str, kind: str, statistic: str, value: float, real: 
 
 
 def _category_shares(series: pd.Series) -> pd.Series:
-    return as_category(series).value_counts(normalize=True) if len(series) else pd.Series(dtype=float)
+    return as_category(series, MISSING).value_counts(normalize=True) if len(series) else pd.Series(dtype=float)
 
 
 def _categorical_marginal(name: str, statistic: str, value: float, real: pd.Series, synthetic: pd.Series) -> bytes:

@@ -42,7 +42,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.metrics import accuracy_score, f1_score, r2_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from synth_platform.evaluation.distances import MISSING, as_category as _as_category, numbers, numeric_frame as _numeric_frame
+from synth_platform.evaluation.distances import (
+    MISSING, REGULAR_STATE, as_category as _as_category, holds_datetimes, missing_token, numbers,
+    numeric_frame as _numeric_frame, value_states,
+)
 
 # scikit-learn's HistGradientBoosting bins a categorical feature into at most max_bins = 255 bins, one per category
 # (missing values never reach it here: they are a category of their own), and refuses a column with more.
@@ -55,7 +58,11 @@ MAX_TARGET_CLASSES = 20
 
 def ks_statistic(real: pd.Series, synthetic: pd.Series) -> float:
     """Kolmogorov-Smirnov D between the non-missing values of two numeric (or datetime) columns: the largest gap
-    between the two empirical CDFs (the statistic of scipy's `ks_2samp`, without its p-value)."""
+    between the two empirical CDFs (the statistic of scipy's `ks_2samp`, without its p-value).
+
+    Non-finite and huge values: D depends on the order of the values only, so -inf is simply the smallest value,
+    +inf the largest, 1e300 and sentinel dates (9999-12-31) large ones: a synthetic column with the real share of
+    +inf scores as well as the real one, one that lost them is off by that share (tested by hand)."""
     a, b = numbers(real).dropna().to_numpy(), numbers(synthetic).dropna().to_numpy()
     if len(a) == 0 or len(b) == 0:
         return float(len(a) != len(b))
@@ -132,20 +139,30 @@ def weighted_correlation(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def total_variation_distance(real: pd.Series, synthetic: pd.Series) -> float:
-    """½ Σ |p - q| over the union of categories; a missing value is a category of its own."""
-    p = _as_category(real).value_counts(normalize=True)
-    q = _as_category(synthetic).value_counts(normalize=True)
+    """½ Σ |p - q| over the union of categories; a missing value is a category of its own (never merged with a
+    text value, '__missing__' included: `missing_token`)."""
+    token = missing_token(real, synthetic)
+    p = _as_category(real, token).value_counts(normalize=True)
+    q = _as_category(synthetic, token).value_counts(normalize=True)
     p, q = p.align(q, fill_value=0.0)
     return float(0.5 * np.abs(p - q).sum())
 
 
 def correlation_delta(real: pd.DataFrame, synthetic: pd.DataFrame, numeric_columns: list[str]) -> dict:
-    """Mean |ρ_real - ρ_synthetic| of Pearson correlations over numeric column pairs, and the worst pair."""
+    """Mean |ρ_real - ρ_synthetic| of Pearson correlations over numeric column pairs, and the worst pair.
+
+    Non-finite and huge values: ρ is the correlation of the finite part, pairwise-complete (a row counts for a pair
+    where both values are finite; ±inf is left out like a missing value, as Pearson has no meaning for it), and
+    `finite_share_real` / `finite_share_synthetic` state the share of rows finite in every column. Each column is
+    divided by its largest finite |value| before ρ is computed (ρ does not change under scaling), so values as large
+    as 1e300 are correlated, not overflowed to inf. Whether the tables hold ±inf as often is for the marginals
+    (`ks_statistic`) to say."""
     if len(numeric_columns) < 2:
         return {"mean": 0.0, "pairs": 0, "worst_pair": None, "worst": 0.0, "columns": list(numeric_columns),
-                "real_matrix": [], "synthetic_matrix": []}
-    real_corr = _numeric_frame(real, numeric_columns).corr().to_numpy()
-    synthetic_corr = _numeric_frame(synthetic, numeric_columns).corr().to_numpy()
+                "real_matrix": [], "synthetic_matrix": [], "finite_share_real": 1.0, "finite_share_synthetic": 1.0}
+    real_values, synthetic_values = numeric_matrix(real, numeric_columns), numeric_matrix(synthetic, numeric_columns)
+    real_corr = pd.DataFrame(real_values).corr().to_numpy()
+    synthetic_corr = pd.DataFrame(synthetic_values).corr().to_numpy()
     upper = np.triu_indices(len(numeric_columns), k=1)
     # A constant column has no correlation; treat it as 0 on that side rather than dropping the pair.
     deltas = np.abs(np.nan_to_num(real_corr[upper]) - np.nan_to_num(synthetic_corr[upper]))
@@ -158,14 +175,21 @@ def correlation_delta(real: pd.DataFrame, synthetic: pd.DataFrame, numeric_colum
         "columns": list(numeric_columns),
         "real_matrix": np.nan_to_num(real_corr).round(6).tolist(),
         "synthetic_matrix": np.nan_to_num(synthetic_corr).round(6).tolist(),
+        "finite_share_real": _finite_share(real_values),
+        "finite_share_synthetic": _finite_share(synthetic_values),
     }
+
+
+def _finite_share(values: np.ndarray) -> float:
+    return float(np.isfinite(values).all(axis=1).mean()) if len(values) else 1.0
 
 
 def exact_copy_rate(synthetic: pd.DataFrame, training: pd.DataFrame) -> float:
     """Share of synthetic rows identical (all columns, missing equal to missing) to at least one training row.
 
-    Exact comparison of whole rows: numbers compare as numbers (1 == 1.0), datetimes as instants, anything else as
-    text; rows are grouped in one pass, no hashing shortcuts."""
+    Exact comparison of whole rows: numbers compare as numbers (1 == 1.0, inf == inf), datetimes as instants (Python
+    dates and sentinels such as 9999-12-31 included), anything else as text, missing equal to missing but never to
+    a text (a NULL is not the text '__missing__'); rows are grouped in one pass, no hashing shortcuts."""
     if len(synthetic) == 0:
         return 0.0
     return float(training_copy_mask(synthetic, training).mean())
@@ -189,7 +213,7 @@ def _comparable(training: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame
     for column in training.columns:
         both = pd.concat([training[column], synthetic[column]], ignore_index=True)
         numeric = pd.api.types.is_numeric_dtype(both.dtype) and not pd.api.types.is_bool_dtype(both.dtype)
-        if numeric or pd.api.types.is_datetime64_any_dtype(both.dtype):
+        if numeric or pd.api.types.is_datetime64_any_dtype(both.dtype) or (both.dtype == object and holds_datetimes(both)):
             out[column] = numbers(both)
             continue
         distinct = both.dropna().unique()  # few values: parse those, not every row
@@ -197,7 +221,7 @@ def _comparable(training: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame
         if parsed is not None and len(distinct) and parsed.notna().all():
             out[column] = both.map(dict(zip(distinct, parsed.astype(float)))).astype(float)
         else:
-            out[column] = both.astype(object).where(both.notna(), MISSING).astype(str)
+            out[column] = _as_category(both)  # one token for both sides, none of the values
     return pd.DataFrame(out)
 
 
@@ -256,17 +280,39 @@ def density_ratio_membership_auc(
     return float(roc_auc_score(labels, scores))
 
 
-def pair_codes(real: pd.Series, synthetic: pd.Series, is_numeric: bool, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """One column of a pair as integer codes shared by both sides: categories (missing its own), or for a numeric
-    column SDMetrics' `discretize_column` bins: `bins` equal-width bins of the real values, outer edges open, missing
-    values a bin of their own."""
+def pair_codes(real: pd.Series, synthetic: pd.Series, is_numeric: bool, bins: int = 10,
+               special: list[float] | tuple = ()) -> tuple[np.ndarray, np.ndarray]:
+    """One column of a pair as integer codes shared by both sides: categories (missing its own, never merged with a
+    text), or for a numeric column SDMetrics' `discretize_column` bins: `bins` equal-width bins of the real values,
+    outer edges open, missing values a bin of their own.
+
+    Non-finite values are states of their own, as missing is: +inf and -inf each get a code of their own, and so
+    does each of `special` (values, e.g. the seconds of sentinel dates such as 9999-12-31, compared to the whole
+    second); the bins span the regular (finite, non-special) real values only, so one +inf or 9999-12-31 does not
+    squeeze every other value into one bin. Codes: 1..bins the bins, bins + 1 missing, bins + 2 +inf,
+    bins + 3 -inf, bins + 4 + i the i-th special value. Huge finite values (1e300) are regular; the edges are
+    computed without overflow."""
     if is_numeric:
         real_values, synthetic_values = numbers(real).to_numpy(), numbers(synthetic).to_numpy()
-        present = real_values[~np.isnan(real_values)]
-        edges = np.histogram_bin_edges(present if len(present) else np.zeros(1), bins=bins)
+        real_states, synthetic_states = value_states(real_values, special), value_states(synthetic_values, special)
+        present = real_values[real_states == REGULAR_STATE]
+        low, high = (float(present.min()), float(present.max())) if len(present) else (0.0, 0.0)
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        if np.isfinite(high - low):  # numpy's histogram edges, as SDMetrics
+            edges = np.linspace(low, high, bins + 1)
+        else:  # halved: high - low overflows near ±1.8e308
+            steps = np.linspace(0.0, 1.0, bins + 1)
+            edges = (low / 2 * (1 - steps) + high / 2 * steps) * 2
         edges[0], edges[-1] = -np.inf, np.inf
-        return np.digitize(real_values, edges), np.digitize(synthetic_values, edges)
-    real_labels, synthetic_labels = _as_category(real), _as_category(synthetic)
+
+        def codes(values: np.ndarray, states: np.ndarray) -> np.ndarray:
+            binned = np.digitize(np.where(states == REGULAR_STATE, values, 0.0), edges)
+            return np.where(states == REGULAR_STATE, binned, bins + states).astype(np.int64)
+
+        return codes(real_values, real_states), codes(synthetic_values, synthetic_states)
+    token = missing_token(real, synthetic)
+    real_labels, synthetic_labels = _as_category(real, token), _as_category(synthetic, token)
     codes = {value: code for code, value in enumerate(pd.unique(pd.concat([real_labels, synthetic_labels])))}
     return real_labels.map(codes).to_numpy(dtype=np.int64), synthetic_labels.map(codes).to_numpy(dtype=np.int64)
 
@@ -298,14 +344,19 @@ def cramers_v(table: np.ndarray, bias_corrected: bool = False) -> float:
 
 
 def association_delta(
-    real: pd.DataFrame, synthetic: pd.DataFrame, numeric_columns: list[str], categorical_columns: list[str], bins: int = 10
+    real: pd.DataFrame, synthetic: pd.DataFrame, numeric_columns: list[str], categorical_columns: list[str], bins: int = 10,
+    special: dict[str, list[float]] | None = None,
 ) -> dict:
     """Cramér's V delta and contingency similarity over every pair with at least one categorical column.
+
+    Numeric columns are cut by `pair_codes`: ±inf and the column's `special` values (sentinel dates, in seconds)
+    are categories of their own beside the bins of the regular values.
 
     Returns the mean |ΔV| (`mean`), the worst pair, and the mean SDMetrics ContingencySimilarity
     (`contingency_similarity_mean`, 1 - TVD of the pair's joint distribution)."""
     columns = [(c, True) for c in numeric_columns] + [(c, False) for c in categorical_columns]
-    codes = {c: pair_codes(real[c], synthetic[c], is_numeric, bins) for c, is_numeric in columns}
+    codes = {c: pair_codes(real[c], synthetic[c], is_numeric, bins, (special or {}).get(c, ()))
+             for c, is_numeric in columns}
     pairs = []
     for i, (a, a_numeric) in enumerate(columns):
         for b, b_numeric in columns[i + 1:]:
@@ -356,7 +407,7 @@ def train_synthetic_test_real(
 
     def labels(frame: pd.DataFrame) -> pd.Series:
         if is_classification:
-            return _grouped(_as_category(frame[target]), classes)
+            return _grouped(_as_category(frame[target], MISSING), classes)
         values = numbers(frame[target])
         return values.where(np.isfinite(values))
 
@@ -365,14 +416,14 @@ def train_synthetic_test_real(
 
     y_true = labels(holdout)
     scored = y_true.notna().to_numpy()
-    if is_classification:  # a missing target is the category MISSING, not a class to predict
-        scored &= (_as_category(holdout[target]) != MISSING).to_numpy()
+    if is_classification:  # a missing target is not a class to predict
+        scored &= holdout[target].notna().to_numpy()
 
     def fit_and_score(train: pd.DataFrame) -> dict:
         y_train = labels(train)
         keep = y_train.notna().to_numpy()
         if is_classification:
-            keep &= (_as_category(train[target]) != MISSING).to_numpy()
+            keep &= train[target].notna().to_numpy()
         if not features:
             return {"score": None, "note": f"no column besides the target {target!r} to predict it from"}
         if not keep.any():
@@ -450,7 +501,7 @@ def category_levels(values: pd.Series, max_levels: int = MAX_CATEGORY_LEVELS) ->
     """The categories a model sees for one column (missing values the category MISSING), sorted: every category
     when there are at most `max_levels`, else the `max_levels - 1` most frequent in `values` (ties by label) and
     `OTHER_LEVEL`, which stands for the others (`_grouped`)."""
-    counts = _as_category(values).value_counts()
+    counts = _as_category(values, MISSING).value_counts()
     if len(counts) <= max_levels:
         return sorted(counts.index)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
@@ -470,7 +521,7 @@ def _design_matrix(frame: pd.DataFrame, features: list[str], categories: dict[st
     out = {}
     for column in features:
         if column in categories:
-            out[column] = pd.Categorical(_grouped(_as_category(frame[column]), categories[column]), categories=categories[column])
+            out[column] = pd.Categorical(_grouped(_as_category(frame[column], MISSING), categories[column]), categories=categories[column])
         else:
             values = numbers(frame[column])
             out[column] = values.where(np.isfinite(values))
@@ -488,5 +539,12 @@ def _without_empty_columns(fitted_on: pd.DataFrame, *others: pd.DataFrame) -> li
 
 
 def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Numeric and datetime columns as a float matrix (datetimes in seconds), missing values NaN."""
-    return _numeric_frame(frame, columns).to_numpy(dtype=float)
+    """Numeric and datetime columns as the float matrix `correlation_delta` correlates (datetimes in seconds):
+    missing and ±inf values NaN (left out pairwise), each column divided by its largest finite |value| so that
+    products of values as large as 1e300 do not overflow (a correlation does not change under scaling)."""
+    values = _numeric_frame(frame, columns).to_numpy(dtype=float)
+    values = np.where(np.isfinite(values), values, np.nan)
+    with np.errstate(all="ignore"):
+        scale = np.nanmax(np.abs(values), axis=0) if len(values) else np.ones(values.shape[1])
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return values / scale

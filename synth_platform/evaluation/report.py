@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from synth_platform.evaluation import distances, metrics
-from synth_platform.evaluation.distances import as_category
+from synth_platform.evaluation.distances import as_category, missing_token
 from synth_platform.evaluation.reidentification import reidentification_risks
 from synth_platform.evaluation.uncertainty import CONFIDENCE, bootstrap_interval, resample_indices, wilson_interval
-from synth_platform.profiling.profile import DatasetProfile, as_number
+from synth_platform.profiling.profile import SENTINEL, DatasetProfile, as_number
+from synth_platform.profiling.values import datetime_seconds
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,32 @@ def validate_report_inputs(training: pd.DataFrame, holdout: pd.DataFrame, synthe
 
 
 def _aligned(frame: pd.DataFrame, profile: DatasetProfile, columns: list[str]) -> pd.DataFrame:
+    """The compared columns, datetimes held as datetime64 whatever their form: Python dates / datetimes and ISO text
+    become datetime64[s] (or [us] with sub-seconds; UTC instants), which hold any year, so sentinels such as
+    9999-12-31 and 0001-01-01 stay the values they are instead of becoming missing."""
     out = frame[columns].reset_index(drop=True).copy()
     for column in profile.by_kind("datetime"):
         if column in out.columns and not pd.api.types.is_datetime64_any_dtype(out[column].dtype):
-            out[column] = pd.to_datetime(out[column], errors="coerce", format="ISO8601")
+            out[column] = seconds_as_datetime64(datetime_seconds(out[column]))
     return out
+
+
+def seconds_as_datetime64(seconds: np.ndarray) -> pd.Series:
+    """Seconds since 1970 as datetime64[s], or datetime64[us] where a value has sub-seconds; NaN is NaT."""
+    present = ~np.isnan(seconds)
+    whole = bool(np.all(seconds[present] == np.floor(seconds[present])))
+    unit, per_second = ("s", 1) if whole else ("us", 1_000_000)
+    ticks = np.full(len(seconds), np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+    ticks[present] = np.round(seconds[present] * per_second).astype(np.int64)
+    return pd.Series(ticks.view(f"datetime64[{unit}]"))
+
+
+def sentinel_seconds(profile: DatasetProfile) -> dict[str, list[float]]:
+    """Per numeric/datetime column the seconds of its sentinel values (the profile's special values; ±inf are states
+    in every metric anyway): the metrics treat each as a state of its own, not as a far value."""
+    return {column.name: [float(special["seconds"]) for special in column.special_values
+                          if special["state"].startswith(SENTINEL) and special.get("seconds") is not None]
+            for column in profile.columns if column.kind in ("numeric", "datetime")}
 
 
 def copies_of_training(synthetic: pd.DataFrame, training: pd.DataFrame, profile: DatasetProfile) -> np.ndarray:
@@ -187,11 +209,12 @@ def build_report(
     ks_values = [row["value"] for row in per_column if row["statistic"] == "ks"]
     tvd_values = [row["value"] for row in per_column if row["statistic"] == "tvd"]
     correlation = metrics.correlation_delta(training, synthetic, numeric)
-    association = metrics.association_delta(training, synthetic, numeric, categorical)
+    sentinels = sentinel_seconds(profile)
+    association = metrics.association_delta(training, synthetic, numeric, categorical, special=sentinels)
 
     # Privacy: distances in SDMetrics' per-column space with the training part's ranges (one scale for every
     # distance, so distances to training and to holdout compare; SDMetrics scales by each reference's own range).
-    space = distances.MixedSpace.fit(training, numeric, categorical)
+    space = distances.MixedSpace.fit(training, numeric, categorical, sentinels)
     n_columns = space.n_columns
     encoded_training = space.transform(training)
     encoded_holdout = space.transform(holdout)
@@ -301,10 +324,14 @@ def reidentification_section(
     original = training.iloc[rng.choice(len(training), size=min(len(training), len(holdout)), replace=False)]
     numeric = profile.by_kind("numeric", "datetime")
 
+    # One missing token per column for all three tables, none of their values (a NULL is not the text '__missing__').
+    tokens = {c: missing_token(original[c], synthetic[c], holdout[c], preferred=profile.column(c).missing_token)
+              for c in columns if c not in numeric}
+
     def as_attack_table(frame: pd.DataFrame) -> pd.DataFrame:  # datetimes as seconds; categories as text
         return pd.DataFrame({
             c: (pd.Series(as_number(frame[c], profile.column(c).kind), index=frame.index) if c in numeric
-                else as_category(frame[c])) for c in columns
+                else as_category(frame[c], tokens[c])) for c in columns
         }).reset_index(drop=True)
 
     secret = secret if secret in columns else columns[-1]
