@@ -18,7 +18,7 @@ import optuna
 import pandas as pd
 
 from synth_platform.evaluation import distances, metrics
-from synth_platform.evaluation.report import Thresholds
+from synth_platform.evaluation.report import Thresholds, sentinel_seconds
 from synth_platform.generation import generators
 from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.generation.training_hooks import EpochEnd
@@ -174,7 +174,8 @@ def trial_scores(
     categorical = profile.by_kind("categorical")
     compared = numeric + categorical
     rng = np.random.default_rng(seed)
-    space = distances.MixedSpace.fit(fit_rows[compared], numeric, categorical)
+    # ±inf and the profile's sentinel dates are states of their own, as in the report (`distances`).
+    space = distances.MixedSpace.fit(fit_rows[compared], numeric, categorical, sentinel_seconds(profile))
     n = min(privacy_rows, len(fit_rows), len(validation))
     members = space.transform(fit_rows[compared].iloc[rng.choice(len(fit_rows), size=n, replace=False)])
     non_members = space.transform(validation[compared].iloc[rng.choice(len(validation), size=n, replace=False)])
