@@ -19,8 +19,7 @@ from dagster._core.errors import DagsterInvalidPropertyError  # what a directly 
 import pandas as pd
 from pydantic import Field
 
-from synth_platform.evaluation.html_report import headline_png, render_html_report
-from synth_platform.evaluation.report import RISK_ATTACKS, Thresholds, build_report, copies_of_training, report_markdown
+from synth_platform.evaluation.thresholds import RISK_ATTACKS, Thresholds
 from synth_platform.generation import generators
 from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS
@@ -563,6 +562,8 @@ def synthetic_table(
     policy = generators.PrivacyPolicy(epsilon=tuned_hyperparameters.params.get("epsilon", 1.0))
     count = config.num_rows or len(training)
     profile = profiled_dataset.profile
+    from synth_platform.evaluation.report import copies_of_training  # local: loading the metrics takes seconds
+
     copies_of = (lambda rows: copies_of_training(rows, profiled_dataset.training, profile)) if config.drop_training_copies else None
     try:  # a fit or sampler that diverges is recovered inside (lower rate, re-draws); what is not ends diagnosed
         fitted = generators.fit_generator(
@@ -630,6 +631,11 @@ def privacy_utility_report(
 ) -> dg.Output[dict]:
     _refuse(preflight.config_problems({"privacy_utility_report": config.model_dump()}))
     thresholds = config.thresholds()  # a bad threshold fails here, before any work
+    # Local: the metrics' libraries (scikit-learn, scipy, matplotlib) take seconds to load, and every command that
+    # loads the definitions (a refused run included) would pay for them.
+    from synth_platform.evaluation.html_report import headline_png, render_html_report
+    from synth_platform.evaluation.report import build_report, report_markdown
+
     context.log.info("computing utility and privacy metrics")
     profile = profiled_dataset.profile
     # The report, its plots and its JSON see the source as generators do: coded, generalised, no identifiers.

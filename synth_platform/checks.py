@@ -10,7 +10,7 @@ from synth_platform.profiling.contract import validate_contract
 from synth_platform.profiling.disclosure import KINDS, find_disclosures
 from synth_platform.resources import PlatformStorage
 from synth_platform.sampling.source import SourceSample
-from synth_platform.evaluation.report import THRESHOLD_RULES, ThresholdRule, evaluate_threshold
+from synth_platform.evaluation.thresholds import THRESHOLD_RULES, ThresholdRule, evaluate_threshold
 
 
 def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:

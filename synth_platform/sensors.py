@@ -12,7 +12,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from synth_platform import attempt_chain
 from synth_platform.assets import privacy_utility_report
-from synth_platform.evaluation.report import THRESHOLD_RULES
+from synth_platform.evaluation.thresholds import THRESHOLD_RULES
 from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job
 from synth_platform.resources import AutoOptimizerSettings
 

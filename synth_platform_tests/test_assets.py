@@ -96,8 +96,8 @@ def test_a_report_that_cannot_be_rendered_leaves_no_file(chain, tmp_path, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr("synth_platform.assets.build_report", lambda *args, **kwargs: copy.deepcopy(computed.value))
-    monkeypatch.setattr("synth_platform.assets.render_html_report", broken)
+    monkeypatch.setattr("synth_platform.evaluation.report.build_report", lambda *args, **kwargs: copy.deepcopy(computed.value))
+    monkeypatch.setattr("synth_platform.evaluation.html_report.render_html_report", broken)
     with pytest.raises(RuntimeError, match="plot failed"):
         privacy_utility_report(_context(empty), ReportConfig(privacy_rows=100), sample, profile, synthetic)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -17,8 +17,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from synth_platform.evaluation import distances, metrics
-from synth_platform.evaluation.report import Thresholds, sentinel_seconds
+from synth_platform.evaluation.thresholds import Thresholds
 from synth_platform.generation import generators
 from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.generation.training_hooks import EpochEnd
@@ -149,6 +148,8 @@ class TuningResult:
 
 
 def utility_distance(real: pd.DataFrame, synthetic: pd.DataFrame, profile: DatasetProfile) -> float:
+    from synth_platform.evaluation import metrics  # local: the Dagster definitions import this module
+
     """The tuning objective (lower is better): mean column-shape distance (KS / TVD) plus the correlation delta."""
     numeric = profile.by_kind("numeric", "datetime")
     categorical = profile.by_kind("categorical")
@@ -169,6 +170,9 @@ def trial_scores(
     The membership attack is the report's: distance to the closest synthetic row, members (fit rows) vs
     non-members (validation rows the generator never saw). The exact-copy rate counts synthetic rows equal to a fit
     row on every compared column. Rows are compared as the report compares them (datetimes parsed)."""
+    from synth_platform.evaluation import distances, metrics  # local: the Dagster definitions import this module
+    from synth_platform.evaluation.report import sentinel_seconds
+
     fit_rows, validation, synthetic = (align_for_comparison(f, profile) for f in (fit_rows, validation, synthetic))
     numeric = profile.by_kind("numeric", "datetime")
     categorical = profile.by_kind("categorical")
