@@ -37,7 +37,7 @@ from synth_platform.sampling.errors import SourceError
 from synth_platform.sampling.source import SampleRequest, read_sample
 from synth_platform_tests.conftest import fresh_pg_database
 
-EXAMPLES = int(os.environ.get("SYNTH_ANY_TABLE_EXAMPLES", "14"))
+EXAMPLES = int(os.environ.get("SYNTH_ANY_TABLE_EXAMPLES", "24"))
 REFUSALS = (SourceError, ProfileError, ContractError, preflight.PreflightError, GenerationError)
 NAMES = ["age", "Age", "AGE", "select", "order", "user", "x", "x__is_missing", "__synth_rn", "__synth_key", "rowid",
          "größe", "年齢", "Возраст", "first name", "value", "id", "label", "when"]
