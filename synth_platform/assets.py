@@ -318,10 +318,11 @@ def _fail_with_diagnosis(error: generators.GenerationError, run_dir: Path) -> No
     """End the step with the generator's own diagnosis (stage, reason, what was tried, what to change), shown as
     the failure's message and metadata and written to `diagnosis.json` in the run's directory."""
     diagnosis = error.diagnosis or {"stage": "generation", "reason": "error", "detail": str(error)}
-    write_private_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
+    text = json.dumps(diagnosis, indent=2, default=str)
+    write_private_text(run_dir / "diagnosis.json", text)
     raise dg.Failure(
         description=str(error), allow_retries=False,
-        metadata={"diagnosis": dg.MetadataValue.json(json.loads(json.dumps(diagnosis, default=str))),
+        metadata={"diagnosis": dg.MetadataValue.json(json.loads(text)),
                   "diagnosis_path": dg.MetadataValue.path(str(run_dir / "diagnosis.json"))},
     ) from error
 
@@ -362,7 +363,8 @@ class ProfileConfig(dg.Config):
 def profiled_dataset(
     context: dg.AssetExecutionContext, config: ProfileConfig, source_sample: SourceSample, platform_storage: PlatformStorage
 ) -> dg.Output[ProfiledDataset]:
-    _refuse(preflight.config_problems({"profiled_dataset": config.model_dump()}))
+    configs = _run_configs(context, "profiled_dataset", config)
+    _refuse(preflight.config_problems({"profiled_dataset": configs["profiled_dataset"]}))
     profile = profile_dataframe(
         source_sample.training, column_types=config.column_types, column_treatments=config.column_treatments,
         detect_orderings=config.detect_orderings, rare_value_k=config.rare_value_k,
@@ -371,7 +373,7 @@ def profiled_dataset(
         source_types=source_sample.source_types,
         left_out_columns=source_sample.left_out_columns,
     )
-    _refuse(preflight.profile_problems(_run_configs(context, "profiled_dataset", config), profile))
+    _refuse(preflight.profile_problems(configs, profile))
     training = apply_disclosure_control(source_sample.training, profile)  # all later steps see these rows only
     suite = expectation_suite(profile, f"{source_sample.table}_contract", config.missing_rate_tolerance)
     on_source = check_suite_on_source(training, profile, suite)

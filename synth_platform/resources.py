@@ -60,15 +60,20 @@ class PlatformStorage(dg.ConfigurableResource):
             raise RuntimeError("PlatformStorage without `root` is only usable inside a run (it needs the instance).")
         return self._root
 
-    # The platform's own stores: `postgresql://` / `postgres://` get the installed driver (psycopg2), as source URLs do.
+    def _store_url(self, url: str, file_name: str) -> str:
+        """One of the platform's own stores: `url` as the driver must receive it (a raw `@` in its password
+        encoded; `postgresql://` / `postgres://` with the installed driver, as source URLs get), or, when empty, a
+        SQLite file `file_name` under the root."""
+        return with_installed_driver(connectable_url(url)) if url else f"sqlite:///{self.root_path / file_name}"
+
     def optuna_url(self) -> str:
-        return with_installed_driver(connectable_url(self.optuna_storage)) if self.optuna_storage else f"sqlite:///{self.root_path / 'optuna.sqlite3'}"
+        return self._store_url(self.optuna_storage, "optuna.sqlite3")
 
     def audit_database_url(self) -> str:
-        return with_installed_driver(connectable_url(self.audit_url)) if self.audit_url else f"sqlite:///{self.root_path / 'audit.sqlite3'}"
+        return self._store_url(self.audit_url, "audit.sqlite3")
 
     def tuning_memory_database_url(self) -> str:
-        return with_installed_driver(connectable_url(self.tuning_memory_url)) if self.tuning_memory_url else f"sqlite:///{self.root_path / 'tuning_memory.sqlite3'}"
+        return self._store_url(self.tuning_memory_url, "tuning_memory.sqlite3")
 
     def mlflow_uri(self) -> str:
         from synth_platform.tuning.tracking import tracking_uri_for
