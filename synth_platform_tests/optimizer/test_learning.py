@@ -267,8 +267,10 @@ def test_rank_rules_refuses_bad_arguments():
 
 def test_ranking_markdown_has_a_table_per_failure_in_rank_order():
     history = [outcome("wider_model", CORRELATION, 0.3, 0.05)]
-    rankings = {UTILITY: rank_rules(rules_of(UTILITY), UTILITY, [], FEATURES),
-                CORRELATION: rank_rules(rules_of(CORRELATION), CORRELATION, history, FEATURES)}
+    correlation_rules = ["larger_batch", "wider_model", "train_longer_for_correlation", "retune_for_correlation"]
+    rankings = {UTILITY: rank_rules(["train_longer", "retune_longer_trials", "switch_to_ddpm"], UTILITY, [], FEATURES),
+                CORRELATION: rank_rules(correlation_rules, CORRELATION, history, FEATURES)}
+    # wider_model: prior 0.7 − 0.3·1/3 = 0.6 → Beta(1.2, 0.8), one fix at weight 1 → 2.2 / 3 = 0.73
     text = ranking_markdown(rankings)
     assert text.index("**correlation**") < text.index("**utility**")  # FAILURE_PRIORITY order
     assert text.count("| rank | rule | posterior mean | prior | outcomes | similar-weighted evidence |") == 2
