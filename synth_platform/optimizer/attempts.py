@@ -39,6 +39,16 @@ class Attempt:
             return []
         return [check for check, verdict in self.report["verdicts"].items() if not verdict["passed"]]
 
+    def shortfalls(self) -> list[str]:
+        """Each failed check with its value, threshold and excess, e.g. "ks_mean 0.130 > 0.100 (+0.030)"."""
+        if not self.report:
+            return []
+        return [
+            f"{v['metric']} {v['value']:.3f} > {v['threshold']:.3f} (+{v['value'] - v['threshold']:.3f})"
+            if v.get("value") is not None else f"{v['metric']} failed"
+            for v in self.report["verdicts"].values() if not v["passed"]
+        ]
+
 
 def utility_distance(report: dict) -> float:
     """Mean of value / threshold over the utility metrics that apply (0 is a perfect copy of the marginals)."""
@@ -80,13 +90,13 @@ def _cell(value: Any) -> str:
 def history_markdown(attempts: list[Attempt], chosen_run_id: str | None = None) -> str:
     """One row per attempt, in order: what changed, the judged metrics, the verdict, which one was chosen."""
     lines = [
-        "| attempt | run | plugin | change | failure answered | KS mean | corr Δ | MIA AUC | copies | failed checks | green | chosen |",
+        "| attempt | run | plugin | change | failure answered | KS mean | corr Δ | MIA AUC | copies | still failing (value > threshold, excess) | green | chosen |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in sorted(attempts, key=lambda a: a.attempt):
         m = (a.report or {}).get("metrics", {})
         plugin = ((a.report or {}).get("generator") or {}).get("plugin", "")
-        failed = ", ".join(c.replace("_within_threshold", "") for c in a.failed_checks()) if a.report else f"no report ({a.status})"
+        failed = "; ".join(a.shortfalls()) if a.report else f"no report ({a.status})"
         lines.append(
             f"| {a.attempt} | `{a.run_id[:8]}` | {plugin} | {_cell(a.change) or 'first run'} | {a.failure} | "
             f"{_cell(m.get('ks_mean'))} | {_cell(m.get('correlation_delta'))} | {_cell(m.get('membership_inference_auc'))} | "

@@ -356,7 +356,10 @@ def prior_means(n: int) -> list[float]:
 
 
 def similarity_weight(features: Mapping[str, float], other: Mapping[str, float], similarity_scale: float = 1.0) -> float:
-    """exp(−feature_distance / similarity_scale): 1 for the same kind of dataset, 0 when none of the features compare."""
+    """exp(−feature_distance / similarity_scale): 1 for the same kind of dataset, 0 when none of the features compare.
+    No `features` at all (no dataset given, e.g. the CLI's overall ranking): every outcome counts fully, 1."""
+    if not features:
+        return 1.0
     distance = feature_distance(dict(features), dict(other))
     return 0.0 if not math.isfinite(distance) else math.exp(-distance / similarity_scale)
 

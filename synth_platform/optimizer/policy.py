@@ -6,13 +6,22 @@ table of rules; each names the failure it answers, when it applies, what it chan
 `plan_next_attempt` takes the failures in `FAILURE_PRIORITY` order (privacy first) and proposes the first rule that
 applies and yields a config no earlier attempt of the chain has tried; it stops at the attempt cap, or when no
 untried change is left. `policy_markdown()` renders the table (README, run metadata).
+
+Each rule sets the attempt's whole budget itself, never inheriting the one before: a change to the final fit only
+adds no tuning trials (the study's best under the same budget is reused), a re-tune adds `RETUNE_TRIALS`, a new
+study (another plugin, another trial budget) runs `NEW_STUDY_TRIALS`. Every change text ends with the exact list of
+fields it changed, old -> new, so floors and caps can be read off it.
+
+What the chain has learnt reaches the plan as arguments: rules not to repeat (their attempt made their target metric
+worse or changed nothing), rules whose opposite goes first (`learning.OPPOSITE_RULES`), and a learnt order of the
+rules within each failure kind (`learning.rank_rules`; the order of `POLICY` is its prior).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 from synth_platform.generation.generators import DEFAULT_TRAINING_STEPS, DP_PLUGINS, PLUGIN_DEFAULTS
 from synth_platform.optimizer.diagnosis import CORRELATION, DUPLICATES, FAILURE_PRIORITY, PRIVACY, UTILITY, Diagnosis
@@ -22,8 +31,12 @@ MAX_TRAINING_STEPS = 40_000
 MIN_TRAINING_STEPS = 500
 MAX_BATCH_SIZE = 4096
 MAX_MODEL_WIDTH = 1024
-EXTRA_TRIALS = 4  # trials a re-opened study adds
-MAX_TUNING_TRIALS = 30  # trials per run the optimizer asks for at most
+# Tuning trials an attempt adds, set by the kind of change (never inherited from the attempt before).
+REUSE_TRIALS = 0  # a change to the final fit only: the study's best under the unchanged budget, no new trials
+RETUNE_TRIALS = 4  # a re-opened study, or more search under the same constraints
+NEW_STUDY_TRIALS = 2  # a study under a new key (another plugin or trial budget): as many as a first run's default
+MIA_LIMIT_FLOOR = 0.51  # a trials' MIA limit is never lowered below this: 0.5 is chance, no generator stays under it
+COPY_LIMIT_FLOOR = 0.001  # nor the trials' exact-copy limit below this
 SEVERE_PRIVACY_EXCESS = 0.15  # MIA AUC this far over its threshold is memorisation no small change fixes
 PRIVACY_SAFETY_MARGIN = 0.02  # a passing MIA AUC closer than this to its threshold is not risked by training longer
 DP_FALLBACK_PLUGIN = "dpgan"
@@ -127,29 +140,50 @@ class Plan:
 
 
 def _with(s: Situation, tuning: dict | None = None, generation: dict | None = None) -> tuple[dict, dict]:
-    return {**s.tuning, **(tuning or {})}, {**s.generation, **(generation or {})}
+    """The situation's config with the changes applied. The tuning budget is the rule's, not the failed run's: no
+    new trials and no re-opened study unless `tuning` says so."""
+    base = {**s.tuning, "n_trials": REUSE_TRIALS, "reopen_study": ""}
+    return {**base, **(tuning or {})}, {**s.generation, **(generation or {})}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else repr(value) if value == "" else str(value)
+
+
+def changed_fields(s: Situation, tuning: dict[str, Any], generation: dict[str, Any]) -> str:
+    """Every field a change sets to a new value, `name old -> new`, tuning first (what the change text ends with)."""
+    parts = [f"{key} {_shown(s.tuning.get(key))} -> {_shown(value)}" for key, value in tuning.items() if s.tuning.get(key) != value]
+    parts += [f"{key} {_shown(s.generation.get(key))} -> {_shown(value)}" for key, value in generation.items() if s.generation.get(key) != value]
+    return "; ".join(parts)
 
 
 def _switch_plugin(s: Situation, plugin: str, reason: str) -> Change | None:
     if s.plugin == plugin:
         return None
     start = starting_parameters(plugin, s.training_rows)
-    tuning, generation = _with(s, {"plugin": plugin, "reopen_study": ""},
+    tuning, generation = _with(s, {"plugin": plugin, "n_trials": NEW_STUDY_TRIALS},
                                {"training_steps": start["training_steps"], "batch_size": start["batch_size"], "model_width": 0})
     text = (f"{reason}: switch {s.plugin} to {plugin}"
             + (f" (epsilon {s.tuning['epsilon']:g}, the policy's)" if plugin in DP_PLUGINS else "")
-            + f", starting at {start['training_steps']} steps, batch {start['batch_size']} for {s.training_rows:,} rows")
+            + f", starting at {start['training_steps']} steps, batch {start['batch_size']} for {s.training_rows:,} rows, "
+            f"{NEW_STUDY_TRIALS} trials in the plugin's study")
     return text, tuning, generation
 
 
 def _scale_steps(s: Situation, factor: float, reason: str) -> Change | None:
-    new = int(round(s.steps * factor))
+    raw = int(round(s.steps * factor))
     # Fewer: not below the minimum (nor up to it); more: not above the maximum.
-    new = min(s.steps, max(MIN_TRAINING_STEPS, new)) if factor < 1 else min(MAX_TRAINING_STEPS, new)
+    new = min(s.steps, max(MIN_TRAINING_STEPS, raw)) if factor < 1 else min(MAX_TRAINING_STEPS, raw)
     if new == s.steps:
         return None
+    bound = ""
+    if new != raw:
+        bound = f", floored at {MIN_TRAINING_STEPS:,}" if factor < 1 else f", capped at {MAX_TRAINING_STEPS:,}"
     tuning, generation = _with(s, generation={"training_steps": new})
-    return f"{reason}: training steps {s.steps} -> {new}", tuning, generation
+    return (f"{reason}: training steps ×{factor:g} = {raw:,}{bound}; the study's best parameters reused, no new trials",
+            tuning, generation)
 
 
 def _steps_factor(s: Situation, failure: str) -> float:
@@ -177,18 +211,22 @@ def _reopen_with_limit(s: Situation, key: str, limit: float, how: str) -> Change
     """Re-open the study with the trials' constraint `key` lowered to `limit` (never raised)."""
     if limit >= float(s.tuning[key]):
         return None
-    trials = _more_trials(s)
-    tuning, generation = _with(s, {key: limit, "n_trials": trials, "reopen_study": s.study_name})
-    return (f"re-open the tuning study with the trials' {how} {s.tuning[key]:g} -> {limit:g}, "
-            f"{trials - int(s.tuning['n_trials'])} more trials"), tuning, generation
+    tuning, generation = _with(s, {key: limit, "n_trials": RETUNE_TRIALS, "reopen_study": s.study_name})
+    return (f"re-open the tuning study with the trials' {how}; its trials that meet the new limit start the new "
+            f"study, {RETUNE_TRIALS} new trials"), tuning, generation
 
 
 def retune_with_tighter_privacy(s: Situation) -> Change | None:
     finding = s.diagnosis.finding(PRIVACY)
     if finding is None:
         return None
-    limit = round(max(0.51, min(float(s.tuning["mia_auc_max"]), finding.threshold) - finding.excess), 3)
-    return _reopen_with_limit(s, "mia_auc_max", limit, f"MIA AUC limit tightened by the excess {finding.excess:.3f}")
+    current = min(float(s.tuning["mia_auc_max"]), finding.threshold)
+    raw = round(current - finding.excess, 3)
+    limit = round(max(MIA_LIMIT_FLOOR, raw), 3)
+    how = f"MIA AUC limit {current:g} lowered by the excess {finding.excess:.3f} (value {finding.value:.3f}) to {raw:g}"
+    if limit != raw:
+        how += f", floored at {MIA_LIMIT_FLOOR:g} (0.5 is chance)"
+    return _reopen_with_limit(s, "mia_auc_max", limit, how)
 
 
 def dp_fallback(s: Situation) -> Change | None:
@@ -215,8 +253,11 @@ def retune_with_tighter_copy_limit(s: Situation) -> Change | None:
     finding = s.diagnosis.finding(DUPLICATES)
     if finding is None:
         return None
-    limit = round(min(float(s.tuning["exact_copy_rate_max"]), finding.threshold) / 2, 4)
-    return None if limit < 0.001 else _reopen_with_limit(s, "exact_copy_rate_max", limit, "exact-copy limit halved")
+    current = min(float(s.tuning["exact_copy_rate_max"]), finding.threshold)
+    limit = round(current / 2, 4)
+    if limit < COPY_LIMIT_FLOOR:
+        return None
+    return _reopen_with_limit(s, "exact_copy_rate_max", limit, f"exact-copy limit {current:g} halved to {limit:g}")
 
 
 def larger_batch(s: Situation) -> Change | None:
@@ -226,8 +267,10 @@ def larger_batch(s: Situation) -> Change | None:
     new = min(cap, s.batch_size * 2)
     if new <= s.batch_size:
         return None
+    bound = f", capped at {cap:,} = min({MAX_BATCH_SIZE:,}, training rows / 2)" if new < s.batch_size * 2 else ""
     tuning, generation = _with(s, generation={"batch_size": new})
-    return f"joint structure is off: larger batches {s.batch_size} -> {new} (same steps, more rows per step)", tuning, generation
+    return (f"joint structure is off: batch ×2 = {s.batch_size * 2:,}{bound} (same steps, more rows per step)",
+            tuning, generation)
 
 
 def wider_model(s: Situation) -> Change | None:
@@ -237,26 +280,24 @@ def wider_model(s: Situation) -> Change | None:
     new = min(MAX_MODEL_WIDTH, s.model_width * 2)
     if new <= s.model_width:
         return None
+    bound = f", capped at {MAX_MODEL_WIDTH:,}" if new < s.model_width * 2 else ""
     tuning, generation = _with(s, generation={"model_width": new})
-    return f"joint structure is off: wider model, {name} {s.model_width} -> {new}", tuning, generation
+    return f"joint structure is off: wider model, {name} ×2 = {s.model_width * 2:,}{bound}", tuning, generation
 
 
 def train_longer(s: Situation, failure: str) -> Change | None:
-    if s.privacy_margin() < PRIVACY_SAFETY_MARGIN:
-        return None  # training longer would push a barely passing membership AUC over
     finding = s.diagnosis.finding(failure)
-    return _scale_steps(s, _steps_factor(s, failure), f"{finding.metric} {finding.value:.3f} over {finding.threshold:.2f}: train longer")
-
-
-def _more_trials(s: Situation, extra: int = EXTRA_TRIALS) -> int:
-    return min(MAX_TUNING_TRIALS, max(int(s.tuning["n_trials"]), int(s.tuning["n_trials"]) + extra))
+    if finding is None or s.privacy_margin() < PRIVACY_SAFETY_MARGIN:
+        return None  # not this failure; or training longer would push a barely passing membership AUC over
+    factor = _steps_factor(s, failure)
+    return _scale_steps(s, factor, f"{finding.metric} {finding.value:.3f} over {finding.threshold:.2f} "
+                        f"(×{finding.value / finding.threshold:.2f}): train longer, ×{factor:g} by that ratio")
 
 
 def retune_more_trials(s: Situation) -> Change | None:
-    if _more_trials(s) == int(s.tuning["n_trials"]):
-        return None
-    tuning, generation = _with(s, {"n_trials": _more_trials(s), "reopen_study": ""})
-    return f"re-open the tuning study for {EXTRA_TRIALS} more trials (privacy constraints unchanged)", tuning, generation
+    tuning, generation = _with(s, {"n_trials": RETUNE_TRIALS})
+    return (f"search further: {RETUNE_TRIALS} new trials in the same study (privacy constraints unchanged; the "
+            "sampler continues where the study stands)"), tuning, generation
 
 
 def retune_longer_trials(s: Situation) -> Change | None:
@@ -264,8 +305,10 @@ def retune_longer_trials(s: Situation) -> Change | None:
     new = min(MAX_TRAINING_STEPS, steps * 2)
     if new == steps:
         return None
-    tuning, generation = _with(s, {"trial_steps": new, "n_trials": _more_trials(s, 2), "reopen_study": ""})
-    return f"tune with longer trials {steps} -> {new} steps, 2 more trials (a new study under the new budget)", tuning, generation
+    bound = f", capped at {MAX_TRAINING_STEPS:,}" if new < steps * 2 else ""
+    tuning, generation = _with(s, {"trial_steps": new, "n_trials": NEW_STUDY_TRIALS})
+    return (f"tune with longer trials: trial steps ×2 = {steps * 2:,}{bound}, {NEW_STUDY_TRIALS} trials in a new "
+            "study under the new budget (trials of another budget are not comparable)"), tuning, generation
 
 
 def switch_to_ddpm(s: Situation) -> Change | None:
@@ -282,7 +325,7 @@ POLICY: tuple[PolicyRule, ...] = (
                f"halve the final training steps (not below {MIN_TRAINING_STEPS})",
                "memorisation grows with training; the cheapest change that keeps the model", fewer_steps_for_privacy),
     PolicyRule("retune_with_tighter_privacy", PRIVACY, "MIA AUC fails (also when utility fails: it serves both)",
-               f"re-open the study with the trials' MIA limit lowered by the excess, +{EXTRA_TRIALS} trials, earlier trials that meet it enqueued",
+               f"re-open the study with the trials' MIA limit lowered by the excess (not below {MIA_LIMIT_FLOOR:g}), {RETUNE_TRIALS} new trials, earlier trials that meet it enqueued",
                "the study picks the most useful parameters among those that pass a stricter privacy test", retune_with_tighter_privacy),
     PolicyRule("dp_fallback", PRIVACY, "MIA AUC still fails, non-DP plugin", f"switch to {DP_FALLBACK_PLUGIN} with the policy's epsilon",
                "the non-private remedies are used up", dp_fallback),
@@ -291,7 +334,7 @@ POLICY: tuple[PolicyRule, ...] = (
                "a verbatim training row is a disclosure whatever the model", drop_training_copies),
     PolicyRule("fewer_steps_for_copies", DUPLICATES, "copies still fail, no utility check fails", "halve the final training steps",
                "copies are memorised rows", fewer_steps_for_copies),
-    PolicyRule("retune_with_tighter_copy_limit", DUPLICATES, "copies still fail", f"re-open the study with the trials' copy limit halved, +{EXTRA_TRIALS} trials",
+    PolicyRule("retune_with_tighter_copy_limit", DUPLICATES, "copies still fail", f"re-open the study with the trials' copy limit halved (not below {COPY_LIMIT_FLOOR:g}), {RETUNE_TRIALS} new trials",
                "pick parameters that copy less", retune_with_tighter_copy_limit),
     PolicyRule("larger_batch", CORRELATION, f"correlation delta fails (KS passes), batch below min({MAX_BATCH_SIZE}, rows/2)", "double the batch size",
                "each step sees more rows, so the joint structure is estimated better (the TabDDPM paper tunes batches up to 4096)", larger_batch),
@@ -300,12 +343,12 @@ POLICY: tuple[PolicyRule, ...] = (
     PolicyRule("train_longer_for_correlation", CORRELATION, f"correlation delta still fails, or KS fails too; MIA margin ≥ {PRIVACY_SAFETY_MARGIN}",
                "multiply training steps by 2, 4 or 8 (by value / threshold)", "joint structure is learnt late",
                lambda s: train_longer(s, CORRELATION)),
-    PolicyRule("retune_for_correlation", CORRELATION, "correlation delta still fails", f"+{EXTRA_TRIALS} tuning trials",
+    PolicyRule("retune_for_correlation", CORRELATION, "correlation delta still fails", f"{RETUNE_TRIALS} new tuning trials in the same study",
                "search further under the same privacy constraints", retune_more_trials),
     PolicyRule("train_longer", UTILITY, f"KS mean fails, MIA margin ≥ {PRIVACY_SAFETY_MARGIN}",
                f"multiply training steps by 2, 4 or 8 (by value / threshold), at most {MAX_TRAINING_STEPS}",
                "an under-trained generator has not learnt the marginals", lambda s: train_longer(s, UTILITY)),
-    PolicyRule("retune_longer_trials", UTILITY, "KS mean still fails", "double the trials' steps, +2 trials",
+    PolicyRule("retune_longer_trials", UTILITY, "KS mean still fails", f"double the trials' steps (at most {MAX_TRAINING_STEPS:,}), {NEW_STUDY_TRIALS} trials in a new study",
                "trials that train too briefly rank parameters by early progress, not by where they end", retune_longer_trials),
     PolicyRule("switch_to_ddpm", UTILITY, "KS mean still fails with ctgan / tvae", "switch to ddpm, steps and batch from the table's size",
                "TabDDPM matches marginals best on mixed tables (never applied to a DP plugin: DP is policy)", switch_to_ddpm),
@@ -318,18 +361,36 @@ def comparable(tuning: dict[str, Any], generation: dict[str, Any]) -> tuple:
     return tuple(sorted(tuning.items(), key=str)), tuple(sorted(generation.items(), key=str))
 
 
+def _rule_order(failure: str, ranking: dict[str, Sequence[str]] | None) -> list[PolicyRule]:
+    """The rules answering `failure`, in the learnt order when one is given (rules it does not name keep their
+    hand-written place after the named ones), else in `POLICY` order."""
+    rules = [r for r in POLICY if r.failure == failure]
+    if not ranking or not ranking.get(failure):
+        return rules
+    named = [RULES[name] for name in ranking[failure] if name in RULES and RULES[name].failure == failure]
+    return named + [r for r in rules if r not in named]
+
+
 def plan_next_attempt(
     situation: Situation,
     *,
     attempt: int,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     tried: Sequence[tuple[dict[str, Any], dict[str, Any]]] = (),
+    avoid_rules: Collection[str] = (),
+    worse_rules: Sequence[str] = (),
+    ranking: dict[str, Sequence[str]] | None = None,
 ) -> Plan:
     """The next config for a failed run at `attempt` (0 for a first run), or why there is none.
 
     Failures are answered in priority order; once a privacy failure (MIA, copies) has no rule left, the plan stops
     rather than falling through to utility rules that would leak more. `tried` holds the configs of every earlier
-    attempt of the chain (the failed run's own included): a rule whose config is among them is passed over."""
+    attempt of the chain (the failed run's own included): a rule whose config is among them is passed over.
+    `avoid_rules` are rules whose attempt in this chain made its target metric worse or changed nothing: not
+    repeated. The opposites (`OPPOSITE_RULES`) of `worse_rules` are tried first, when they apply to a failing check.
+    `ranking` orders the rules within each failure kind (the learnt order; default the hand-written one)."""
+    from synth_platform.optimizer.learning import OPPOSITE_RULES
+
     diagnosis = situation.diagnosis
     if not diagnosis.findings:
         return Plan(diagnosis, None, "every check passed: nothing to change")
@@ -337,20 +398,36 @@ def plan_next_attempt(
         return Plan(diagnosis, None, f"attempt cap {max_attempts} reached")
     seen = {comparable(t, g) for t, g in tried}
     seen.add(comparable(situation.tuning, situation.generation))
+    avoided = set(avoid_rules)
     considered: list[str] = []
+
+    def proposal(rule: PolicyRule, note: str = "") -> Proposal | None:
+        if rule.name in avoided:
+            considered.append(f"{rule.name}: made its target worse or changed nothing earlier in this chain")
+            return None
+        change = rule.propose(situation)
+        if change is None:
+            considered.append(f"{rule.name}: does not apply")
+            return None
+        text, tuning, generation = change
+        if comparable(tuning, generation) in seen:
+            considered.append(f"{rule.name}: tried before")
+            return None
+        return Proposal(rule.name, rule.failure, f"{note}{text} [{changed_fields(situation, tuning, generation)}]", tuning, generation)
+
+    for worse in worse_rules:  # the other direction first, when it answers a failing check
+        opposite = RULES.get(OPPOSITE_RULES.get(worse, ""))
+        if opposite is not None and opposite.failure in diagnosis.failures:
+            found = proposal(opposite, f"{worse} made things worse, so its opposite: ")
+            if found is not None:
+                return Plan(diagnosis, found, considered=tuple(considered))
     for failure in FAILURE_PRIORITY:
         if failure not in diagnosis.failures:
             continue
-        for rule in (r for r in POLICY if r.failure == failure):
-            change = rule.propose(situation)
-            if change is None:
-                considered.append(f"{rule.name}: does not apply")
-                continue
-            text, tuning, generation = change
-            if comparable(tuning, generation) in seen:
-                considered.append(f"{rule.name}: tried before")
-                continue
-            return Plan(diagnosis, Proposal(rule.name, failure, text, tuning, generation), considered=tuple(considered))
+        for rule in _rule_order(failure, ranking):
+            found = proposal(rule)
+            if found is not None:
+                return Plan(diagnosis, found, considered=tuple(considered))
         if failure in PRIVACY_FAILURES:
             return Plan(diagnosis, None, f"no untried change is left for the {failure} failure "
                         "(utility changes would leak more); lower epsilon or the data's detail by hand", tuple(considered))
@@ -361,7 +438,11 @@ def policy_markdown() -> str:
     """The policy table for people (README, run metadata), in the order rules are tried."""
     lines = [
         "Failures are answered in this order: " + " > ".join(FAILURE_PRIORITY) + " (privacy first). Within a failure, "
-        "the first rule that applies and gives a config no earlier attempt tried is used.",
+        "the first rule that applies and gives a config no earlier attempt tried is used. Rules that change the final "
+        f"fit only add no tuning trials (the study's best is reused); a re-tune adds {RETUNE_TRIALS}, a new study runs "
+        f"{NEW_STUDY_TRIALS}. Within a chain, a rule whose attempt made its target metric worse (or changed nothing) is "
+        "not repeated and its opposite goes first; across chains, the rules of each failure are ranked by their "
+        "recorded success on similar datasets, with this order as the prior (`python -m synth_platform.cli policy`).",
         "",
         "| # | failure | rule | when | change | why |",
         "|---|---|---|---|---|---|",

@@ -313,3 +313,11 @@ def test_rule_evidence_is_frozen():
     assert isinstance(evidence, RuleEvidence)
     with pytest.raises(dataclasses.FrozenInstanceError):
         evidence.alpha = 3.0
+
+
+def test_without_a_dataset_every_outcome_counts_fully_and_with_one_an_unrelated_one_does_not():
+    from synth_platform.optimizer.learning import similarity_weight
+
+    assert similarity_weight({}, {"log10_rows": 4.0}) == 1.0
+    assert similarity_weight({"log10_rows": 4.0}, {}) == 0.0
+    assert similarity_weight({"log10_rows": 4.0}, {"log10_rows": 4.0}) == 1.0

@@ -8,7 +8,10 @@ from synth_platform.optimizer.diagnosis import CORRELATION, DUPLICATES, PRIVACY,
 from synth_platform.optimizer.policy import (
     MAX_TRAINING_STEPS,
     MIN_TRAINING_STEPS,
+    NEW_STUDY_TRIALS,
     POLICY,
+    RETUNE_TRIALS,
+    REUSE_TRIALS,
     Situation,
     plan_next_attempt,
     policy_markdown,
@@ -59,7 +62,7 @@ def changed(before: dict, after: dict) -> dict:
         ({DUPLICATES: 0.20}, {}, "drop_training_copies", {}, {"drop_training_copies": True}),
         # several at once, privacy first; with utility failing too, training less is passed over for a re-tune
         ({UTILITY: 0.2, PRIVACY: 0.65}, {}, "retune_with_tighter_privacy",
-         {"mia_auc_max": 0.55, "n_trials": 6, "reopen_study": "adult-ddpm-study"}, {}),
+         {"mia_auc_max": 0.55, "n_trials": RETUNE_TRIALS, "reopen_study": "adult-ddpm-study"}, {}),
         ({UTILITY: 0.2, DUPLICATES: 0.1}, {}, "drop_training_copies", {}, {"drop_training_copies": True}),
         # both structure and marginals off: under-trained, so train longer before changing the model
         ({CORRELATION: 0.2, UTILITY: 0.2}, {}, "train_longer_for_correlation", {}, {"training_steps": 2 * DEFAULT_TRAINING_STEPS["ddpm"]}),
@@ -72,7 +75,10 @@ def test_rule_table(failing, config, rule, tuning_change, generation_change):
     plan = plan_next_attempt(s, attempt=0)
     assert plan.proposal is not None, plan.stop_reason
     assert plan.proposal.rule == rule
-    assert changed(s.tuning, plan.proposal.tuning) == tuning_change
+    # each rule sets the tuning budget itself: none for a change to the final fit, a new study's for another plugin
+    trials = NEW_STUDY_TRIALS if "plugin" in tuning_change else REUSE_TRIALS
+    expected = {"n_trials": trials, **tuning_change}
+    assert changed(s.tuning, plan.proposal.tuning) == changed(s.tuning, {**s.tuning, **expected})
     assert changed(s.generation, plan.proposal.generation) == generation_change
     assert plan.proposal.change  # a sentence for the run's tags
 
@@ -159,3 +165,68 @@ def test_the_readme_shows_the_policy_as_the_code_has_it():
 
     table = policy_markdown().split("\n\n", 1)[1]
     assert table in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+# --- issue 20: budgets set by the rule, exact change texts, lessons of the chain, the learnt order ---------------
+
+
+@pytest.mark.parametrize(("failing", "config", "rule", "trials"), [
+    ({UTILITY: 0.3}, {}, "train_longer", REUSE_TRIALS),  # the final fit only: no new trials
+    ({PRIVACY: 0.65}, {"training_steps": 8000}, "fewer_steps_for_privacy", REUSE_TRIALS),
+    ({CORRELATION: 0.13}, {}, "larger_batch", REUSE_TRIALS),
+    ({PRIVACY: 0.9}, {}, "dp_for_memorisation", NEW_STUDY_TRIALS),  # another plugin: a new study
+    ({UTILITY: 0.3}, {"training_steps": MAX_TRAINING_STEPS}, "retune_longer_trials", NEW_STUDY_TRIALS),
+    ({UTILITY: 0.2, PRIVACY: 0.65}, {}, "retune_with_tighter_privacy", RETUNE_TRIALS),
+])
+def test_each_attempt_gets_the_budget_its_rule_sets_not_the_one_before(failing, config, rule, trials):
+    # A retune rule once set n_trials to 5 and every later attempt re-ran 5 trials, "train less" ones included.
+    s = situation(diagnosis(**failing), n_trials=5, reopen_study="an-earlier-study", **config)
+    proposal = plan_next_attempt(s, attempt=1).proposal
+    assert proposal.rule == rule
+    assert proposal.tuning["n_trials"] == trials
+    assert proposal.tuning["reopen_study"] == ("adult-ddpm-study" if rule == "retune_with_tighter_privacy" else "")
+    assert f"n_trials 5 -> {trials}" in proposal.change
+
+
+def test_a_change_text_states_the_floor_and_the_exact_fields():
+    # Was: "tightened by the excess 0.067 0.6 -> 0.51" — the floor at 0.51 not said.
+    s = situation(diagnosis(privacy=0.667, utility=0.2), mia_auc_max=0.55)
+    proposal = plan_next_attempt(s, attempt=0).proposal
+    assert proposal.rule == "retune_with_tighter_privacy"
+    assert proposal.tuning["mia_auc_max"] == 0.51
+    assert "MIA AUC limit 0.55 lowered by the excess 0.067 (value 0.667) to 0.483, floored at 0.51" in proposal.change
+    assert "mia_auc_max 0.55 -> 0.51" in proposal.change and "n_trials 2 -> 4" in proposal.change
+
+
+def test_a_change_text_states_the_cap():
+    s = situation(diagnosis(utility=0.75), training_steps=30_000)
+    proposal = plan_next_attempt(s, attempt=0).proposal
+    assert proposal.generation["training_steps"] == MAX_TRAINING_STEPS
+    assert "×8 = 240,000, capped at 40,000" in proposal.change and "training_steps 30,000 -> 40,000" in proposal.change
+
+
+def test_a_rule_that_made_things_worse_is_not_repeated_and_its_opposite_goes_first():
+    # "fewer steps for privacy" raised KS from 0.035 to 0.367; the chain went on to dpgan. Now: that rule is not
+    # repeated, and training longer (its opposite) answers the utility failure first.
+    s = situation(diagnosis(utility=0.367, privacy=0.62), training_steps=2000)
+    without = plan_next_attempt(s, attempt=1)
+    assert without.proposal.rule == "retune_with_tighter_privacy"  # privacy first, fewer steps skipped: utility fails
+    s = situation(diagnosis(utility=0.367), training_steps=2000)
+    plan = plan_next_attempt(s, attempt=1, avoid_rules={"fewer_steps_for_privacy"}, worse_rules=("fewer_steps_for_privacy",))
+    assert plan.proposal.rule == "train_longer"
+    assert plan.proposal.change.startswith("fewer_steps_for_privacy made things worse, so its opposite")
+    privacy = situation(diagnosis(privacy=0.65), training_steps=8000)
+    plan = plan_next_attempt(privacy, attempt=1, avoid_rules={"fewer_steps_for_privacy"})
+    assert plan.proposal.rule == "retune_with_tighter_privacy"
+    assert "fewer_steps_for_privacy: made its target worse or changed nothing earlier in this chain" in plan.considered
+
+
+def test_the_learnt_order_decides_within_a_failure_and_never_across_failures():
+    s = situation(diagnosis(utility=0.3, privacy=0.65))
+    learnt = {UTILITY: ["retune_longer_trials", "train_longer"], PRIVACY: ["retune_with_tighter_privacy"]}
+    assert plan_next_attempt(s, attempt=0, ranking=learnt).proposal.rule == "retune_with_tighter_privacy"
+    s = situation(diagnosis(utility=0.3))
+    assert plan_next_attempt(s, attempt=0).proposal.rule == "train_longer"
+    assert plan_next_attempt(s, attempt=0, ranking=learnt).proposal.rule == "retune_longer_trials"
+    # a name from another failure kind cannot move a rule across kinds
+    assert plan_next_attempt(s, attempt=0, ranking={UTILITY: ["larger_batch"]}).proposal.rule == "train_longer"
