@@ -130,7 +130,7 @@ def _tuned_hyperparameters(check: _Checker) -> None:
     check.choice("pruner", PRUNERS)
     check.choice("objective", OBJECTIVES)
     check.choice("device", DEVICES)
-    check.number("n_trials", 1, 10_000, integer=True)
+    check.number("n_trials", 0, 10_000, integer=True, hint=" 0 adds no trials: the study's existing comparable trials are chosen from.")
     check.number("trial_steps", 1, 10_000_000, integer=True)
     check.number("tuning_rows", 20, integer=True)
     check.number("validation_fraction", 0.0, 1.0, low_open=True, high_open=True)

@@ -16,6 +16,11 @@ PRUNERS = ("median", "successive_halving", "none")
 OBJECTIVES = ("single", "multi")  # utility only / utility and membership-inference AUC (Pareto front)
 CONSTRAINTS_ATTR = "constraints"  # user attribute: one value per privacy constraint, <= 0 when satisfied
 ERROR_ATTR = "error"  # user attribute: why a trial failed (Optuna 5 keeps no fail reason of its own)
+BUDGET_ATTR = "budget"  # user attribute: the trial's budget (study.TuningBudget.signature); trials compare only within one
+# Two COMPLETE trials of the same budget before any pruning: with one, the "median" is a single trial's luck and
+# every trial worse than it would be stopped; a tuning run adds only a few trials, so waiting for three would leave
+# most runs unpruned. (Median pruning also used two start-up trials before this bound existed.)
+MIN_COMPLETE_TRIALS_TO_PRUNE = 2
 
 
 def constraint_values(trial: optuna.trial.FrozenTrial) -> list[float]:
@@ -73,16 +78,49 @@ def make_sampler(name: str, seed: int, *, multi_objective: bool = False, constra
         return optuna.samplers.CmaEsSampler(seed=seed)
 
 
+class _SameBudgetStudy:
+    """A view of a study whose trials are those of one budget (what a wrapped pruner compares with)."""
+
+    def __init__(self, study: optuna.Study, budget: Any) -> None:
+        self._study, self._budget = study, budget
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[optuna.trial.FrozenTrial]:
+        return [t for t in self._study.get_trials(deepcopy=deepcopy, states=states) if t.user_attrs.get(BUDGET_ATTR) == self._budget]
+
+    @property
+    def trials(self) -> list[optuna.trial.FrozenTrial]:
+        return self.get_trials()
+
+
+class ComparablePruner(optuna.pruners.BasePruner):
+    """Prunes a trial only against trials of its own budget (user attr "budget"): never while the study holds fewer
+    than `min_complete` COMPLETE trials of that budget; otherwise `inner` decides, seeing only that budget's trials.
+    The objective must set the budget attr before its first `trial.report`."""
+
+    def __init__(self, inner: optuna.pruners.BasePruner, min_complete: int = MIN_COMPLETE_TRIALS_TO_PRUNE) -> None:
+        self.inner, self.min_complete = inner, min_complete
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        view = _SameBudgetStudy(study, trial.user_attrs.get(BUDGET_ATTR))
+        # `inner` is asked even when its answer is ignored: successive halving records each trial's rung values then
+        prune = self.inner.prune(view, trial)  # type: ignore[arg-type]
+        complete = view.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        return prune and len(complete) >= self.min_complete
+
+
 def make_pruner(name: str, objective: str = "single") -> optuna.pruners.BasePruner:
     """Median or successive halving on the intermediate values trials report (ddpm: training loss per epoch; the
-    other plugins: utility distance at 25/50/75% of their training, study.checkpoint_epochs); multi-objective
-    studies cannot prune."""
+    other plugins: utility distance at 25/50/75% of their training, study.checkpoint_epochs), each comparing a trial
+    only with trials of its budget (`ComparablePruner`); multi-objective studies cannot prune."""
     if name == "none" or objective == "multi":
         return optuna.pruners.NopPruner()
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)
+        return ComparablePruner(optuna.pruners.MedianPruner(n_startup_trials=MIN_COMPLETE_TRIALS_TO_PRUNE, n_warmup_steps=2))
     if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=2)
+        return ComparablePruner(optuna.pruners.SuccessiveHalvingPruner(min_resource=2))
     raise ValueError(f"Unknown pruner {name!r}; choose one of {list(PRUNERS)}.")
 
 

@@ -9,9 +9,9 @@ import logging
 import math
 import pickle
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import optuna
@@ -58,16 +58,17 @@ class TrialTimedOut(RuntimeError):
 
 @dataclass(frozen=True)
 class TuningBudget:
-    n_trials: int = 2
+    n_trials: int = 2  # 0: no new trials, choose from the study's existing comparable trials
     trial_steps: int = 1000  # optimizer steps per trial (converted to the plugin's epochs)
     tuning_rows: int = 5000  # training rows a trial uses (fit + validation)
     validation_fraction: float = 0.25
     timeout_s: float = 900.0  # no new trial starts after this many seconds
     trial_timeout_s: float = 600.0  # a trial still training or sampling after this long is stopped and failed
+    training_rows: int | None = None  # rows of the training sample tuned on; run_study sets it (`for_sample`)
 
     def validate(self) -> None:
-        if self.n_trials < 1:
-            raise ValueError(f"n_trials must be at least 1, got {self.n_trials}.")
+        if self.n_trials < 0:
+            raise ValueError(f"n_trials must be at least 0 (0: choose from the study's existing trials), got {self.n_trials}.")
         if self.trial_steps < 1:
             raise ValueError(f"trial_steps must be at least 1, got {self.trial_steps}.")
         if not 0.0 < self.validation_fraction < 1.0:
@@ -77,10 +78,20 @@ class TuningBudget:
         if not self.timeout_s > 0 or not self.trial_timeout_s > 0:
             raise ValueError(f"timeout_s and trial_timeout_s must be positive, got {self.timeout_s} and {self.trial_timeout_s}.")
 
+    def for_sample(self, training_rows: int) -> TuningBudget:
+        """This budget on a training sample of `training_rows` rows."""
+        return replace(self, training_rows=int(training_rows))
+
+    @property
+    def effective_tuning_rows(self) -> int:
+        """The rows a trial really uses: `tuning_rows`, or fewer when the training sample is smaller."""
+        return self.tuning_rows if self.training_rows is None else min(self.tuning_rows, self.training_rows)
+
     @property
     def signature(self) -> str:
-        """Trials are comparable only under the same budget; this names it."""
-        return f"steps={self.trial_steps},rows={self.tuning_rows},val={self.validation_fraction}"
+        """Trials are comparable only under the same budget on the same training sample size; this names both."""
+        sample = "" if self.training_rows is None else f",train={self.training_rows}"
+        return f"steps={self.trial_steps},rows={self.effective_tuning_rows},val={self.validation_fraction}{sample}"
 
 
 @dataclass(frozen=True)
@@ -113,8 +124,12 @@ def policy_signature(plugin: str, privacy: generators.PrivacyPolicy, constraints
     return f"{dp}-mia{constraints.mia_auc_max:g}-copy{constraints.exact_copy_rate_max:g}"
 
 
-def study_name_for(fingerprint: str, plugin: str, policy: str) -> str:
-    return f"{fingerprint}-{plugin}-{policy}"
+def study_name_for(fingerprint: str, plugin: str, policy: str, budget: TuningBudget, training_rows: int) -> str:
+    """One study per set of comparable trials: dataset, training sample size, plugin, privacy policy and trial
+    budget, e.g. "<fingerprint>-ddpm-none-mia0.6-copy0.05-rows39073-steps1000x5000v0.25"."""
+    sized = budget.for_sample(training_rows)
+    return (f"{fingerprint}-{plugin}-{policy}-rows{sized.training_rows}"
+            f"-steps{sized.trial_steps}x{sized.effective_tuning_rows}v{sized.validation_fraction:g}")
 
 
 @dataclass
@@ -128,7 +143,7 @@ class TuningResult:
     trials_this_run: int
     trials_in_study: int
     failed_trials_this_run: int
-    feasible: bool = True  # False: no trial met the privacy constraints; the least-violating one was chosen
+    feasible: bool = True  # False: no trial met the privacy constraints (the least-violating one was chosen), or a fallback
     selection_rule: str = ""
     best_scores: dict[str, float] = field(default_factory=dict)
     pareto_front: list[dict] = field(default_factory=list)
@@ -142,6 +157,8 @@ class TuningResult:
     mlflow_run_id: str | None = None
     tracking_problems: list[str] = field(default_factory=list)
     workers: list[dict] = field(default_factory=list)
+    fallback: str = ""  # what was used instead of a trial, and why; empty when the params come from a trial
+    avoided: int = 0  # comparable trials passed over because an earlier attempt already fitted their params
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -264,7 +281,7 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
         if plugin == "ddpm":  # one logged loss per epoch: the mean over the epoch's steps
             batch = params.get("batch_size") or generators.PLUGIN_DEFAULTS["ddpm"]["batch_size"]
             params["log_interval"] = max(1, math.ceil(len(setup.fit_frame) / min(batch, len(setup.fit_frame))))
-        trial.set_user_attr("budget", budget.signature)
+        trial.set_user_attr(strategy.BUDGET_ATTR, budget.signature)  # before any report: the pruner reads it
         start = time.perf_counter()
         deadline = time.monotonic() + budget.trial_timeout_s
 
@@ -331,13 +348,43 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
 
 
 SELECTION_RULE = (
-    "among COMPLETE trials under this budget that meet every privacy constraint, the lowest utility distance; "
-    "if none meets them, the one with the smallest total constraint violation (flagged not feasible)"
+    "among COMPLETE trials under this budget whose parameters no earlier attempt already fitted (avoided sets), "
+    "those that meet every privacy constraint, the lowest utility distance; if none meets them, the one with the "
+    "smallest total constraint violation (flagged not feasible); with no such trial, a fallback (flagged not "
+    "feasible, named in `fallback`): the best feasible parameters the tuning memory holds for this dataset, "
+    "plugin and privacy policy, else the plugin defaults"
 )
 
 
-def select_best(trials: list[optuna.trial.FrozenTrial]) -> tuple[optuna.trial.FrozenTrial, bool]:
-    """The chosen trial and whether it is feasible, by `SELECTION_RULE`."""
+def same_params(a: Mapping[str, Any], b: Mapping[str, Any], names: Sequence[str]) -> bool:
+    """Equal on `names` (a name missing from both is equal); numbers within a relative tolerance of 1e-9."""
+    for name in names:
+        if (name in a) != (name in b):
+            return False
+        if name not in a:
+            continue
+        x, y = a[name], b[name]
+        numbers = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in (x, y))
+        if numbers:
+            if not math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=0.0):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def is_avoided(params: Mapping[str, Any], avoid: Sequence[Mapping[str, Any]], names: Sequence[str]) -> bool:
+    return any(same_params(params, other, names) for other in avoid)
+
+
+def select_best(
+    trials: list[optuna.trial.FrozenTrial], avoid: Sequence[Mapping[str, Any]] = (), names: Sequence[str] | None = None,
+) -> tuple[optuna.trial.FrozenTrial, bool]:
+    """The chosen trial and whether it is feasible, by `SELECTION_RULE`, among `trials` whose params (compared on
+    `names`; default: each trial's own) are not in `avoid`. Raises ValueError when no trial is left."""
+    trials = [t for t in trials if not is_avoided(t.params, avoid, list(t.params) if names is None else names)]
+    if not trials:
+        raise ValueError("No trial to choose from: every one is avoided, or there are none.")
     feasible = [t for t in trials if strategy.is_feasible(t)]
     if feasible:
         return min(feasible, key=lambda t: (t.values[0], t.number)), True
@@ -428,52 +475,69 @@ def run_study(
     tracking_uri: str | None = None,
     run_id: str = "",
     warm_start: list[dict[str, Any]] = (),
+    avoid_params: Sequence[Mapping[str, Any]] = (),
     threads: int = 0,
     device: str = "cpu",
     encoder_cache_dir: Path | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> TuningResult:
-    """Run `budget.n_trials` more trials of the persisted study (on `n_workers` processes) and return its best
-    trial under this budget by `SELECTION_RULE`.
+    """Run `budget.n_trials` more trials (0: none) of the persisted study of comparable trials (`study_name_for`,
+    on `n_workers` processes) and return its best trial under this budget by `SELECTION_RULE`.
 
     `encoded_training` is what the generator sees; `training` (same rows, source-shaped) is what samples are
     compared with. A new study starts with the plugin defaults, then `warm_start` parameter sets (each optionally
     with an "origin"), then the best parameters of the most similar past datasets in the tuning memory at
-    `memory_url`; afterwards the study's best feasible result is recorded there. With `tracking_uri` the study is an
-    MLflow run with one nested run per trial. A trial whose generator fails is recorded as FAIL and does not stop
-    the study.
+    `memory_url`; afterwards the study's best feasible result is recorded there. `avoid_params`: parameter sets an
+    earlier attempt already fitted; they are never enqueued nor chosen. Each run's sampler seeds derive from `seed`
+    and the study's trial count, so a continued study draws new points. With no trial to choose, the result is a
+    fallback (`TuningResult.fallback`), not an error. With `tracking_uri` the study is an MLflow run with one nested
+    run per trial. A trial whose generator fails is recorded as FAIL and does not stop the study.
     """
     budget.validate()
     search.validate()
     generators.check_plugin(plugin)
+    budget = budget.for_sample(len(training))
     setup = prepare_setup(
         encoded_training, training, profile, plugin=plugin, budget=budget, search=search, privacy=privacy,
         constraints=constraints, seed=seed, workspace=workspace, device=device, encoder_cache_dir=encoder_cache_dir,
     )
     policy = policy_signature(plugin, privacy, constraints)
-    name = study_name_for(fingerprint, plugin, policy)
+    name = study_name_for(fingerprint, plugin, policy, budget, len(training))
     directions = strategy.directions(search.objective)
     study = workers.ensure_study(storage, name, directions)
     before = {t.number for t in study.trials}
     features = memory.meta_features(training, profile)
     past = memory.TuningMemory(memory_url) if memory_url else None
-    if not before:
-        study.enqueue_trial(default_params(plugin, setup.space), user_attrs={"origin": "plugin defaults"})
+    names = [d.name for d in setup.space]
+    avoid = [dict(a) for a in avoid_params]
+
+    def enqueue(params: Mapping[str, Any], user_attrs: dict[str, Any]) -> None:
+        params = {k: v for k, v in params.items() if k != "origin"}
+        if is_avoided(params, avoid, names):
+            log(f"not enqueued ({user_attrs.get('origin')}): an earlier attempt already fitted {params}")
+        elif not any(same_params(params, _params_of(t), names) for t in study.get_trials(deepcopy=False)):
+            study.enqueue_trial(params, user_attrs=user_attrs)
+
+    if not before and budget.n_trials > 0:
+        enqueue(default_params(plugin, setup.space), {"origin": "plugin defaults"})
         for item in warm_start:
-            params = {k: v for k, v in item.items() if k != "origin"}
-            study.enqueue_trial(params, user_attrs={"origin": item.get("origin", "warm start (given)")}, skip_if_exists=True)
+            enqueue(item, {"origin": item.get("origin", "warm start (given)")})
         if past is not None:
             for start in memory.warm_start_params(
                 past, plugin, memory.policy_signature(plugin, privacy), features, setup.space, exclude_fingerprint=fingerprint
             ):
-                study.enqueue_trial(start.params, user_attrs=start.user_attrs, skip_if_exists=True)
+                enqueue(start.params, start.user_attrs)
                 log(f"warm start: {start.origin} (meta-feature distance {start.distance:.2f})")
     log(
         f"study {name!r}: {len(before)} earlier trials; running {budget.n_trials} more on {len(setup.fit_frame)} + "
         f"{len(setup.validation)} rows with {n_workers} worker(s) ({search.sampler} sampler, {search.pruner} pruner, "
         f"{search.objective} objective)"
     )
-    setup_path = setup.save(workspace / "trial_setup.pkl")
+
+    def fallback() -> tuple[dict[str, Any], str]:
+        return fallback_params(plugin, setup.space, fingerprint=fingerprint, privacy=privacy, memory_url=memory_url, avoid=avoid)
+
+    setup_path = setup.save(workspace / "trial_setup.pkl") if budget.n_trials > 0 else None
     tracker = (
         tracking.StudyTracker(tracking_uri, study_name=name, dagster_run_id=run_id, tags={"plugin": plugin, "policy": policy})
         if tracking_uri else contextlib.nullcontext()
@@ -487,25 +551,31 @@ def run_study(
         with tracker:
             if tracking_uri:
                 tracker.log_params({"plugin": plugin, "policy": policy, "seed": seed, "workers": n_workers, **asdict(budget), **asdict(search)})
-            spec = workers.WorkerSpec(
-                storage_url=storage, study_name=name, objective="synth_platform.tuning.study:objective_from_file",
-                objective_kwargs={"setup_path": str(setup_path), "torch_threads": generators.threads_for(n_workers, threads)},
-                timeout_s=budget.timeout_s, sampler=search.sampler, pruner=search.pruner, base_seed=seed,
-                directions=tuple(directions), constraints=search.sampler != "cmaes",
-                trial_callbacks=(tracker.trial_logger(),) if tracking_uri else (),
-            )
-            summaries = workers.run_workers(spec, n_workers, total_trials=budget.n_trials, log=log)
+            summaries: list[workers.WorkerSummary] = []
+            if setup_path is not None:
+                spec = workers.WorkerSpec(
+                    storage_url=storage, study_name=name, objective="synth_platform.tuning.study:objective_from_file",
+                    objective_kwargs={"setup_path": str(setup_path), "torch_threads": generators.threads_for(n_workers, threads)},
+                    timeout_s=budget.timeout_s, sampler=search.sampler, pruner=search.pruner,
+                    base_seed=workers.derive_seed(seed, len(before)),  # a continued study draws new points
+                    directions=tuple(directions), constraints=search.sampler != "cmaes",
+                    trial_callbacks=(tracker.trial_logger(),) if tracking_uri else (),
+                )
+                summaries = workers.run_workers(spec, n_workers, total_trials=budget.n_trials, log=log)
             study = optuna.load_study(study_name=name, storage=storage)
             result = summarize(study, before, plugin=plugin, storage=mask_url(storage), budget=budget, search=search, policy=policy,
-                               timed_out=time.monotonic() - started >= budget.timeout_s)
+                               timed_out=time.monotonic() - started >= budget.timeout_s, avoid=avoid, names=names,
+                               fallback=fallback, log=log)
             if tracking_uri:
-                tracker.log_choice(name, result.best_trial_number, result.params, {"feasible": float(result.feasible), **result.best_scores})
+                tracker.log_choice(name, result.best_trial_number, result.params,
+                                   {"feasible": float(result.feasible), "fallback": float(bool(result.fallback)), **result.best_scores})
                 result.mlflow_run_id = tracker.parent_run_id
                 result.tracking_problems = list(tracker.problems)
     finally:
         LOGGER.removeHandler(forward)
         LOGGER.propagate = propagate
-        setup_path.unlink(missing_ok=True)  # training rows: never left behind, also when tuning fails
+        if setup_path is not None:
+            setup_path.unlink(missing_ok=True)  # training rows: never left behind, also when tuning fails
     result.workers = [w.to_dict() for w in summaries]
     comparable = _comparable(study.get_trials(deepcopy=False), budget)
     result.warm_start = {
@@ -536,37 +606,78 @@ class _LogForwarder(logging.Handler):
 
 
 def _comparable(trials: list[optuna.trial.FrozenTrial], budget: TuningBudget) -> list[optuna.trial.FrozenTrial]:
-    return [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("budget") == budget.signature]
+    return [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get(strategy.BUDGET_ATTR) == budget.signature]
+
+
+def _params_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial's parameters; those it was enqueued with while it still waits to run."""
+    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {}))
+
+
+def fallback_params(
+    plugin: str, space: list, *, fingerprint: str, privacy: generators.PrivacyPolicy, memory_url: str | None = None,
+    avoid: Sequence[Mapping[str, Any]] = (),
+) -> tuple[dict[str, Any], str]:
+    """The best known parameters when no trial can be chosen, and what they are: the lowest-valued feasible entry
+    of the tuning memory at `memory_url` for this dataset, plugin and DP policy (clipped to `space`, defaults for
+    names it lacks) whose parameters are not in `avoid`; else the plugin defaults."""
+    names = [d.name for d in space]
+    defaults = default_params(plugin, space)
+    if memory_url:
+        candidates = []
+        for entry in memory.TuningMemory(memory_url).entries(plugin, memory.policy_signature(plugin, privacy)):
+            if entry.dataset_fingerprint != fingerprint or not entry.metrics.get("feasible", True) or not math.isfinite(entry.best_value):
+                continue
+            params = {**defaults, **memory.clip_to_space(entry.best_params, space)}
+            if not is_avoided(params, avoid, names):
+                candidates.append((entry.best_value, -(entry.id or 0), params, entry))
+        if candidates:
+            _, _, params, entry = min(candidates, key=lambda c: (c[0], c[1]))
+            return params, (f"the best feasible parameters in the tuning memory for this dataset (study {entry.study_name} "
+                            f"trial {entry.best_trial_number}, utility distance {entry.best_value:.4f}, budget {entry.budget})")
+    if is_avoided(defaults, avoid, names):
+        return defaults, "the plugin defaults (an earlier attempt already fitted them; nothing else is known)"
+    return defaults, "the plugin defaults"
 
 
 def summarize(
     study: optuna.Study, before: set[int], *, plugin: str, storage: str, budget: TuningBudget, search: SearchSettings,
-    policy: str, timed_out: bool = False,
+    policy: str, timed_out: bool = False, avoid: Sequence[Mapping[str, Any]] = (), names: Sequence[str] | None = None,
+    fallback: Callable[[], tuple[dict[str, Any], str]] | None = None, log: Callable[[str], None] = lambda message: None,
 ) -> TuningResult:
+    """The study's result under `budget` by `SELECTION_RULE`. With no COMPLETE trial under the budget, or every
+    one avoided, a fallback result (`fallback()`: params and what they are; default: the plugin defaults) with
+    `fallback` saying what and why, `feasible=False`, best_value nan and best_trial_number -1; a warning goes to `log`."""
     trials = study.get_trials(deepcopy=False)
     this_run = [t for t in trials if t.number not in before]
     comparable = _comparable(trials, budget)
-    if not comparable:
-        errors = "; ".join(str(t.user_attrs.get(strategy.ERROR_ATTR, t.state.name))[:300] for t in this_run)
-        raise generators.GenerationError(f"Every tuning trial of {plugin} failed: {errors}")
-    best, feasible = select_best(comparable)
+    candidates = [t for t in comparable if not is_avoided(t.params, avoid, list(t.params) if names is None else names)]
+    common = dict(
+        plugin=plugin, study_name=study.study_name, storage=storage, trials_this_run=len(this_run), trials_in_study=len(trials),
+        failed_trials_this_run=sum(t.state == optuna.trial.TrialState.FAIL for t in this_run), selection_rule=SELECTION_RULE,
+        policy=policy, budget=asdict(budget), search=asdict(search), trials=[strategy.describe_trial(t) for t in this_run],
+        timed_out=timed_out and len(this_run) < budget.n_trials, avoided=len(comparable) - len(candidates),
+    )
+    if not candidates:
+        if comparable:
+            why = (f"each of the {len(comparable)} COMPLETE trials under budget {budget.signature} has parameters an "
+                   "earlier attempt already fitted")
+        elif ended := [t for t in this_run if t.state.is_finished()]:
+            errors = "; ".join(str(t.user_attrs.get(strategy.ERROR_ATTR, t.state.name))[:300] for t in ended)
+            why = f"no COMPLETE trial under budget {budget.signature}: every tuning trial of {plugin} this run failed or was pruned: {errors}"
+        else:
+            why = f"no COMPLETE trial under budget {budget.signature}, and no trial ran (n_trials={budget.n_trials})"
+        params, source = fallback() if fallback is not None else (default_params(plugin, search_space(plugin)), "the plugin defaults")
+        text = f"{why}; using {source}"
+        log(f"warning: {text}")
+        return TuningResult(params=dict(params), best_value=math.nan, best_trial_number=-1, feasible=False, fallback=text, **common)
+    best, feasible = select_best(candidates)
     return TuningResult(
-        plugin=plugin,
         params=dict(best.params),
-        study_name=study.study_name,
-        storage=storage,
         best_value=float(best.values[0]),
         best_trial_number=best.number,
-        trials_this_run=len(this_run),
-        trials_in_study=len(trials),
-        failed_trials_this_run=sum(t.state == optuna.trial.TrialState.FAIL for t in this_run),
         feasible=feasible,
-        selection_rule=SELECTION_RULE,
         best_scores={k: best.user_attrs[k] for k in TRIAL_SCORES if k in best.user_attrs},
-        pareto_front=[strategy.describe_trial(t) for t in pareto_front(comparable)],
-        policy=policy,
-        budget=asdict(budget),
-        search=asdict(search),
-        trials=[strategy.describe_trial(t) for t in this_run],
-        timed_out=timed_out and len(this_run) < budget.n_trials,
+        pareto_front=[strategy.describe_trial(t) for t in pareto_front(candidates)],
+        **common,
     )

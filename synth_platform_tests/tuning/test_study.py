@@ -39,7 +39,7 @@ def test_study_is_persisted_and_resumed_in_sqlite(tmp_path, adult_small):
     budget = TuningBudget(n_trials=2, trial_steps=10, tuning_rows=200)
     kwargs = dict(plugin="ddpm", fingerprint="adult-test", storage=storage, budget=budget, workspace=tmp_path / "ws")
     first = run_study(encoded, adult_small, profile, **kwargs)
-    assert first.study_name == "adult-test-ddpm-none-mia0.6-copy0.05"
+    assert first.study_name == f"adult-test-ddpm-none-mia0.6-copy0.05-rows{len(adult_small)}-steps10x200v0.25"
     assert first.trials_this_run == 2 and first.trials_in_study == 2
     assert set(first.params) == {"lr", "batch_size"}
     second = run_study(encoded, adult_small, profile, **kwargs)
@@ -48,23 +48,28 @@ def test_study_is_persisted_and_resumed_in_sqlite(tmp_path, adult_small):
     study = optuna.load_study(study_name=first.study_name, storage=storage)
     assert len(study.trials) == 4
     assert min(t.value for t in study.trials if t.user_attrs.get("constraints") and max(t.user_attrs["constraints"]) <= 0) == pytest.approx(second.best_value)
-    assert all(t.user_attrs["budget"] == budget.signature for t in study.trials)
+    assert all(t.user_attrs["budget"] == budget.for_sample(len(adult_small)).signature for t in study.trials)
 
 
-def test_failing_trials_are_recorded_not_fatal_and_all_failing_is_a_clear_error(tmp_path, adult_small):
+def test_failing_trials_are_recorded_not_fatal_and_all_failing_falls_back_to_the_defaults_saying_why(tmp_path, adult_small):
+    from synth_platform.tuning.search_space import default_params, search_space
+
     profile = profile_dataframe(adult_small)
     encoded = encode_for_generation(adult_small, profile)
     encoded.iloc[0, 0] = None  # a NaN makes every fit fail
-    with pytest.raises(Exception, match="Every tuning trial of ddpm failed"):
-        run_study(encoded, adult_small, profile, plugin="ddpm", fingerprint="broken", storage=f"sqlite:///{tmp_path / 'o.db'}",
-                  budget=TuningBudget(n_trials=2, trial_steps=5, tuning_rows=800), workspace=tmp_path / "ws")
-    study = optuna.load_study(study_name="broken-ddpm-none-mia0.6-copy0.05", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    result = run_study(encoded, adult_small, profile, plugin="ddpm", fingerprint="broken", storage=f"sqlite:///{tmp_path / 'o.db'}",
+                       budget=TuningBudget(n_trials=2, trial_steps=5, tuning_rows=800), workspace=tmp_path / "ws")
+    assert "every tuning trial of ddpm this run failed or was pruned: GenerationError" in result.fallback
+    assert result.fallback.endswith("using the plugin defaults") and result.params == default_params("ddpm", search_space("ddpm"))
+    assert not result.feasible and result.best_trial_number == -1 and math.isnan(result.best_value)
+    study = optuna.load_study(study_name=result.study_name, storage=f"sqlite:///{tmp_path / 'o.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
 
 
 def test_budget_is_validated():
-    with pytest.raises(ValueError, match="n_trials must be at least 1"):
-        TuningBudget(n_trials=0).validate()
+    TuningBudget(n_trials=0).validate()  # no new trials: choose from the study's existing ones
+    with pytest.raises(ValueError, match="n_trials must be at least 0"):
+        TuningBudget(n_trials=-1).validate()
 
 
 # ----------------------------------------------------------------------------------- constraints, limits, failures
@@ -113,7 +118,7 @@ def test_trials_record_privacy_scores_and_constraints_and_impossible_constraints
         assert 0.0 <= scores["membership_inference_auc"] <= 1.0 and 0.0 <= scores["exact_copy_rate"] <= 1.0
         assert scores["constraints"] == pytest.approx([scores["membership_inference_auc"] - 0.6, scores["exact_copy_rate"] - 0.05])
     impossible = run_study(encoded, frame, profile, fingerprint="adult-closed", constraints=PrivacyConstraints(mia_auc_max=0.0), **kwargs)
-    assert impossible.study_name.endswith("none-mia0-copy0.05") and not impossible.feasible
+    assert "-none-mia0-copy0.05-" in impossible.study_name and not impossible.feasible
     assert "smallest total constraint violation" in impossible.selection_rule
 
 
@@ -151,9 +156,9 @@ def test_the_time_budget_returns_the_best_so_far_and_a_trial_past_its_limit_fail
     )
     assert partial.timed_out and 1 <= partial.trials_this_run < 50
     assert len(optuna.load_study(study_name=partial.study_name, storage=storage).trials) == partial.trials_this_run
-    with pytest.raises(Exception, match="Every tuning trial of ddpm failed: TrialTimedOut: trial 0 passed its 0.01 s limit"):
-        run_study(encoded, frame, profile, plugin="ddpm", fingerprint="slow", storage=storage, workspace=tmp_path / "ws",
-                  budget=TuningBudget(n_trials=1, trial_steps=200, tuning_rows=400, trial_timeout_s=0.01))
+    slow = run_study(encoded, frame, profile, plugin="ddpm", fingerprint="slow", storage=storage, workspace=tmp_path / "ws",
+                     budget=TuningBudget(n_trials=1, trial_steps=200, tuning_rows=400, trial_timeout_s=0.01))
+    assert "every tuning trial of ddpm this run failed or was pruned: TrialTimedOut: trial 0 passed its 0.01 s limit" in slow.fallback
 
 
 def test_ddpm_reports_its_loss_per_epoch_and_a_hopeless_trial_is_pruned(tmp_path, encoded_adult):
@@ -267,12 +272,14 @@ def test_the_study_is_an_mlflow_run_with_a_nested_run_per_trial_finished_or_fail
         assert {"membership_inference_auc", "exact_copy_rate", "utility_distance"} <= set(finished.data.metrics)
 
     broken = encoded.copy()
-    broken.iloc[0, 0] = None  # every fit fails: the study raises, and its MLflow run must end FAILED
-    with pytest.raises(Exception, match="Every tuning trial"):
-        run_study(broken, frame, profile, fingerprint="broken", budget=TuningBudget(n_trials=1, trial_steps=5, tuning_rows=800), **kwargs)
+    broken.iloc[0, 0] = None  # every fit fails: the study falls back to the defaults; its trial's MLflow run ends FAILED
+    fallback = run_study(broken, frame, profile, fingerprint="broken", budget=TuningBudget(n_trials=1, trial_steps=5, tuning_rows=800), **kwargs)
+    assert fallback.fallback and client.get_run(fallback.mlflow_run_id).data.metrics["best.fallback"] == 1.0
     statuses = {r.info.run_name: r.info.status for r in client.search_runs([parent.info.experiment_id])}
     assert "RUNNING" not in statuses.values()
-    assert [s for name, s in statuses.items() if name.startswith("broken")] == ["FAILED"]
+    assert [s for name, s in statuses.items() if name.startswith("broken")] == ["FINISHED"]  # a fallback, not a failure
+    (failed_trial,) = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{fallback.mlflow_run_id}'")
+    assert failed_trial.info.status == "FAILED"
 
 
 def test_two_worker_processes_share_one_postgresql_study_with_real_training(tmp_path, encoded_adult, pg_database):
