@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from synth_platform.sampling.source import (
 )
 from synth_platform.sampling import audit
 from synth_platform.sampling.noise import MECHANISM, NoiseBound
+from synth_platform.tuning import memory as tuning_memory
 from synth_platform.tuning.strategy import OBJECTIVES, PRUNERS, SAMPLERS
 from synth_platform import attempt_chain, preflight
 from synth_platform.optimizer.attempts import SCORE_RULE, choose
@@ -139,7 +141,7 @@ class SourceSampleConfig(dg.Config):
 
 class TuningConfig(dg.Config):
     plugin: str = Field(default="ddpm", description=f"synthcity generator: one of {list(generators.SUPPORTED_PLUGINS)}.")
-    n_trials: int = Field(default=TuningBudget.n_trials, description="Trials added to the persisted study by this run.")
+    n_trials: int = Field(default=TuningBudget.n_trials, description="Trials added to the persisted study by this run; 0 chooses from its existing trials (the auto-optimizer uses it for changes to the final fit only).")
     trial_steps: int = Field(default=TuningBudget.trial_steps, description="Optimizer steps per trial.")
     tuning_rows: int = Field(default=TuningBudget.tuning_rows, description="Training rows a trial uses (fit + validation).")
     validation_fraction: float = Field(default=TuningBudget.validation_fraction, description="Share of the tuning rows a trial is scored on.")
@@ -471,6 +473,11 @@ def tuned_hyperparameters(
     carried = reopened_trials(platform_storage.optuna_url(), config.reopen_study, constraints) if config.reopen_study else []
     if config.reopen_study:
         context.log.info(f"re-opening study {config.reopen_study!r} under {constraints}: {len(carried)} of its trials meet them")
+    # An earlier attempt of this chain that fitted the same final-fit config: its parameters would repeat its fit.
+    generation = _run_configs(context, "tuned_hyperparameters", config)["synthetic_table"]
+    avoid = [] if instance is None else attempt_chain.parameters_fitted_before(instance, context.run, generation)
+    if avoid:
+        context.log.info(f"{len(avoid)} parameter set(s) an earlier attempt of this chain fitted with the same final-fit config are not chosen again")
     result = run_study(
         profiled_dataset.encoded_training,
         profiled_dataset.training,
@@ -485,6 +492,7 @@ def tuned_hyperparameters(
         privacy=generators.PrivacyPolicy(epsilon=config.epsilon),
         constraints=constraints,
         warm_start=carried,
+        avoid_params=avoid,
         n_workers=config.workers,
         memory_url=platform_storage.tuning_memory_database_url() if config.warm_start else None,
         tracking_uri=platform_storage.mlflow_uri() if config.track_in_mlflow else None,
@@ -496,7 +504,9 @@ def tuned_hyperparameters(
     )
     for problem in result.tracking_problems:
         context.log.warning(f"MLflow tracking: {problem}")
-    if not result.feasible:
+    if result.fallback:
+        context.log.warning(f"no trial of study {result.study_name!r} completed under this budget: {result.fallback}")
+    elif not result.feasible:
         context.log.warning(
             f"no trial of study {result.study_name!r} met the privacy constraints; trial {result.best_trial_number} "
             f"misses them least ({result.best_scores}). Expect the privacy checks to fail."
@@ -519,6 +529,8 @@ def tuned_hyperparameters(
             "best_value": result.best_value,
             "best_trial": result.best_trial_number,
             "best_trial_feasible": result.feasible,
+            "fallback": result.fallback or "none: chosen from the study's trials",
+            "avoided_parameter_sets": result.avoided,
             "best_scores": dg.MetadataValue.json(result.best_scores),
             "selection_rule": result.selection_rule,
             "privacy_policy": result.policy,
@@ -657,12 +669,18 @@ def privacy_utility_report(
     report["attempt"] = _place_in_chain(context)
     report["source"] = {"table": source_sample.table, "database": source_sample.source, "seed": source_sample.seed}
     report["run_id"] = context.run_id
+    # What the optimizer's learning compares datasets by (never a source value: shares, counts, logs of counts).
+    report["dataset"] = {"fingerprint": profiled_dataset.fingerprint,
+                         "meta_features": tuning_memory.meta_features(profiled_dataset.training, profile)}
     # Rendered before anything is written: a plot that fails leaves no file behind.
     page = render_html_report(report, training, synthetic_table.frame, profile)
     headline = base64.b64encode(headline_png(report)).decode("ascii")
     report["html_path"] = str(platform_storage.run_dir(context.run_id) / "privacy_utility_report.html")
     path = write_report(report, platform_storage, context.run_id, html=page)
     context.log.info(f"report written to {path} and {report['html_path']}; all green: {report['all_green']}")
+    effect = _record_attempt_outcome(context, report, platform_storage)
+    if effect:
+        context.log.info(f"this re-run's change: {effect}")
     metrics = {k: v for k, v in report["metrics"].items() if v is not None}
     return dg.Output(
         report,
@@ -676,6 +694,7 @@ def privacy_utility_report(
             "study_name": synthetic_table.study_name,
             "study_trial": synthetic_table.trial_number if synthetic_table.trial_number is not None else -1,
             "attempt": dg.MetadataValue.json(report["attempt"]),
+            **({"change_effect": effect} if effect else {}),
             **{k: float(v) for k, v in metrics.items()},
         },
     )
@@ -705,6 +724,28 @@ def _place_in_chain(context: dg.AssetExecutionContext) -> dict[str, Any]:
     except DagsterInvalidPropertyError:
         run = None
     return attempt_chain.attempt_of(run)
+
+
+def _record_attempt_outcome(context: dg.AssetExecutionContext, report: dict, platform_storage: PlatformStorage) -> str:
+    """For a re-run of an optimizer chain: what its change did to the metric its rule targets, against its parent's
+    report, recorded in the tuning memory (the policy learns from it) and said in one sentence; "" for a first run."""
+    from synth_platform.optimizer import learning
+    from synth_platform.optimizer.policy import RULES
+
+    place, instance = report["attempt"], _instance_of_run(context)
+    rule = RULES.get(place["rule"])
+    if instance is None or place["attempt"] < 1 or rule is None:
+        return ""
+    parent = attempt_chain.report_of_run(instance, place["parent_run"])
+    if parent is None:
+        return f"not compared: the parent run {place['parent_run']} has no report"
+    outcome = learning.outcome_of(
+        parent, report, chain=place["chain"], attempt=place["attempt"], run_id=context.run_id, parent_run_id=place["parent_run"],
+        rule=rule.name, failure=rule.failure, change=place["change"], dataset_fingerprint=report["dataset"]["fingerprint"],
+        meta_features=report["dataset"]["meta_features"],
+    )
+    learning.OutcomeMemory(platform_storage.tuning_memory_database_url()).record(outcome)
+    return attempt_chain.lesson_of(outcome, same_fit=attempt_chain.fitted_generator(parent) == attempt_chain.fitted_generator(report))
 
 
 def _verdict_table(report: dict) -> dg.MetadataValue:
@@ -768,15 +809,23 @@ class BestAttemptConfig(dg.Config):
     chain: str = Field(default="", description="Id of the chain's first run; empty means the chain of this run.")
 
 
+CHAIN_GREEN_CHECK = "chain_ended_green"
+
+
 @dg.asset(
     group_name=GROUP,
     deps=[privacy_utility_report],
     description="The best synthetic table of an optimizer chain (a first run and its adjusted re-runs): the best "
     "all-green attempt, or when none is green the best by a stated score, flagged as not green.",
+    check_specs=[dg.AssetCheckSpec(
+        CHAIN_GREEN_CHECK, asset="best_synthetic_table",
+        description="Warns when the chain ended without an all-green attempt: the chosen table is the least bad, "
+        "and which checks still fail, by how much, is in the check and the history table.",
+    )],
 )
 def best_synthetic_table(
     context: dg.AssetExecutionContext, config: BestAttemptConfig, platform_storage: PlatformStorage
-) -> dg.Output[pd.DataFrame]:
+) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     chain = config.chain or attempt_chain.attempt_of(context.run)["chain"]
     attempts = attempt_chain.chain_attempts(context.instance, chain)
     if not attempts:
@@ -792,17 +841,20 @@ def best_synthetic_table(
     shutil.copyfile(chosen, path)
     if typed.exists():
         shutil.copyfile(typed, path.with_suffix(".parquet"))
-    verdict = "all green" if choice.all_green else "NOT green: no attempt passed every check"
+    shortfalls = best.shortfalls()
+    verdict = "all green" if choice.all_green else "NOT green, still failing: " + "; ".join(shortfalls)
     (context.log.info if choice.all_green else context.log.warning)(
         f"chain {chain}: chose attempt {best.attempt} (run {best.run_id}) of {len(attempts)}, {verdict}"
     )
-    return dg.Output(
+    yield dg.Output(
         frame,
         metadata={
+            "verdict": verdict,
             "chain": chain,
             "chosen_run": best.run_id,
             "chosen_attempt": best.attempt,
             "all_green": choice.all_green,
+            "still_failing": dg.MetadataValue.json(shortfalls),
             "attempts": len(attempts),
             "history": dg.MetadataValue.md(choice.history),
             "score_rule": SCORE_RULE,
@@ -812,6 +864,15 @@ def best_synthetic_table(
             "csv_path": dg.MetadataValue.path(str(path)),
             "preview": _frame_preview(frame.drop(columns=_sensitive_columns_of(chosen.parent), errors="ignore")),
         },
+    )
+    yield dg.AssetCheckResult(
+        check_name=CHAIN_GREEN_CHECK,
+        passed=choice.all_green,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(f"attempt {best.attempt} of {len(attempts)} is all green" if choice.all_green else
+                     f"chain ended without green: the best of {len(attempts)} attempts (attempt {best.attempt}) still fails "
+                     + "; ".join(shortfalls)),
+        metadata={"chosen_attempt": best.attempt, "attempts": len(attempts), "still_failing": dg.MetadataValue.json(shortfalls)},
     )
 
 

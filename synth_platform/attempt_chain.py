@@ -18,7 +18,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from synth_platform.optimizer.attempts import Attempt
 from synth_platform.optimizer.diagnosis import Diagnosis, diagnose
-from synth_platform.optimizer.policy import Plan, Situation, plan_next_attempt
+from synth_platform.optimizer.policy import RULES, Plan, Situation, plan_next_attempt
 
 ATTEMPT_TAG = "synth_platform/attempt"
 PARENT_RUN_TAG = "synth_platform/parent_run"
@@ -123,6 +123,30 @@ def chain_attempts(instance: dg.DagsterInstance, chain: str) -> list[Attempt]:
     return attempts
 
 
+TUNING_ASSET = dg.AssetKey("tuned_hyperparameters")
+
+
+def parameters_fitted_before(instance: dg.DagsterInstance, run: dg.DagsterRun | None, generation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tuned parameter sets earlier attempts of `run`'s chain fitted with this same final-fit config (and
+    plugin): choosing one of them again would repeat that attempt's fit exactly, a wasted re-run. [] for a run
+    outside any chain or a first run."""
+    if run is None:
+        return []
+    place = attempt_of(run)
+    plugin = full_configs(run.run_config or {})[0]["plugin"]
+    found = []
+    for earlier in chain_runs(instance, place["chain"]):
+        if earlier.run_id == run.run_id:
+            continue
+        tuning, earlier_generation = full_configs(earlier.run_config or {})
+        if tuning["plugin"] != plugin or earlier_generation != generation:
+            continue
+        params = _materialization_metadata(instance, earlier.run_id).get(TUNING_ASSET, {}).get("best_params")
+        if isinstance(params, dict):
+            found.append({k: v for k, v in params.items() if k != "epsilon"})
+    return found
+
+
 def op_config(run_config: dict, op: str) -> dict:
     return dict((run_config.get("ops", {}).get(op) or {}).get("config") or {})
 
@@ -145,6 +169,10 @@ class StepPlan:
     plan: Plan
     run_config: dict = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    base_run: str = ""  # the run whose config the change starts from: the failed run, or its parent when it made things worse
+    lessons: tuple[str, ...] = ()  # what earlier attempts of the chain taught, one sentence each
+    avoided_rules: frozenset[str] = frozenset()  # rules not repeated: their attempt made their target worse or changed nothing
+    ranking: dict = field(default_factory=dict)  # failure kind → [learning.RuleEvidence], best first (failing kinds only)
 
     @property
     def diagnosis(self) -> Diagnosis:
@@ -153,6 +181,11 @@ class StepPlan:
     def describe(self) -> str:
         lines = [f"run {self.run_id} (chain {self.chain}, attempt {self.attempt}): {self.diagnosis.kind}"]
         lines += [f"  cause: {f.cause}" for f in self.diagnosis.findings]
+        lines += [f"  lesson: {lesson}" for lesson in self.lessons]
+        if self.base_run and self.base_run != self.run_id:
+            lines.append(f"  the change starts from run {self.base_run}'s config (the failed run made its target worse)")
+        for failure, evidence in self.ranking.items():
+            lines.append(f"  rules for {failure}, learnt order: " + "; ".join(e.describe() for e in evidence))
         if self.plan.proposal:
             lines.append(f"  attempt {self.attempt + 1}, rule {self.plan.proposal.rule}: {self.plan.proposal.change}")
         else:
@@ -161,11 +194,81 @@ class StepPlan:
         return "\n".join(lines)
 
 
+def chain_outcomes(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> dict[str, Any]:
+    """What each re-run of a chain did to its target metric (`learning.AttemptOutcome` by run id), read from the
+    reports of the run and of its parent; re-runs without either report are left out."""
+    from synth_platform.optimizer import learning
+
+    reports = {run.run_id: report_of_run(instance, run.run_id) for run in runs}
+    outcomes = {}
+    for run in runs:
+        place = attempt_of(run)
+        report, parent = reports.get(run.run_id), reports.get(place["parent_run"])
+        rule = RULES.get(place["rule"])
+        if place["attempt"] < 1 or report is None or parent is None or rule is None:
+            continue
+        try:
+            outcomes[run.run_id] = learning.outcome_of(
+                parent, report, chain=place["chain"], attempt=place["attempt"], run_id=run.run_id,
+                parent_run_id=place["parent_run"], rule=rule.name, failure=rule.failure, change=place["change"],
+                dataset_fingerprint=str((report.get("dataset") or {}).get("fingerprint", "")),
+                meta_features=dict((report.get("dataset") or {}).get("meta_features") or {}),
+            )
+        except ValueError:  # a target metric missing from a report: nothing to learn from this pair
+            continue
+    return outcomes
+
+
+def fitted_generator(report: dict | None) -> tuple[str | None, str]:
+    """The generator a report's run fitted, comparable across reports: (plugin, its parameters as canonical JSON)."""
+    generator = (report or {}).get("generator") or {}
+    return generator.get("plugin"), json.dumps(generator.get("params") or {}, sort_keys=True, default=str)
+
+
+def _same_fit(instance: dg.DagsterInstance, outcome: Any) -> bool:
+    """Whether a re-run fitted exactly the generator its parent fitted (same plugin and parameters): its change
+    never reached the fit."""
+    return fitted_generator(report_of_run(instance, outcome.run_id)) == fitted_generator(report_of_run(instance, outcome.parent_run_id))
+
+
+def lesson_of(outcome: Any, *, same_fit: bool = False) -> str:
+    """One sentence on what a re-run did to the metric its rule targets."""
+    before, after = outcome.before.get(outcome.target_metric), outcome.after.get(outcome.target_metric)
+    effect = ("fixed it" if outcome.fixed else "better, not fixed") if outcome.improved else "worse" if outcome.worse else "no effect"
+    text = f"attempt {outcome.attempt} ({outcome.rule}): {outcome.target_metric} {before:.4f} -> {after:.4f}, {effect}"
+    if same_fit:
+        text += " (the change never reached the fit: same plugin and parameters as its parent)"
+    return text
+
+
+def learnt_ranking(memory_url: str | None, report: dict, failures: tuple[str, ...]) -> dict[str, list]:
+    """Failure kind → the rules answering it, ranked by `learning.rank_rules` on the outcomes recorded in the tuning
+    memory (for this dataset's meta-features); {} without a memory."""
+    if not memory_url:
+        return {}
+    from synth_platform.optimizer import learning
+
+    features = dict((report.get("dataset") or {}).get("meta_features") or {})
+    recorded = learning.OutcomeMemory(memory_url).outcomes()
+    return {
+        failure: learning.rank_rules([r.name for r in RULES.values() if r.failure == failure], failure,
+                                     [o for o in recorded if o.failure == failure], features)
+        for failure in failures
+    }
+
+
 def plan_step(
-    instance: dg.DagsterInstance, run_id: str, *, max_attempts: int, report_run_id: str | None = None, trigger: str = "sensor"
+    instance: dg.DagsterInstance, run_id: str, *, max_attempts: int, report_run_id: str | None = None, trigger: str = "sensor",
+    memory_url: str | None = None,
 ) -> StepPlan:
     """Diagnose a failed run's report and plan its next attempt. Raises ValueError (with what to do) when the run
-    or its report cannot be found."""
+    or its report cannot be found.
+
+    The chain's history decides too: a rule whose attempt made its target metric worse or changed nothing is not
+    repeated, its opposite goes first, and a run that made its target worse is reverted (the change starts from its
+    parent's config). With `memory_url` (the tuning memory), rules are tried in their learnt order."""
+    from synth_platform.optimizer import learning
+
     run = instance.get_run_by_id(run_id)
     if run is None:
         raise ValueError(f"Run {run_id} does not exist on this instance (DAGSTER_HOME); give the id of a failed run.")
@@ -176,30 +279,46 @@ def plan_step(
             "removed); re-run it, or give a run whose checks failed."
         )
     place = attempt_of(run)
-    tuning, generation = full_configs(run.run_config or {})
-    tried = [full_configs(r.run_config or {}) for r in chain_runs(instance, place["chain"]) if r.run_id != run_id]
-    generator = report.get("generator") or {}
+    runs = chain_runs(instance, place["chain"])
+    outcomes = chain_outcomes(instance, runs)
+    avoid, worse = learning.chain_lessons(list(outcomes.values()))
+    lessons = tuple(lesson_of(o, same_fit=_same_fit(instance, o)) for o in outcomes.values())
+    base, base_report = run, report
+    own = outcomes.get(run_id)
+    if own is not None and own.worse:
+        parent = instance.get_run_by_id(own.parent_run_id)
+        parent_report = report_of_run(instance, own.parent_run_id)
+        if parent is not None and parent_report is not None and parent_report["verdicts"]:
+            base, base_report = parent, parent_report
+    tuning, generation = full_configs(base.run_config or {})
+    tried = [full_configs(r.run_config or {}) for r in runs if r.run_id != base.run_id]
+    generator = base_report.get("generator") or {}
     situation = Situation(
-        diagnosis=diagnose(report), tuning=tuning, generation=generation, training_rows=int(report["rows"]["training"]),
+        diagnosis=diagnose(base_report), tuning=tuning, generation=generation, training_rows=int(base_report["rows"]["training"]),
         generator_params=dict(generator.get("params") or {}), study_name=str(generator.get("study_name") or ""),
     )
-    plan = plan_next_attempt(situation, attempt=place["attempt"], max_attempts=max_attempts, tried=tried)
+    ranking = learnt_ranking(memory_url, base_report, situation.diagnosis.failures)
+    plan = plan_next_attempt(
+        situation, attempt=place["attempt"], max_attempts=max_attempts, tried=tried, avoid_rules=avoid, worse_rules=worse,
+        ranking={failure: [e.rule for e in evidence] for failure, evidence in ranking.items()},
+    )
+    known = dict(base_run=base.run_id, lessons=lessons, avoided_rules=frozenset(avoid), ranking=ranking)
     if plan.proposal is None:
-        return StepPlan(run_id, place["chain"], place["attempt"], plan)
+        return StepPlan(run_id, place["chain"], place["attempt"], plan, **known)
     proposal = plan.proposal
     run_config = {"ops": {
         "tuned_hyperparameters": {"config": proposal.tuning},
         "synthetic_table": {"config": proposal.generation},
-        "privacy_utility_report": {"config": op_config(run.run_config or {}, "privacy_utility_report")},
+        "privacy_utility_report": {"config": op_config(base.run_config or {}, "privacy_utility_report")},
     }}
     tags = {
         CHAIN_TAG: place["chain"],
         ATTEMPT_TAG: str(place["attempt"] + 1),
-        PARENT_RUN_TAG: run_id,
+        PARENT_RUN_TAG: base.run_id,
         FAILURE_TAG: plan.diagnosis.kind,
         RULE_TAG: proposal.rule,
-        CHANGE_TAG: proposal.change,
+        CHANGE_TAG: proposal.change[:4000],
         FAILED_CHECKS_TAG: ",".join(f.check for f in plan.diagnosis.findings),
         TRIGGER_TAG: trigger,
     }
-    return StepPlan(run_id, place["chain"], place["attempt"], plan, run_config, tags)
+    return StepPlan(run_id, place["chain"], place["attempt"], plan, run_config, tags, **known)

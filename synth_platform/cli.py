@@ -2,7 +2,7 @@
 
     python -m synth_platform.cli optimize RUN_ID [--dry-run] [--max-attempts N]   # one optimizer step, run in-process
     python -m synth_platform.cli history RUN_ID                                   # the run's chain and its best attempt
-    python -m synth_platform.cli policy                                           # the adjustment policy table
+    python -m synth_platform.cli policy [--run RUN_ID]                            # the policy and its learnt ranking
 
 `make optimize RUN=<id>` is the first. The re-run executes in this process against the same instance, so the UI
 shows it (tags: attempt, parent run, chain, failure, change) like a run the sensor launched.
@@ -11,12 +11,15 @@ shows it (tags: attempt, parent run, chain, failure, change) like a run the sens
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 import dagster as dg
 
 from synth_platform import attempt_chain
 from synth_platform.optimizer.attempts import SCORE_RULE, choose
+from synth_platform.optimizer.diagnosis import FAILURE_PRIORITY
 from synth_platform.optimizer.policy import policy_markdown
 
 
@@ -27,6 +30,36 @@ def _instance() -> dg.DagsterInstance:
         raise SystemExit(f"No Dagster instance: set DAGSTER_HOME to the directory the runs were made in ({exc}).") from None
 
 
+def memory_url(instance: dg.DagsterInstance) -> str:
+    """The tuning memory the runs of this instance use (SYNTH_TUNING_MEMORY_URL, or the SQLite file under its home)."""
+    from synth_platform.resources import PlatformStorage
+
+    storage = PlatformStorage(root=str(Path(instance.root_directory) / "synth_platform"),
+                              tuning_memory_url=os.environ.get("SYNTH_TUNING_MEMORY_URL", ""))
+    return storage.tuning_memory_database_url()
+
+
+def policy(run_id: str | None) -> int:
+    """The hand-written policy (the prior), then each failure kind's rules ranked by what the tuning memory recorded,
+    for the dataset of `run_id` (similarity-weighted) or, without one, every recorded outcome weighted alike."""
+    from synth_platform.optimizer import learning
+
+    print(policy_markdown())
+    with _instance() as instance:
+        report = {}
+        if run_id:
+            report = attempt_chain.report_of_run(instance, run_id) or {}
+            if not report:
+                print(f"error: run {run_id} has no privacy_utility_report in this DAGSTER_HOME", file=sys.stderr)
+                return 2
+        ranking = attempt_chain.learnt_ranking(memory_url(instance), report, FAILURE_PRIORITY)
+    recorded = sum(e.n_outcomes for evidence in ranking.values() for e in evidence)
+    print(f"\nLearnt ranking ({recorded} recorded outcome(s); "
+          + (f"weighted by similarity to run {run_id}'s dataset" if run_id else "every dataset weighted alike") + "):\n")
+    print(learning.ranking_markdown(ranking))
+    return 0
+
+
 def optimize(run_id: str, *, dry_run: bool, max_attempts: int | None) -> int:
     from synth_platform.definitions import defs
     from synth_platform.resources import auto_optimizer_from_env
@@ -34,7 +67,7 @@ def optimize(run_id: str, *, dry_run: bool, max_attempts: int | None) -> int:
     cap = max_attempts if max_attempts is not None else auto_optimizer_from_env().checked_max_attempts()
     with _instance() as instance:
         try:
-            step = attempt_chain.plan_step(instance, run_id, max_attempts=cap, trigger="cli")
+            step = attempt_chain.plan_step(instance, run_id, max_attempts=cap, trigger="cli", memory_url=memory_url(instance))
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -82,14 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     step.add_argument("--max-attempts", type=int, default=None, help="attempt cap (default: SYNTH_OPTIMIZER_MAX_ATTEMPTS or 3)")
     chain = commands.add_parser("history", help="the attempts of a run's chain and the best one")
     chain.add_argument("run_id")
-    commands.add_parser("policy", help="print the adjustment policy table")
+    rules = commands.add_parser("policy", help="print the adjustment policy table and the ranking learnt from recorded attempts")
+    rules.add_argument("--run", default=None, help="rank for this run's dataset (similar datasets weigh more)")
     args = parser.parse_args(argv)
     if args.command == "optimize":
         return optimize(args.run_id, dry_run=args.dry_run, max_attempts=args.max_attempts)
     if args.command == "history":
         return history(args.run_id)
-    print(policy_markdown())
-    return 0
+    return policy(args.run)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ from pydantic import Field
 
 from synth_platform import attempt_chain
 from synth_platform.assets import GROUP, best_synthetic_table, tuned_hyperparameters
+from synth_platform.optimizer.learning import ranking_markdown
 from synth_platform.optimizer.policy import policy_markdown
-from synth_platform.resources import AutoOptimizerSettings
+from synth_platform.resources import AutoOptimizerSettings, PlatformStorage
 
 synthesis_job = dg.define_asset_job(
     "synthesis_job",
@@ -33,11 +34,14 @@ class OptimizeRunConfig(dg.Config):
 
 
 @dg.op(description="Diagnose a failed run and plan one optimizer step; the auto_optimizer_sensor launches the re-run.")
-def plan_optimizer_step(context: dg.OpExecutionContext, config: OptimizeRunConfig, auto_optimizer: AutoOptimizerSettings) -> dict:
+def plan_optimizer_step(
+    context: dg.OpExecutionContext, config: OptimizeRunConfig, auto_optimizer: AutoOptimizerSettings, platform_storage: PlatformStorage
+) -> dict:
     if not config.run_id:
         raise ValueError("Give the failed run's id: ops.plan_optimizer_step.config.run_id.")
     cap = config.max_attempts or auto_optimizer.checked_max_attempts()
-    step = attempt_chain.plan_step(context.instance, config.run_id, max_attempts=cap, trigger="optimize_run_job")
+    step = attempt_chain.plan_step(context.instance, config.run_id, max_attempts=cap, trigger="optimize_run_job",
+                                   memory_url=platform_storage.tuning_memory_database_url())
     context.log.info(step.describe())
     if step.plan.proposal is None:
         raise ValueError(f"No optimizer step for run {config.run_id}: {step.plan.stop_reason}.")
@@ -48,6 +52,8 @@ def plan_optimizer_step(context: dg.OpExecutionContext, config: OptimizeRunConfi
         "change": step.plan.proposal.change,
         "next_attempt": step.attempt + 1,
         "run_config": dg.MetadataValue.json(step.run_config),
+        "lessons_of_the_chain": dg.MetadataValue.md("\n".join(f"- {lesson}" for lesson in step.lessons) or "no earlier re-run"),
+        "learnt_rule_ranking": dg.MetadataValue.md(ranking_markdown(step.ranking) if step.ranking else "no tuning memory"),
         "policy": dg.MetadataValue.md(policy_markdown()),
     })
     return {"run_config": step.run_config, "tags": step.tags}

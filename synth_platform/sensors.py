@@ -14,7 +14,7 @@ from synth_platform import attempt_chain
 from synth_platform.assets import privacy_utility_report
 from synth_platform.evaluation.thresholds import THRESHOLD_RULES
 from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job
-from synth_platform.resources import AutoOptimizerSettings
+from synth_platform.resources import AutoOptimizerSettings, PlatformStorage
 
 MANUAL_CURSOR = "optimize_run_job"  # cursor keys: run ids of the last handled runs of these jobs
 ERRORED_CURSOR = "errored_attempts"
@@ -91,7 +91,9 @@ def _best_attempt_request(chain: str, reason: str, last_run: str) -> dg.RunReque
     "policy proposes (also for optimize_run_job requests), up to the auto_optimizer resource's attempt cap; when a "
     "chain stops without an all-green run, requests the choice of its best attempt.",
 )
-def auto_optimizer_sensor(context: dg.SensorEvaluationContext, auto_optimizer: AutoOptimizerSettings) -> dg.SensorResult:
+def auto_optimizer_sensor(
+    context: dg.SensorEvaluationContext, auto_optimizer: AutoOptimizerSettings, platform_storage: PlatformStorage
+) -> dg.SensorResult:
     started = time.perf_counter()
     cap = auto_optimizer.checked_max_attempts()
     cursor: dict = json.loads(context.cursor) if context.cursor else {}  # check name → record id; job → run id
@@ -108,7 +110,8 @@ def auto_optimizer_sensor(context: dg.SensorEvaluationContext, auto_optimizer: A
 
     for run_id, max_attempts, report_run, trigger, manual_run in work:
         try:
-            step = attempt_chain.plan_step(context.instance, run_id, max_attempts=max_attempts, report_run_id=report_run, trigger=trigger)
+            step = attempt_chain.plan_step(context.instance, run_id, max_attempts=max_attempts, report_run_id=report_run,
+                                           trigger=trigger, memory_url=platform_storage.tuning_memory_database_url())
         except ValueError as exc:
             notes.append(str(exc))
             continue

@@ -27,8 +27,8 @@ def _config(**ops) -> dict:
 
 
 def _tick(instance, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                      resources={"auto_optimizer": defs.resources["auto_optimizer"]})
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources={
+        "auto_optimizer": defs.resources["auto_optimizer"], "platform_storage": defs.resources["platform_storage"]})
     return auto_optimizer_sensor(context)
 
 
@@ -84,6 +84,19 @@ def test_an_under_trained_run_is_optimized_until_green_or_the_cap_and_the_best_a
             assert executed[-1][0].job_name == "best_attempt_job" and len(attempts) == DEFAULT_MAX_ATTEMPTS
         assert metadata["history"].value.count("**chosen**") == 1
         print(metadata["history"].value)  # shown with -s: how the chain went
+        # A not-green best is visible as such: a WARN check, and what still fails by how much.
+        best_run = next(run for _, run in [(None, first), *executed] if run.run_id == best.run_id)
+        (verdict,) = [e for e in best_run.get_asset_check_evaluations() if e.check_name == "chain_ended_green"]
+        assert verdict.passed is green and verdict.severity == dg.AssetCheckSeverity.WARN
+        if not green:
+            assert "chain ended without green" in verdict.description and " > " in verdict.description
+        # every re-run recorded what its change did to its target metric, and none repeated a config or a fit
+        from synth_platform.optimizer.learning import OutcomeMemory
+
+        recorded = OutcomeMemory(cli.memory_url(instance)).chain_outcomes(first.run_id)
+        assert [o.attempt for o in recorded] == [a.attempt for a in chain if a.attempt > 0 and a.report]
+        fits = [attempt_chain.fitted_generator(a.report) for a in chain if a.report]
+        assert len(fits) == len(set(fits))
 
 
 @pytest.fixture(scope="module")

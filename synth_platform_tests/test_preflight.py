@@ -47,7 +47,7 @@ def test_the_defaults_pass():
     ("privacy_utility_report__seed", -5), ("privacy_utility_report__privacy_rows", 0),
     ("source_sample__holdout_fraction", 0.99), ("source_sample__holdout_fraction", 0.0),
     ("synthetic_table__training_steps", -100), ("synthetic_table__num_rows", -1),
-    ("tuned_hyperparameters__n_trials", 0), ("tuned_hyperparameters__plugin", "gpt"),
+    ("tuned_hyperparameters__n_trials", -1), ("tuned_hyperparameters__plugin", "gpt"),
     ("tuned_hyperparameters__validation_fraction", 1.0), ("privacy_utility_report__mia_auc_max", 0.3),
     ("privacy_utility_report__ks_mean_max", float("nan")), ("profiled_dataset__rare_value_k", 0),
     ("profiled_dataset__column_types", {"age": "banana"}), ("synthetic_table__sampling_steps", 0),
