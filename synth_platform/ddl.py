@@ -3,6 +3,8 @@ Pure logic: no Dagster here."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -36,3 +38,26 @@ def ensure_table(engine: sa.Engine, table: str, ddl: Path) -> sa.Table:
         if not sa.inspect(engine).has_table(table):  # not a concurrent creator that got there first
             raise
     return sa.Table(table, sa.MetaData(), autoload_with=engine)
+
+
+class TableStore:
+    """One of the platform's tables in the database at a SQLAlchemy `url` (SQLite or PostgreSQL), created on first
+    use by `ensure` (the table's `ensure_table` wrapper). The URL is masked whenever the store is shown."""
+
+    ensure: Callable[[sa.Engine], sa.Table]
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def __repr__(self) -> str:
+        from synth_platform.sampling.credentials import mask_url
+
+        return f"{type(self).__name__}({mask_url(self.url)!r})"
+
+    @contextlib.contextmanager
+    def _table(self) -> Iterator[tuple[sa.Engine, sa.Table]]:
+        engine = sa.create_engine(self.url)
+        try:
+            yield engine, type(self).ensure(engine)
+        finally:
+            engine.dispose()

@@ -35,6 +35,17 @@ TINY_RUN_CONFIG = {
 }
 
 
+def tiny_config(bootstrap_resamples: int = 50, **ops: dict) -> dict:
+    """A copy of TINY_RUN_CONFIG with the report's bootstrap resamples and each op's config updated by `ops`."""
+    import copy
+
+    config = copy.deepcopy(TINY_RUN_CONFIG)
+    config["ops"]["privacy_utility_report"]["config"]["bootstrap_resamples"] = bootstrap_resamples
+    for op, values in ops.items():
+        config["ops"].setdefault(op, {"config": {}})["config"].update(values)
+    return config
+
+
 @pytest.fixture(autouse=True)
 def _no_dead_defs_state_storage():
     """Dagster keeps the active instance's defs-state storage in a ContextVar. A directly invoked asset or check

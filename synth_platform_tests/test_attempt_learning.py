@@ -2,23 +2,17 @@
 a re-run never fits the parameters an earlier attempt fitted with the same config, a re-run that made its target
 metric worse is reverted and its rule not repeated, and every re-run's effect is recorded in the tuning memory."""
 
-import copy
-
 import dagster as dg
 
 from synth_platform import attempt_chain, cli
 from synth_platform.attempt_chain import ATTEMPT_TAG, CHAIN_TAG, CHANGE_TAG, PARENT_RUN_TAG, RULE_TAG
 from synth_platform.definitions import defs
 from synth_platform.optimizer.learning import OutcomeMemory
-from synth_platform_tests.conftest import TINY_RUN_CONFIG
+from synth_platform_tests.conftest import tiny_config
 
 
 def _config(**ops) -> dict:
-    config = copy.deepcopy(TINY_RUN_CONFIG)
-    config["ops"]["privacy_utility_report"]["config"]["bootstrap_resamples"] = 30
-    for op, values in ops.items():
-        config["ops"][op]["config"].update(values)
-    return config
+    return tiny_config(30, **ops)
 
 
 def _tuning_metadata(instance, run_id: str) -> dict:

@@ -1,8 +1,6 @@
 """The auto-optimizer end to end with real training on a real Dagster instance: the sensor's follow-up runs are
 executed here as the daemon would launch them, with default thresholds (none loosened)."""
 
-import copy
-
 import dagster as dg
 import pytest
 
@@ -13,17 +11,13 @@ from synth_platform.evaluation.report import copies_of_training
 from synth_platform.optimizer.attempts import select_best_attempt
 from synth_platform.optimizer.policy import DEFAULT_MAX_ATTEMPTS, POLICY
 from synth_platform.sensors import auto_optimizer_sensor
-from synth_platform_tests.conftest import TINY_RUN_CONFIG
+from synth_platform_tests.conftest import TINY_RUN_CONFIG, tiny_config
 
 UTILITY_RULES = {rule.name for rule in POLICY if rule.failure in ("utility", "correlation")}
 
 
 def _config(**ops) -> dict:
-    config = copy.deepcopy(TINY_RUN_CONFIG)
-    config["ops"]["privacy_utility_report"]["config"]["bootstrap_resamples"] = 50
-    for op, values in ops.items():
-        config["ops"][op]["config"].update(values)
-    return config
+    return tiny_config(50, **ops)
 
 
 def _tick(instance, cursor):

@@ -25,10 +25,9 @@ value of the source.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +46,6 @@ from synth_platform.optimizer.diagnosis import (
     Diagnosis,
     Finding,
 )
-from synth_platform.sampling.credentials import mask_url
 from synth_platform.tuning.memory import feature_distance
 
 OUTCOME_TABLE = "synth_optimizer_memory"
@@ -253,22 +251,10 @@ def _metrics_json(values: Mapping[str, Any]) -> str:
     return json.dumps({str(name): _number_or_none(value) for name, value in values.items()}, sort_keys=True, allow_nan=False)
 
 
-class OutcomeMemory:
+class OutcomeMemory(ddl.TableStore):
     """The optimizer's outcome memory at a SQLAlchemy `url` (SQLite or PostgreSQL); its table is created on first use."""
 
-    def __init__(self, url: str):
-        self.url = url
-
-    def __repr__(self) -> str:
-        return f"OutcomeMemory({mask_url(self.url)!r})"
-
-    @contextlib.contextmanager
-    def _table(self) -> Iterator[tuple[sa.Engine, sa.Table]]:
-        engine = sa.create_engine(self.url)
-        try:
-            yield engine, ensure_outcome_table(engine)
-        finally:
-            engine.dispose()
+    ensure = staticmethod(ensure_outcome_table)
 
     def record(self, outcome: AttemptOutcome) -> int:
         """Store `outcome`; return its id. Only numbers, names and the change text are written."""

@@ -12,10 +12,9 @@ in the memory database (the platform's own database, SQLite or PostgreSQL).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -160,22 +159,10 @@ def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
-class TuningMemory:
+class TuningMemory(ddl.TableStore):
     """The tuning memory at a SQLAlchemy `url` (SQLite or PostgreSQL); its table is created on first use."""
 
-    def __init__(self, url: str):
-        self.url = url
-
-    def __repr__(self) -> str:
-        return f"TuningMemory({_masked(self.url)!r})"
-
-    @contextlib.contextmanager
-    def _table(self) -> Iterator[tuple[sa.Engine, sa.Table]]:
-        engine = sa.create_engine(self.url)
-        try:
-            yield engine, ensure_memory_table(engine)
-        finally:
-            engine.dispose()
+    ensure = staticmethod(ensure_memory_table)
 
     def record(self, entry: TuningMemoryEntry) -> int:
         """Store `entry` (its storage URL masked); return its id."""
