@@ -306,6 +306,9 @@ def plan_step(
     if plan.proposal is None:
         return StepPlan(run_id, place["chain"], place["attempt"], plan, **known)
     proposal = plan.proposal
+    change = proposal.change
+    if base.run_id != run_id:
+        change = f"reverted to attempt {attempt_of(base)['attempt']}'s config ({lesson_of(own)}); then {change}"
     run_config = {"ops": {
         "tuned_hyperparameters": {"config": proposal.tuning},
         "synthetic_table": {"config": proposal.generation},
@@ -317,7 +320,7 @@ def plan_step(
         PARENT_RUN_TAG: base.run_id,
         FAILURE_TAG: plan.diagnosis.kind,
         RULE_TAG: proposal.rule,
-        CHANGE_TAG: proposal.change[:4000],
+        CHANGE_TAG: change[:4000],
         FAILED_CHECKS_TAG: ",".join(f.check for f in plan.diagnosis.findings),
         TRIGGER_TAG: trigger,
     }

@@ -65,5 +65,6 @@ def test_a_chain_never_fits_the_same_parameters_twice_and_reverts_a_change_that_
         if step.plan.proposal is not None:
             assert step.plan.proposal.rule != "fewer_steps_for_privacy"
             assert step.tags[PARENT_RUN_TAG] == first.run_id
+            assert step.tags[CHANGE_TAG].startswith("reverted to attempt 0's config (attempt 2 (fewer_steps_for_privacy): ")
             assert step.plan.proposal.tuning["plugin"] != "dummy_sampler"
         assert step.ranking  # the learnt order, with the evidence the memory holds
