@@ -17,10 +17,12 @@ import pandas as pd
 from synth_platform.generation.allocator import heap_for_large_allocations
 from synth_platform.generation.ddpm_sampling import NonFiniteDraws, fast_sampling
 from synth_platform.generation.encoder_cache import EncoderCache, reuse_tabular_encoders
+from synth_platform.generation.time_budget import FitTimeLimit, TimeBudget
 from synth_platform.generation.training_hooks import (
     DivergenceGuard,
     EpochEnd,
     EpochWatcher,
+    TimeLimitReached,
     TrainingDiverged,
     synthcity_callback,
     watching,
@@ -109,6 +111,10 @@ class FittedGenerator:
     # What was done about divergence, in order (JSON-ready dicts, each also logged): learning-rate halvings and an
     # early stop while training, other seeds / the clamp / the ancestral sampler while sampling.
     recoveries: list[dict] = field(default_factory=list)
+    # A fit given a deadline (`fit_generator(deadline=...)` / `time_limit_s`): `FitTimeLimit.record` (time_limit_s,
+    # seconds, epochs, max_epochs, stopped_early_at_epoch: None when it ended at its epoch bound, epoch_seconds,
+    # stopped_by); None for a fit without one.
+    budget_stop: dict | None = None
 
 
 def check_plugin(plugin: str) -> str:
@@ -195,6 +201,9 @@ def fit_generator(
     device: str = "cpu",
     encoder_cache: EncoderCache | None = None,
     divergence_retries: int = DIVERGENCE_RETRIES,
+    deadline: float | None = None,
+    time_limit_s: float | None = None,
+    time_budget: TimeBudget | None = None,
 ) -> FittedGenerator:
     """Fit `plugin` on the (NaN-free, encoded) training frame with `params` merged over the plugin defaults.
 
@@ -209,7 +218,15 @@ def fit_generator(
     at most `divergence_retries` halvings, each logged and kept in `FittedGenerator.recoveries`; ddpm then stops
     early with its last good weights. When that fails too (and at once for dpgan, whose every fit spends privacy
     budget) the `GenerationError` carries a `diagnosis`. Any other failure becomes one `GenerationError`.
-    `params` of the result are those of the fit that succeeded (tvae / ctgan: the halved learning rate)."""
+    `params` of the result are those of the fit that succeeded (tvae / ctgan: the halved learning rate).
+
+    Time limit: `deadline` (a `time.monotonic()` reading) and / or `time_limit_s` (seconds from this call; with both,
+    the earlier end). The fit then ends after the epoch whose end lands nearest the deadline (`FitTimeLimit`: within
+    half an epoch of it), keeping the model as trained so far, or at `n_iter` epochs, which is only an upper bound
+    then (give a large one to let the time decide; not for dpgan, whose noise is calibrated to `n_iter` epochs).
+    ddpm's learning-rate decay is stretched to end at the deadline. A refit after a divergence has what is left.
+    Progress is logged as the time used and left (with `time_budget`: also the whole run's), each tenth of the fit's
+    time, and `FittedGenerator.budget_stop` records what happened."""
     check_plugin(plugin)
     if training.isna().any().any():
         raise GenerationError("The training frame has missing values; encode it with profiling.encode_for_generation.")
@@ -227,7 +244,14 @@ def fit_generator(
     else:
         merged = {k: v for k, v in merged.items() if k not in PRIVACY_PARAMETERS}
     workspace.mkdir(parents=True, exist_ok=True)
-    log(f"fitting {plugin} on {len(training)} rows × {training.shape[1]} columns with {merged}")
+    started = time.monotonic()
+    limits = [d for d in (deadline, None if time_limit_s is None else started + time_limit_s) if d is not None]
+    time_limit = None
+    if limits and plugin not in TRAINING_FREE_PLUGINS:
+        time_limit = FitTimeLimit(min(limits), max_epochs=int(merged.get("n_iter", 1)), plugin=plugin, log=log,
+                                  budget=time_budget, started=started)
+    within = "" if time_limit is None else f" within {time_limit.limit_s:.0f} s (at most {time_limit.max_epochs} epochs)"
+    log(f"fitting {plugin} on {len(training)} rows × {training.shape[1]} columns{within} with {merged}")
     start = time.perf_counter()
     recoveries: list[dict] = []
     attempt = merged
@@ -235,7 +259,8 @@ def fit_generator(
         guard = DivergenceGuard(plugin, divergence_retries, log) if plugin == "ddpm" else None
         try:
             model = _fit_once(training, plugin, attempt, seed=seed, workspace=workspace, log=log,
-                              on_epoch_end=on_epoch_end, device=device, encoder_cache=encoder_cache, guard=guard)
+                              on_epoch_end=on_epoch_end, device=device, encoder_cache=encoder_cache, guard=guard,
+                              time_limit=time_limit)
             break
         except passthrough:
             raise
@@ -263,30 +288,36 @@ def fit_generator(
     if plugin == "ddpm":
         clamp_ddpm_denoising_to_training_range(model)
     seconds = time.perf_counter() - start
-    log(f"fitted {plugin} in {seconds:.1f} s" + (f" after {len(recoveries)} divergence recover(ies)" if recoveries else ""))
-    return FittedGenerator(plugin, attempt, model, seconds, budget, recoveries)
+    budget_stop = None if time_limit is None else time_limit.record(time.monotonic() - started)
+    stopped = "" if not budget_stop or budget_stop["stopped_early_at_epoch"] is None else (
+        f", stopped by its {budget_stop['time_limit_s']:.0f} s time limit after epoch {budget_stop['stopped_early_at_epoch']}")
+    log(f"fitted {plugin} in {seconds:.1f} s{stopped}" + (f" after {len(recoveries)} divergence recover(ies)" if recoveries else ""))
+    return FittedGenerator(plugin, attempt, model, seconds, budget, recoveries, budget_stop)
 
 
 def _fit_once(
     training: pd.DataFrame, plugin: str, params: dict[str, Any], *, seed: int, workspace: Path,
     log: Callable[[str], None], on_epoch_end: Callable[[EpochEnd], None] | None, device: str,
-    encoder_cache: EncoderCache | None, guard: DivergenceGuard | None,
+    encoder_cache: EncoderCache | None, guard: DivergenceGuard | None, time_limit: FitTimeLimit | None = None,
 ) -> Any:
-    """One synthcity fit, watched (epochs, divergence); the fitted plugin."""
+    """One synthcity fit, watched (epochs, divergence, time limit); the fitted plugin."""
     import torch
     from synthcity.plugins.core.dataloader import GenericDataLoader
 
     # strict=False: one sampling pass. synthcity's strict mode silently drops rows outside the training schema
     # and duplicates, and re-samples up to 500 times, which has no time bound on a poorly trained model;
     # decode_from_generation enforces the source's ranges and types instead.
-    watcher = EpochWatcher(plugin, int(params.get("n_iter", 1)), log, on_epoch_end, guard)
+    watcher = EpochWatcher(plugin, int(params.get("n_iter", 1)), log, on_epoch_end, guard, time_limit)
     hooks = {"callbacks": [synthcity_callback(watcher)]} if plugin == "ddpm" else {}
     extra = {"device": torch.device(device)} if plugin not in TRAINING_FREE_PLUGINS else {}
     model = synthcity_plugins().get(plugin, random_state=seed, workspace=workspace, strict=False, **params, **hooks, **extra)
     watcher.model = model
     encoders = encoder_cache if plugin in ENCODER_PLUGINS else None
     with watching(watcher), reuse_tabular_encoders(encoders), heap_for_large_allocations():
-        model.fit(GenericDataLoader(training))
+        try:
+            model.fit(GenericDataLoader(training))
+        except TimeLimitReached:  # a VAE / GAN whose time is up: its weights as trained so far are the model
+            model.fitted = True  # what synthcity's fit sets when its epoch loop runs to the end
     return model
 
 

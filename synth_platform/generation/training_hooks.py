@@ -21,6 +21,11 @@ Divergence (a NaN or infinite training loss) is caught at the step it happens, i
   of the epoch with the last good weights, or, when no epoch ever ended with good weights, raises `TrainingDiverged`.
 - tvae, ctgan, dpgan: synthcity raises at the step on a NaN loss (and we check the losses for infinities); that
   becomes `TrainingDiverged`, which `generators.fit_generator` answers by fitting again with half the learning rate.
+
+A time limit (`EpochWatcher(time_limit=...)`, a `time_budget.FitTimeLimit`) ends a fit after the epoch its hook
+says is the last, keeping the model as trained so far: TabDDPM through its own early stop (`should_stop`, as the
+guard stops it), the VAE and GAN by `TimeLimitReached` raised at that epoch's end, which `generators.fit_generator`
+catches and then marks the plugin fitted (synthcity does so only when its epoch loop runs to the end).
 """
 
 from __future__ import annotations
@@ -66,6 +71,17 @@ class TrainingDiverged(Exception):
 
     def __reduce__(self):  # keep the fields through pickling (process pools, Dagster)
         return (type(self), (self.plugin, self.loss, self.epoch, self.step, str(self), self.recoveries))
+
+
+class TimeLimitReached(Exception):
+    """Raised at the end of a VAE or GAN epoch when the fit's time is up; the weights as trained so far stay."""
+
+    def __init__(self, plugin: str, epoch: int) -> None:
+        self.plugin, self.epoch = plugin, epoch
+        super().__init__(f"{plugin}: the fit's time is up after epoch {epoch}")
+
+    def __reduce__(self):
+        return (type(self), (self.plugin, self.epoch))
 
 
 @dataclass
@@ -189,18 +205,23 @@ class EpochWatcher:
     """Counts the epochs of one fit, logs progress about every tenth of them (with the time left) and calls
     `on_epoch_end(EpochEnd)` after each; exceptions it raises stop the fit and propagate. With a `guard` (ddpm),
     every training step's loss is checked for divergence; for the other plugins a NaN or infinite loss raises
-    `TrainingDiverged` (`diverged`)."""
+    `TrainingDiverged` (`diverged`). With a `time_limit` (`time_budget.FitTimeLimit`) the fit ends after the epoch
+    whose end it finds nearest its deadline (see the module's docstring), and it logs the progress instead (the
+    time used and left, not the epochs, which are only an upper bound then)."""
 
     def __init__(self, plugin: str, n_epochs: int, log: Callable[[str], None] = lambda message: None,
-                 on_epoch_end: Callable[[EpochEnd], None] | None = None, guard: DivergenceGuard | None = None) -> None:
+                 on_epoch_end: Callable[[EpochEnd], None] | None = None, guard: DivergenceGuard | None = None,
+                 time_limit: Any = None) -> None:
         self.plugin, self.n_epochs, self.log, self.on_epoch_end = plugin, max(1, int(n_epochs)), log, on_epoch_end
-        self.guard = guard
+        self.guard, self.time_limit = guard, time_limit
         self.model: Any = None  # the synthcity plugin being fitted, set before its fit starts
         self.epoch, self.start = 0, time.perf_counter()
         self.stop = False  # the guard stops the fit at the end of this epoch
 
     def begin(self) -> None:
         self.epoch, self.start = 0, time.perf_counter()
+        if self.time_limit is not None:
+            self.time_limit.begin()
 
     def diverged(self, loss: float, detail: str) -> TrainingDiverged:
         """The error for a NaN or infinite loss of a plugin without in-place recovery (tvae, ctgan, dpgan)."""
@@ -217,6 +238,12 @@ class EpochWatcher:
                 self.epoch, self.n_epochs, latest_loss(model),
                 lambda count, seed: sample_while_training(model, count, seed),
             ))
+        if self.time_limit is not None:
+            if not self.stop and self.time_limit.epoch_end(self.epoch, tabddpm):
+                self.stop = True
+                if tabddpm is None:  # the VAE and GAN loops have no early stop of their own to ask
+                    raise TimeLimitReached(self.plugin, self.epoch)
+            return
         n = self.n_epochs
         if self.epoch < n and self.epoch * 10 // n > (self.epoch - 1) * 10 // n:
             elapsed = time.perf_counter() - self.start

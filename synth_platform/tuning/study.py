@@ -56,6 +56,23 @@ class TrialTimedOut(RuntimeError):
     """A trial ran past its time limit; it is recorded as failed and the study goes on."""
 
 
+class StopWhenNoTimeForATrial:
+    """Optuna trial callback: after each trial, stops this worker's study loop when fewer seconds are left before
+    `deadline` (a `time.time()` reading: workers may be other processes) than the mean time of the trials it
+    completed, so no trial starts that is expected to end past the study's `timeout_s` (Optuna's own timeout only
+    stops trials from starting after it). Without a completed trial yet there is no estimate and nothing stops."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.durations: list[float] = []
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state == optuna.trial.TrialState.COMPLETE and trial.datetime_start and trial.datetime_complete:
+            self.durations.append((trial.datetime_complete - trial.datetime_start).total_seconds())
+        if self.durations and time.time() + sum(self.durations) / len(self.durations) > self.deadline:
+            study.stop()
+
+
 @dataclass(frozen=True)
 class TuningBudget:
     n_trials: int = 2  # 0: no new trials, choose from the study's existing comparable trials
@@ -559,12 +576,15 @@ def run_study(
                     timeout_s=budget.timeout_s, sampler=search.sampler, pruner=search.pruner,
                     base_seed=workers.derive_seed(seed, len(before)),  # a continued study draws new points
                     directions=tuple(directions), constraints=search.sampler != "cmaes",
-                    trial_callbacks=(tracker.trial_logger(),) if tracking_uri else (),
+                    trial_callbacks=((tracker.trial_logger(),) if tracking_uri else ())
+                    + (StopWhenNoTimeForATrial(time.time() + budget.timeout_s),),
                 )
                 summaries = workers.run_workers(spec, n_workers, total_trials=budget.n_trials, log=log)
             study = optuna.load_study(study_name=name, storage=storage)
             result = summarize(study, before, plugin=plugin, storage=mask_url(storage), budget=budget, search=search, policy=policy,
-                               timed_out=time.monotonic() - started >= budget.timeout_s, avoid=avoid, names=names,
+                               # fewer trials than asked with every worker ok: the time ended the study
+                               timed_out=time.monotonic() - started >= budget.timeout_s or all(s.ok for s in summaries),
+                               avoid=avoid, names=names,
                                fallback=fallback, log=log)
             if tracking_uri:
                 tracker.log_choice(name, result.best_trial_number, result.params,
