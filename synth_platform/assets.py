@@ -183,6 +183,9 @@ class ReportConfig(dg.Config):
     correlation_delta_max: float = Field(default=0.10, description="Threshold: mean |Δρ| over numeric pairs.")
     mia_auc_max: float = Field(default=0.60, description="Threshold: membership-inference AUC.")
     exact_copy_rate_max: float = Field(default=0.05, description="Threshold: share of synthetic rows copying a training row.")
+    detection_auc_max: float = Field(default=0.75, description="Fidelity threshold: AUC of a classifier telling synthetic from real rows (0.5 = indistinguishable); at most this.")
+    tstr_ratio_min: float = Field(default=0.96, description="Fidelity threshold: TSTR / TRTR score ratio on the holdout (1 = as useful as the real rows); at least this.")
+    fidelity_checks_blocking: bool = Field(default=False, description="Whether the two fidelity checks (detection AUC, TSTR ratio) fail with ERROR and block downstream like the four thresholds, and count towards all green; off: they warn.")
     privacy_rows: int = Field(default=2000, description="Query rows per side for distance metrics (references are never subsampled).")
     bootstrap_resamples: int = Field(default=200, description="Bootstrap resamples behind the 95% intervals of the judged metrics.")
     risk_attacks: int = Field(default=RISK_ATTACKS, description="Attacks per re-identification risk (singling out, linkability, inference; capped at the holdout's rows).")
@@ -190,7 +193,11 @@ class ReportConfig(dg.Config):
     seed: int = 0
 
     def thresholds(self) -> Thresholds:
-        return Thresholds(self.ks_mean_max, self.correlation_delta_max, self.mia_auc_max, self.exact_copy_rate_max)
+        return Thresholds(
+            ks_mean_max=self.ks_mean_max, correlation_delta_max=self.correlation_delta_max, mia_auc_max=self.mia_auc_max,
+            exact_copy_rate_max=self.exact_copy_rate_max, detection_auc_max=self.detection_auc_max,
+            tstr_ratio_min=self.tstr_ratio_min, fidelity_checks_blocking=self.fidelity_checks_blocking,
+        )
 
 
 @dataclass

@@ -1,5 +1,7 @@
-"""Blocking asset checks: the synthetic table against the source's contract, and one per "all green" threshold of
-the report."""
+"""Blocking asset checks: the synthetic table against the source's contract, one per "all green" threshold of the
+report, and one per fidelity threshold (detection AUC, TSTR/TRTR ratio). Every check is defined blocking; Dagster
+blocks downstream assets only on a failure of ERROR severity, so the fidelity checks, which fail with WARN unless
+the report's thresholds say `fidelity_checks_blocking`, warn without blocking by default."""
 
 import json
 
@@ -10,7 +12,7 @@ from synth_platform.profiling.contract import validate_contract
 from synth_platform.profiling.disclosure import KINDS, find_disclosures
 from synth_platform.resources import PlatformStorage
 from synth_platform.sampling.source import SourceSample
-from synth_platform.evaluation.thresholds import THRESHOLD_RULES, ThresholdRule, evaluate_threshold
+from synth_platform.evaluation.thresholds import FIDELITY_RULES, THRESHOLD_RULES, ThresholdRule, evaluate_threshold
 
 
 def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
@@ -21,12 +23,14 @@ def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
         if value is None:
             text = f"{rule.metric} is not applicable to this table"
         else:
-            relation = "≤" if verdict["passed"] else ">"
+            relation = rule.relation(verdict["passed"])
             interval = verdict.get("interval")
             shown = f"{value:.4f}" + (f" (95% interval {interval[0]:.4f}–{interval[1]:.4f})" if interval else "")
             text = f"{rule.metric} = {shown} {relation} {verdict['threshold']:.4f} (margin {verdict['margin']:+.4f})"
             if verdict.get("conclusive") is False:
                 text += "; the threshold lies inside the interval, so this verdict is not conclusive"
+            if not verdict["passed"] and not verdict["blocking"]:
+                text += "; a warning: it blocks nothing (set fidelity_checks_blocking to make it block)"
         interval_metadata = {}
         if verdict.get("interval"):
             interval_metadata = {
@@ -36,10 +40,13 @@ def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
             }
         return dg.AssetCheckResult(
             passed=verdict["passed"],
-            severity=dg.AssetCheckSeverity.ERROR,
+            # The four "all green" checks always ERROR; the fidelity ones only when the report says they block.
+            severity=dg.AssetCheckSeverity.ERROR if verdict["blocking"] else dg.AssetCheckSeverity.WARN,
             description=text,
             metadata={
                 "metric": rule.metric,
+                "direction": rule.direction,
+                "blocking": verdict["blocking"],
                 "value": float("nan") if value is None else value,
                 "threshold": verdict["threshold"],
                 "margin": float("nan") if verdict["margin"] is None else verdict["margin"],
@@ -52,6 +59,7 @@ def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
 
 
 THRESHOLD_CHECKS = [threshold_check(rule) for rule in THRESHOLD_RULES]
+FIDELITY_CHECKS = [threshold_check(rule) for rule in FIDELITY_RULES]
 
 
 @dg.asset_check(
@@ -153,4 +161,5 @@ def synthetic_table_discloses_no_source_values(
     )
 
 
-ALL_CHECKS = [synthetic_table_meets_source_contract, synthetic_table_discloses_no_source_values, *THRESHOLD_CHECKS]
+ALL_CHECKS = [synthetic_table_meets_source_contract, synthetic_table_discloses_no_source_values, *THRESHOLD_CHECKS,
+              *FIDELITY_CHECKS]

@@ -163,6 +163,12 @@ def _privacy_utility_report(check: _Checker) -> None:
     for key in ("ks_mean_max", "correlation_delta_max", "exact_copy_rate_max"):
         check.number(key, 0.0, 1.0)
     check.number("mia_auc_max", 0.5, 1.0, hint=" An AUC of 0.5 is a coin toss: no limit can be stricter.")
+    check.number("detection_auc_max", 0.5, 1.0,
+                 hint=" An AUC of 0.5 means synthetic rows cannot be told from real ones: no limit can be stricter.")
+    check.number("tstr_ratio_min", 0.0, 1.0,
+                 hint=" A ratio of 1 asks models trained on synthetic rows to score as well as those trained on real rows.")
+    if "fidelity_checks_blocking" in check.config and not isinstance(check.config["fidelity_checks_blocking"], bool):
+        check.add("fidelity_checks_blocking", f"must be true or false, got {check.config['fidelity_checks_blocking']!r}.")
     check.number("privacy_rows", MIN_PRIVACY_ROWS, 10_000_000, integer=True)
     check.number("bootstrap_resamples", 0, 100_000, integer=True, hint=" 0 turns the intervals off.")
     check.number("risk_attacks", 1, 1_000_000, integer=True)

@@ -81,7 +81,8 @@ def test_report_is_json_with_every_metric_and_written_to_disk(chain, storage):
     assert report["generator"]["plugin"] == "ddpm"
     assert json.loads((storage.reports_dir / "latest.json").read_text())["run_id"] == report["run_id"]
     assert {"verdicts", "headline_plot", "report_html", "report_path"} <= set(metadata)
-    assert len(metadata["verdicts"].records) == 4
+    assert len(metadata["verdicts"].records) == 6  # the four "all green" thresholds and the two fidelity checks
+    assert report["metrics"]["tstr_ratio"] is not None and isinstance(report["fidelity_green"], bool)
     assert metadata["headline_plot"].value.startswith("![") and "data:image/png;base64," in metadata["headline_plot"].value
     html_path = Path(metadata["report_html"].value)
     assert html_path == Path(report["html_path"]) and html_path.name == "privacy_utility_report.html"

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from synth_platform.evaluation.distances import MISSING, as_category
+from synth_platform.evaluation.thresholds import AT_LEAST, direction_of
 
 REAL_COLOUR = "#1f77b4"
 SYNTHETIC_COLOUR = "#ff7f0e"
@@ -54,7 +55,33 @@ JUDGED = {
                                  "better; 0.5 is the ideal."),
     "exact_copy_rate": ("Privacy: copied rows",
                         "Share of synthetic rows identical to a real training row. Lower is better."),
+    "detection_auc": ("Fidelity: real or synthetic?",
+                      "How well a classifier (cross-validated gradient boosting) tells synthetic rows from real ones "
+                      "(0.5 = it cannot, 1 = every synthetic row is recognisable). Lower is better; 0.5 is the ideal."),
+    "tstr_ratio": ("Fidelity: useful for prediction",
+                   "Holdout score of a model trained on synthetic rows divided by that of the same model trained on the "
+                   "real training rows (1 = as useful as the real rows). Higher is better."),
 }
+
+
+def _at_least(verdict: dict) -> bool:
+    return (verdict.get("direction") or direction_of(verdict.get("metric", ""))) == AT_LEAST
+
+
+def _relation(verdict: dict) -> str:
+    """The sign between value and threshold as the verdict has it: ≤ / > (at most), ≥ / < (at least)."""
+    if _at_least(verdict):
+        return "≥" if verdict["passed"] else "<"
+    return "≤" if verdict["passed"] else ">"
+
+
+def _limit_sign(verdict: dict) -> str:
+    return "≥" if _at_least(verdict) else "≤"
+
+
+def _warns(verdict: dict) -> bool:
+    """A failed verdict that blocks nothing (a fidelity check while fidelity_checks_blocking is off)."""
+    return not verdict["passed"] and not verdict.get("blocking", True)
 
 # The other metrics: one line each, and which direction is good.
 OTHER_METRICS = {
@@ -251,8 +278,8 @@ def headline_png(report: dict) -> bytes:
                           fmt="none", ecolor="black", capsize=4, linewidth=1.2)
         axes.axvline(threshold, color="black", linestyle="--", linewidth=1.4)
         axes.set_xlim(0, (top or 1e-3) * 1.45)
-        relation = "≤" if verdict["passed"] else ">"
-        outcome = "pass" if verdict["passed"] else "FAIL"
+        relation = _relation(verdict)
+        outcome = "pass" if verdict["passed"] else ("WARN" if _warns(verdict) else "FAIL")
         if verdict.get("conclusive") is False:
             outcome += "\n(inconclusive)"
         axes.text(1.03, 0.5, f"{value:.3f} {relation} {threshold:g}: {outcome}", transform=axes.transAxes,
@@ -489,19 +516,29 @@ def _tstr_png(utility: dict) -> bytes:
 
 def _headline(report: dict) -> str:
     verdicts = report.get("verdicts") or {}
-    failed = [(name, v) for name, v in verdicts.items() if not v["passed"]]
+    # "Green" is about the blocking checks; a fidelity check that only warns is listed as a warning beside it.
+    blocking = {name: v for name, v in verdicts.items() if v.get("blocking", True)}
+    failed = [(name, v) for name, v in blocking.items() if not v["passed"]]
+    warned = [(name, v) for name, v in verdicts.items() if _warns(v)]
     inconclusive = [(name, v) for name, v in verdicts.items() if v.get("conclusive") is False]
     green = bool(report.get("all_green", not failed))
     source = report.get("source") or {}
     title = f"Privacy and utility report{' – ' + _e(source['table']) if source.get('table') else ''}"
-    if green:
-        verdict = f"<p><strong>All green:</strong> the synthetic table passes all {len(verdicts)} checks.</p>"
-    else:
-        items = "".join(
+
+    def listed(items: list[tuple[str, dict]]) -> str:
+        return "".join(
             f"<li>{_e(JUDGED.get(v['metric'], (name,))[0])}: <code>{_e(v['metric'])}</code> = {_fmt(v['value'])}, "
-            f"above the threshold {_fmt(v['threshold'], 2)}</li>" for name, v in failed)
-        verdict = (f"<p><strong>Not green:</strong> {len(failed)} of {len(verdicts)} checks failed.</p>"
-                   f"<ul>{items}</ul>")
+            f"{'below' if _at_least(v) else 'above'} the threshold {_fmt(v['threshold'], 2)}</li>" for name, v in items)
+
+    if green:
+        verdict = f"<p><strong>All green:</strong> the synthetic table passes all {len(blocking)} checks.</p>"
+    else:
+        verdict = (f"<p><strong>Not green:</strong> {len(failed)} of {len(blocking)} checks failed.</p>"
+                   f"<ul>{listed(failed)}</ul>")
+    if warned:
+        verdict += (f"<p><strong>Warning:</strong> {len(warned)} of {len(verdicts) - len(blocking)} fidelity checks "
+                    f"failed (they warn and block nothing unless fidelity_checks_blocking is set).</p>"
+                    f"<ul>{listed(warned)}</ul>")
     note = ""
     if inconclusive:
         names = ", ".join(f"<code>{_e(v['metric'])}</code>" for _, v in inconclusive)
@@ -539,8 +576,10 @@ def _verdict_section(report: dict) -> str:
         interval_text = f"{interval[0]:.4f} – {interval[1]:.4f}" if interval else "—"
         if verdict.get("value") is None:
             result, result_class = "pass (not applicable)", "pass"
+        elif verdict["passed"]:
+            result, result_class = "pass", "pass"
         else:
-            result, result_class = ("pass", "pass") if verdict["passed"] else ("FAIL", "fail")
+            result, result_class = ("FAIL (warning)", "warn") if _warns(verdict) else ("FAIL", "fail")
         if verdict.get("conclusive") is None:
             conclusive, conclusive_class = "—", ""
         elif verdict["conclusive"]:
@@ -550,7 +589,7 @@ def _verdict_section(report: dict) -> str:
         rows.append(
             f'<tr data-check="{_e(name)}"><td><strong>{_e(label)}</strong><br><code>{_e(verdict["metric"])}</code>'
             f'<div class="explain">{_e(meaning)}</div></td><td class="num">{_fmt(verdict.get("value"))}</td>'
-            f'<td class="num">{interval_text}</td><td class="num">≤ {_fmt(verdict["threshold"], 2)}</td>'
+            f'<td class="num">{interval_text}</td><td class="num">{_limit_sign(verdict)} {_fmt(verdict["threshold"], 2)}</td>'
             f'<td class="{result_class}">{result}</td><td class="{conclusive_class}">{conclusive}</td></tr>')
     table = ('<table class="verdicts"><thead><tr><th>check</th><th>value</th><th>95% interval</th><th>threshold</th>'
              f'<th>result</th><th>conclusive?</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -558,7 +597,9 @@ def _verdict_section(report: dict) -> str:
         f"{v['metric']} {_fmt(v.get('value'))} {'pass' if v['passed'] else 'FAIL'} (threshold {_fmt(v['threshold'], 2)})"
         for v in verdicts.values())
     return (
-        "<h2>Checks</h2><p class=\"explain\">Each check passes when its value is at or below the threshold. The 95% "
+        "<h2>Checks</h2><p class=\"explain\">Each check passes when its value is at or below its threshold (≤), or "
+        "at or above it (≥) for a check where higher is better. The fidelity checks (real or synthetic, useful for "
+        "prediction) only warn unless the run makes them block. The 95% "
         "interval shows how much the value would move on another sample of the same size; when the threshold lies "
         "inside it, the verdict is <em>inconclusive</em> (it stands, but a larger sample could flip it).</p>"
         f'<div class="wide">{_img(headline_png(report), "verdicts", "Checks: " + alt)}</div>{table}')

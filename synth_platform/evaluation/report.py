@@ -19,7 +19,8 @@ from synth_platform.profiling.values import datetime_seconds
 
 # The thresholds live in a light module of their own (the Dagster definitions load it); re-exported here.
 from synth_platform.evaluation.thresholds import (  # noqa: E402,F401
-    RISK_ATTACKS, THRESHOLD_RULES, ThresholdRule, Thresholds, evaluate_threshold,
+    FIDELITY_RULES, REPORT_RULES, RISK_ATTACKS, RULE_OF_METRIC, THRESHOLD_RULES, ThresholdRule, Thresholds,
+    evaluate_threshold, judge, tstr_ratio,
 )
 
 RISK_METRICS = {  # report metric -> risk of `reidentification_section`
@@ -127,8 +128,9 @@ def build_report(
     risk_attacks: int = RISK_ATTACKS,
     risk_secret: str = "",
 ) -> dict:
-    """Compute every metric, the 95% intervals of the verdict-bearing ones, and every threshold verdict;
-    returns a JSON-ready dict.
+    """Compute every metric, the 95% intervals of the four "all green" metrics, and every threshold verdict
+    (`thresholds.judge`: the four, and the fidelity checks on detection AUC and the TSTR/TRTR ratio, which have no
+    interval); returns a JSON-ready dict.
 
     Sampling, stated in the report: distance metrics use up to `privacy_rows` query rows per side, but every
     reference set is used whole (all synthetic rows for the attacks, all training rows for NNDR, an equal-size
@@ -216,6 +218,7 @@ def build_report(
         "tstr_score": utility["train_synthetic_test_real"]["score"] if utility else None,
         "trtr_score": utility["train_real_test_real"]["score"] if utility else None,
     }
+    point["tstr_ratio"] = tstr_ratio(point["tstr_score"], point["trtr_score"])
     reidentification = reidentification_section(
         training, holdout, synthetic, profile, secret=risk_secret or target, n_attacks=risk_attacks, seed=seed)
     for name, risk in RISK_METRICS.items():
@@ -249,9 +252,9 @@ def build_report(
         },
         "thresholds": asdict(thresholds),
     }
-    report["verdicts"] = {rule.check_name: evaluate_threshold(report, rule) for rule in THRESHOLD_RULES}
-    report["all_green"] = all(v["passed"] for v in report["verdicts"].values())
-    return report
+    # Verdicts of every rule; all_green: the blocking ones (the four, and the fidelity two when they block);
+    # fidelity_green: detection AUC and TSTR ratio.
+    return judge(report)
 
 
 def reidentification_section(
@@ -380,7 +383,11 @@ def report_markdown(report: dict) -> str:
             outcome = "pass" if verdict["passed"] else "**FAIL**"
             if verdict.get("conclusive") is False:
                 outcome += " (threshold inside the interval)"
-            lines.append(f"| {name} | {shown} | {interval_text} | ≤ {verdict['threshold']:.2f} | {outcome} |")
+            rule = RULE_OF_METRIC.get(name)
+            sign = rule.limit_sign if rule is not None else "≤"
+            if not verdict["passed"] and not verdict.get("blocking", True):
+                outcome += " (warning)"
+            lines.append(f"| {name} | {shown} | {interval_text} | {sign} {verdict['threshold']:.2f} | {outcome} |")
         else:
             lines.append(f"| {name} | {shown} | {interval_text} | | |")
     worst = sorted(report["per_column"], key=lambda row: row["value"], reverse=True)[:5]

@@ -11,18 +11,28 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from synth_platform.evaluation.thresholds import AT_LEAST, AT_MOST, direction_of
+
 # Failure kinds in the order the policy answers them when several fail at once: privacy first (a generator that
 # leaks is not fixed by training it longer, and utility fixes tend to leak more), then copies, then the joint
-# structure, then the marginals.
+# structure, then the marginals; then the two fidelity checks (they warn unless `fidelity_checks_blocking`), after
+# everything "all green" needs: the rows' realism as a whole (detection AUC), then their use for prediction (TSTR).
+# Two kinds, not one: each kind has one target metric by which the optimizer's learning judges its rules
+# (`learning.TARGET_METRIC`), and the two move apart (columns shuffled independently keep KS but are detected at
+# once; a generator can fool the detector on the features and still lose the target's dependence on them).
 PRIVACY, DUPLICATES, CORRELATION, UTILITY = "privacy", "duplicates", "correlation", "utility"
-FAILURE_PRIORITY = (PRIVACY, DUPLICATES, CORRELATION, UTILITY)
+FIDELITY, DOWNSTREAM = "fidelity", "downstream"
+FAILURE_PRIORITY = (PRIVACY, DUPLICATES, CORRELATION, UTILITY, FIDELITY, DOWNSTREAM)
 FAILURE_OF_CHECK = {
     "membership_inference_auc_within_threshold": PRIVACY,
     "duplicate_rate_within_threshold": DUPLICATES,
     "correlation_delta_within_threshold": CORRELATION,
     "ks_mean_within_threshold": UTILITY,
+    "detection_auc_within_threshold": FIDELITY,
+    "tstr_ratio_at_least": DOWNSTREAM,
 }
 DRIVERS_SHOWN = 3  # columns or pairs quoted in a root-cause sentence
+SEPARATING_GAP = 0.05  # a column whose KS / TVD is above this, or a pair whose |Δ| is, is named as separating rows
 
 
 @dataclass(frozen=True)
@@ -34,17 +44,31 @@ class Finding:
     threshold: float
     cause: str  # the root-cause sentence
     drivers: tuple[str, ...] = ()  # the columns or column pairs driving the value, worst first
+    direction: str = AT_MOST  # AT_MOST: lower is better (value over threshold fails); AT_LEAST: higher is better
 
     @property
     def excess(self) -> float:
-        """How far over its threshold the value is (positive when failing)."""
-        return self.value - self.threshold
+        """How far on the failing side of its threshold the value is (positive when failing, in either direction)."""
+        return self.value - self.threshold if self.direction == AT_MOST else self.threshold - self.value
+
+    @property
+    def ratio(self) -> float:
+        """How many times worse than its threshold the value is (> 1 when failing): value / threshold for "at
+        most", threshold / value for "at least" (inf for a value at or below 0)."""
+        if self.direction == AT_MOST:
+            return self.value / self.threshold if self.threshold > 0 else float("inf")
+        return self.threshold / self.value if self.value > 0 else float("inf")
+
+    @property
+    def relation(self) -> str:
+        """"over" or "under" its threshold, as the failure lies."""
+        return "over" if self.direction == AT_MOST else "under"
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     findings: tuple[Finding, ...]  # failed checks, in FAILURE_PRIORITY order
-    margins: dict[str, float] = field(default_factory=dict)  # threshold - value of every judged metric (passing too)
+    margins: dict[str, float] = field(default_factory=dict)  # of every judged metric (passing too): positive when passing
     rows: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -80,13 +104,14 @@ def diagnose(report: dict) -> Diagnosis:
     for check, verdict in report["verdicts"].items():
         if verdict.get("value") is None:
             continue
-        margins[verdict["metric"]] = float(verdict["threshold"]) - float(verdict["value"])
+        value, threshold = float(verdict["value"]), float(verdict["threshold"])
+        direction = verdict.get("direction") or direction_of(verdict["metric"])
+        margins[verdict["metric"]] = threshold - value if direction == AT_MOST else value - threshold
         if verdict["passed"] or check not in FAILURE_OF_CHECK:
             continue
         failure = FAILURE_OF_CHECK[check]
-        value, threshold = float(verdict["value"]), float(verdict["threshold"])
         cause, drivers = _CAUSES[failure](report, value, threshold)
-        findings.append(Finding(failure, check, verdict["metric"], value, threshold, cause, tuple(drivers)))
+        findings.append(Finding(failure, check, verdict["metric"], value, threshold, cause, tuple(drivers), direction))
     findings.sort(key=lambda f: FAILURE_PRIORITY.index(f.failure))
     return Diagnosis(tuple(findings), margins, dict(report.get("rows", {})))
 
@@ -156,4 +181,58 @@ def _duplicates_cause(report: dict, value: float, threshold: float) -> tuple[str
     return cause + ".", []
 
 
-_CAUSES = {UTILITY: _marginal_cause, CORRELATION: _correlation_cause, PRIVACY: _privacy_cause, DUPLICATES: _duplicates_cause}
+def _separating_columns(report: dict) -> list[dict]:
+    """Columns whose distribution differs most (KS or TVD above SEPARATING_GAP), worst first."""
+    rows = sorted((r for r in report.get("per_column", []) if r["value"] > SEPARATING_GAP), key=lambda r: r["value"], reverse=True)
+    return rows[:DRIVERS_SHOWN]
+
+
+def _separating_pairs(report: dict) -> list[tuple[str, str, str]]:
+    """Column pairs whose dependence differs most (|Δρ| of numeric pairs, |ΔCramér's V| of pairs with a category,
+    above SEPARATING_GAP), worst first: (column, column, the numbers in words)."""
+    pairs = [(abs(r - s), a, b, f"ρ {r:+.2f} real vs {s:+.2f} synthetic")
+             for a, b, r, s in worst_correlation_pairs(report.get("correlation", {}), n=DRIVERS_SHOWN)]
+    for pair in (report.get("association") or {}).get("by_pair") or []:
+        a, b = pair["pair"]
+        pairs.append((float(pair["delta"]), a, b,
+                      f"Cramér's V {pair['cramers_v_real']:.2f} real vs {pair['cramers_v_synthetic']:.2f} synthetic"))
+    pairs.sort(key=lambda p: p[0], reverse=True)
+    return [(a, b, text) for delta, a, b, text in pairs[:DRIVERS_SHOWN] if delta > SEPARATING_GAP]
+
+
+def _detection_cause(report: dict, value: float, threshold: float) -> tuple[str, list[str]]:
+    cause = (f"Detection AUC {value:.3f} > {threshold:.2f}: a classifier tells synthetic rows from real ones "
+             "(0.5 = indistinguishable), so the rows are not realistic as a whole")
+    columns, pairs = _separating_columns(report), _separating_pairs(report)
+    # The report holds no importances of the detector itself: what separates is read off the per-column
+    # distances and the pairwise dependence deltas, the largest first.
+    if columns:
+        cause += "; columns whose values differ most: " + ", ".join(
+            f"`{r['column']}` ({r['statistic'].upper()} {r['value']:.3f})" for r in columns)
+    if pairs:
+        cause += "; pairs whose dependence differs most: " + ", ".join(f"`{a}`×`{b}` ({text})" for a, b, text in pairs)
+    if not columns and not pairs:
+        cause += ("; no single column nor pair differs by more than "
+                  f"{SEPARATING_GAP:g}, so the detector separates on combinations of several columns")
+    return cause + ".", [r["column"] for r in columns] + [f"{a}×{b}" for a, b, _ in pairs]
+
+
+def _downstream_cause(report: dict, value: float, threshold: float) -> tuple[str, list[str]]:
+    m, utility = report["metrics"], report.get("train_synthetic_test_real") or {}
+    target, score = utility.get("target"), utility.get("score_name", "score")
+    cause = f"TSTR/TRTR ratio {value:.3f} < {threshold:.2f}: a model trained on synthetic rows"
+    if m.get("tstr_score") is not None and m.get("trtr_score") is not None:
+        cause += (f" scores {m['tstr_score']:.3f} ({score}) on the real holdout vs {m['trtr_score']:.3f} for one "
+                  "trained on the real training rows")
+    else:
+        cause += " scores less on the real holdout than one trained on the real training rows"
+    if target:
+        cause += f", predicting `{target}`: the synthetic rows do not keep how `{target}` depends on the other columns"
+    target_row = next((r for r in report.get("per_column", []) if r["column"] == target), None)
+    if target_row is not None and target_row["value"] > SEPARATING_GAP:
+        cause += f" (its own distribution is off too: {target_row['statistic'].upper()} {target_row['value']:.3f})"
+    return cause + ".", [target] if target else []
+
+
+_CAUSES = {UTILITY: _marginal_cause, CORRELATION: _correlation_cause, PRIVACY: _privacy_cause, DUPLICATES: _duplicates_cause,
+           FIDELITY: _detection_cause, DOWNSTREAM: _downstream_cause}

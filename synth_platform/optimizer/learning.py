@@ -2,7 +2,8 @@
 it targeted, and the rules for a failure are ranked by how often they fixed it on similar datasets.
 
 How a rule is scored. Each attempt's outcome counts as a success of 1 when the targeted metric passed its threshold
-afterwards (fixed), 0.5 when it got lower without passing (improved), and 0 when it stayed the same or got worse.
+afterwards (fixed), 0.5 when it moved the right way without passing (improved: lower, or higher for the "at least"
+metric `tstr_ratio`), and 0 when it stayed the same or got worse.
 For each rule and failure kind the optimizer keeps a Beta estimate of the chance that the rule helps:
 
 - Prior: the hand-written order of `policy.POLICY`. The first rule for a failure starts at a mean of 0.70 and the
@@ -36,11 +37,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from synth_platform import ddl
+from synth_platform.evaluation.thresholds import AT_LEAST, direction_of, tstr_ratio
 from synth_platform.optimizer.diagnosis import (
     CORRELATION,
+    DOWNSTREAM,
     DUPLICATES,
     FAILURE_OF_CHECK,
     FAILURE_PRIORITY,
+    FIDELITY,
     PRIVACY,
     UTILITY,
     Diagnosis,
@@ -52,12 +56,15 @@ OUTCOME_TABLE = "synth_optimizer_memory"
 TOLERANCE = 1e-9  # absolute: a target metric that moved less than this did not move
 PRIOR_FIRST, PRIOR_LAST = 0.7, 0.4  # prior means of the first and last hand-written rule of a failure
 
-# The metric each failure kind targets; all four are lower-is-better.
+# The metric each failure kind targets: lower is better for all but `tstr_ratio` (an "at least" metric: higher is
+# better; `thresholds.direction_of`).
 TARGET_METRIC: dict[str, str] = {
     PRIVACY: "membership_inference_auc",
     DUPLICATES: "exact_copy_rate",
     CORRELATION: "correlation_delta",
     UTILITY: "ks_mean",
+    FIDELITY: "detection_auc",
+    DOWNSTREAM: "tstr_ratio",
 }
 JUDGED_METRICS: tuple[str, ...] = tuple(TARGET_METRIC[failure] for failure in FAILURE_PRIORITY)
 
@@ -85,7 +92,8 @@ def _number_or_none(value: Any) -> float | None:
 @dataclass(frozen=True)
 class AttemptOutcome:
     """What one adjusted attempt of a chain did: the rule applied to its parent's failure, and the judged metrics
-    before (the parent's report) and after (this attempt's report). Lower is better for every metric."""
+    before (the parent's report) and after (this attempt's report). Lower is better for every metric but an "at
+    least" one (`tstr_ratio`), for which higher is: `improved`, `worse` and `fixed` follow the target's direction."""
 
     chain: str  # the optimizer chain (its first run)
     attempt: int  # 1 for the first adjusted re-run
@@ -125,14 +133,24 @@ class AttemptOutcome:
         return float(self.after[self.target_metric])
 
     @property
+    def higher_is_better(self) -> bool:
+        return direction_of(self.target_metric) == AT_LEAST
+
+    @property
+    def _gain(self) -> float:
+        """How far the target moved the right way (negative: the wrong way)."""
+        change = self.target_after - self.target_before
+        return change if self.higher_is_better else -change
+
+    @property
     def improved(self) -> bool:
-        """The target metric got lower by more than `TOLERANCE`."""
-        return self.target_after < self.target_before - TOLERANCE
+        """The target metric moved the right way (lower; higher for an "at least" metric) by more than `TOLERANCE`."""
+        return self._gain > TOLERANCE
 
     @property
     def worse(self) -> bool:
-        """The target metric got higher by more than `TOLERANCE`."""
-        return self.target_after > self.target_before + TOLERANCE
+        """The target metric moved the wrong way (higher; lower for an "at least" metric) by more than `TOLERANCE`."""
+        return self._gain < -TOLERANCE
 
     @property
     def no_effect(self) -> bool:
@@ -141,7 +159,9 @@ class AttemptOutcome:
 
     @property
     def fixed(self) -> bool:
-        """The target metric passes its threshold after the change."""
+        """The target metric passes its threshold after the change (at or below it; at or above for "at least")."""
+        if self.higher_is_better:
+            return self.target_after >= self.target_threshold
         return self.target_after <= self.target_threshold
 
     @property
@@ -154,10 +174,12 @@ class AttemptOutcome:
 
 
 def _judged_metrics(report: Mapping[str, Any]) -> dict[str, float | None]:
-    """The four judged metrics of a report: from `metrics`, else from the verdict that judges them; None when
-    neither has a value (not applicable to the table)."""
+    """The judged metrics of a report: from `metrics`, else from the verdict that judges them; None when neither has
+    a value (not applicable to the table). A report from before `tstr_ratio` was a metric gets it from its scores."""
     verdict_values = {v.get("metric"): v.get("value") for v in report.get("verdicts", {}).values()}
-    metrics = report.get("metrics") or {}
+    metrics = dict(report.get("metrics") or {})
+    if metrics.get("tstr_ratio") is None and "tstr_ratio" not in verdict_values:
+        metrics["tstr_ratio"] = tstr_ratio(_number_or_none(metrics.get("tstr_score")), _number_or_none(metrics.get("trtr_score")))
     return {name: _number_or_none(metrics[name] if metrics.get(name) is not None else verdict_values.get(name))
             for name in JUDGED_METRICS}
 
@@ -176,7 +198,9 @@ def _diagnosis_kind(report: Mapping[str, Any]) -> str:
         value = _number_or_none(verdict.get("value"))
         if value is None or verdict.get("passed") or check not in FAILURE_OF_CHECK:
             continue
-        findings.append(Finding(FAILURE_OF_CHECK[check], check, verdict["metric"], value, float(verdict["threshold"]), ""))
+        direction = verdict.get("direction") or direction_of(verdict["metric"])
+        findings.append(Finding(FAILURE_OF_CHECK[check], check, verdict["metric"], value, float(verdict["threshold"]), "",
+                                direction=direction))
     findings.sort(key=lambda f: FAILURE_PRIORITY.index(f.failure))
     return Diagnosis(tuple(findings)).kind
 

@@ -24,7 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Sequence
 
 from synth_platform.generation.generators import DEFAULT_TRAINING_STEPS, DP_PLUGINS, PLUGIN_DEFAULTS
-from synth_platform.optimizer.diagnosis import CORRELATION, DUPLICATES, FAILURE_PRIORITY, PRIVACY, UTILITY, Diagnosis
+from synth_platform.optimizer.diagnosis import (
+    CORRELATION,
+    DOWNSTREAM,
+    DUPLICATES,
+    FAILURE_PRIORITY,
+    FIDELITY,
+    PRIVACY,
+    UTILITY,
+    Diagnosis,
+)
 
 DEFAULT_MAX_ATTEMPTS = 3
 MAX_TRAINING_STEPS = 40_000
@@ -187,9 +196,11 @@ def _scale_steps(s: Situation, factor: float, reason: str) -> Change | None:
 
 
 def _steps_factor(s: Situation, failure: str) -> float:
-    """The further a value is over its threshold, the longer to train: ×2, ×4 or ×8 (ratio value/threshold)."""
+    """The further a value is from its threshold, the longer to train: ×2, ×4 or ×8 (by `Finding.ratio`: value /
+    threshold for an "at most" metric, threshold / value for an "at least" one)."""
     finding = s.diagnosis.finding(failure)
-    ratio = finding.value / finding.threshold if finding and finding.threshold > 0 else 2.0
+    ratio = finding.ratio if finding and finding.threshold > 0 else 2.0
+    ratio = ratio if math.isfinite(ratio) else 8.0
     return float(min(8, max(2, 2 ** math.ceil(math.log2(max(ratio, 1.0001))))))
 
 
@@ -260,7 +271,7 @@ def retune_with_tighter_copy_limit(s: Situation) -> Change | None:
     return _reopen_with_limit(s, "exact_copy_rate_max", limit, f"exact-copy limit {current:g} halved to {limit:g}")
 
 
-def larger_batch(s: Situation) -> Change | None:
+def larger_batch(s: Situation, reason: str = "joint structure is off") -> Change | None:
     if s.failing(UTILITY):
         return None  # the marginals are off too: under-trained, train longer first (it serves both)
     cap = min(MAX_BATCH_SIZE, max(16, s.training_rows // 2))
@@ -269,11 +280,11 @@ def larger_batch(s: Situation) -> Change | None:
         return None
     bound = f", capped at {cap:,} = min({MAX_BATCH_SIZE:,}, training rows / 2)" if new < s.batch_size * 2 else ""
     tuning, generation = _with(s, generation={"batch_size": new})
-    return (f"joint structure is off: batch ×2 = {s.batch_size * 2:,}{bound} (same steps, more rows per step)",
+    return (f"{reason}: batch ×2 = {s.batch_size * 2:,}{bound} (same steps, more rows per step)",
             tuning, generation)
 
 
-def wider_model(s: Situation) -> Change | None:
+def wider_model(s: Situation, reason: str = "joint structure is off") -> Change | None:
     if s.failing(UTILITY) or s.plugin not in MODEL_WIDTH_PARAMETER:
         return None
     name, _ = MODEL_WIDTH_PARAMETER[s.plugin]
@@ -282,7 +293,7 @@ def wider_model(s: Situation) -> Change | None:
         return None
     bound = f", capped at {MAX_MODEL_WIDTH:,}" if new < s.model_width * 2 else ""
     tuning, generation = _with(s, generation={"model_width": new})
-    return f"joint structure is off: wider model, {name} ×2 = {s.model_width * 2:,}{bound}", tuning, generation
+    return f"{reason}: wider model, {name} ×2 = {s.model_width * 2:,}{bound}", tuning, generation
 
 
 def train_longer(s: Situation, failure: str) -> Change | None:
@@ -290,8 +301,9 @@ def train_longer(s: Situation, failure: str) -> Change | None:
     if finding is None or s.privacy_margin() < PRIVACY_SAFETY_MARGIN:
         return None  # not this failure; or training longer would push a barely passing membership AUC over
     factor = _steps_factor(s, failure)
-    return _scale_steps(s, factor, f"{finding.metric} {finding.value:.3f} over {finding.threshold:.2f} "
-                        f"(×{finding.value / finding.threshold:.2f}): train longer, ×{factor:g} by that ratio")
+    ratio = "threshold / value" if finding.relation == "under" else "value / threshold"
+    return _scale_steps(s, factor, f"{finding.metric} {finding.value:.3f} {finding.relation} {finding.threshold:.2f} "
+                        f"(×{finding.ratio:.2f} = {ratio}): train longer, ×{factor:g} by that ratio")
 
 
 def retune_more_trials(s: Situation) -> Change | None:
@@ -309,6 +321,41 @@ def retune_longer_trials(s: Situation) -> Change | None:
     tuning, generation = _with(s, {"trial_steps": new, "n_trials": NEW_STUDY_TRIALS})
     return (f"tune with longer trials: trial steps ×2 = {steps * 2:,}{bound}, {NEW_STUDY_TRIALS} trials in a new "
             "study under the new budget (trials of another budget are not comparable)"), tuning, generation
+
+
+def _fidelity_change_refused(s: Situation, failure: str) -> bool:
+    """The changes for the fidelity checks (detection AUC, TSTR ratio) are never made to a DP plugin, whose every
+    fit spends privacy budget again (the optimizer spends it for privacy failures only) and whose noise is calibrated
+    to its steps and batch; nor when the membership AUC passes by less than PRIVACY_SAFETY_MARGIN (more training,
+    rows per step or capacity memorises more)."""
+    return s.diagnosis.finding(failure) is None or s.is_dp or s.privacy_margin() < PRIVACY_SAFETY_MARGIN
+
+
+def _fidelity_reason(s: Situation, failure: str, what: str) -> str:
+    finding = s.diagnosis.finding(failure)
+    return f"{what} ({finding.metric} {finding.value:.3f} {finding.relation} {finding.threshold:.2f})"
+
+
+def train_longer_for_fidelity(s: Situation, failure: str) -> Change | None:
+    return None if _fidelity_change_refused(s, failure) else train_longer(s, failure)
+
+
+def wider_model_for_fidelity(s: Situation) -> Change | None:
+    if _fidelity_change_refused(s, FIDELITY):
+        return None
+    return wider_model(s, _fidelity_reason(s, FIDELITY, "synthetic rows are told from real ones"))
+
+
+def larger_batch_for_downstream(s: Situation) -> Change | None:
+    if _fidelity_change_refused(s, DOWNSTREAM):
+        return None
+    return larger_batch(s, _fidelity_reason(s, DOWNSTREAM, "models trained on synthetic rows predict worse"))
+
+
+def retune_for_fidelity(s: Situation, failure: str) -> Change | None:
+    if s.diagnosis.finding(failure) is None or s.is_dp:
+        return None  # new trials of a DP plugin are fits that spend privacy budget
+    return retune_more_trials(s)
 
 
 def switch_to_ddpm(s: Situation) -> Change | None:
@@ -352,6 +399,24 @@ POLICY: tuple[PolicyRule, ...] = (
                "trials that train too briefly rank parameters by early progress, not by where they end", retune_longer_trials),
     PolicyRule("switch_to_ddpm", UTILITY, "KS mean still fails with ctgan / tvae", "switch to ddpm, steps and batch from the table's size",
                "TabDDPM matches marginals best on mixed tables (never applied to a DP plugin: DP is policy)", switch_to_ddpm),
+    # The fidelity checks (they warn unless fidelity_checks_blocking): never for a DP plugin (every fit spends privacy
+    # budget again), never when the membership AUC passes by less than PRIVACY_SAFETY_MARGIN.
+    PolicyRule("train_longer_for_fidelity", FIDELITY, f"detection AUC fails, non-DP plugin, MIA margin ≥ {PRIVACY_SAFETY_MARGIN}",
+               "multiply training steps by 2, 4 or 8 (by value / threshold)",
+               "a classifier first separates the rows of an under-trained generator", lambda s: train_longer_for_fidelity(s, FIDELITY)),
+    PolicyRule("wider_model_for_fidelity", FIDELITY, f"detection AUC still fails (KS passes), non-DP plugin, MIA margin ≥ {PRIVACY_SAFETY_MARGIN}, width below {MAX_MODEL_WIDTH}",
+               "double the model's embedding / hidden units", "more capacity for the combinations of columns the detector separates on",
+               wider_model_for_fidelity),
+    PolicyRule("retune_for_fidelity", FIDELITY, "detection AUC still fails, non-DP plugin", f"{RETUNE_TRIALS} new tuning trials in the same study",
+               "search further under the same privacy constraints", lambda s: retune_for_fidelity(s, FIDELITY)),
+    PolicyRule("train_longer_for_downstream", DOWNSTREAM, f"TSTR/TRTR ratio fails, non-DP plugin, MIA margin ≥ {PRIVACY_SAFETY_MARGIN}",
+               "multiply training steps by 2, 4 or 8 (by threshold / value)",
+               "the target's dependence on the other columns is learnt late", lambda s: train_longer_for_fidelity(s, DOWNSTREAM)),
+    PolicyRule("larger_batch_for_downstream", DOWNSTREAM, f"TSTR/TRTR ratio still fails (KS passes), non-DP plugin, MIA margin ≥ {PRIVACY_SAFETY_MARGIN}, batch below min({MAX_BATCH_SIZE}, rows/2)",
+               "double the batch size", "each step sees more rows, so the conditional structure a model predicts from is estimated better",
+               larger_batch_for_downstream),
+    PolicyRule("retune_for_downstream", DOWNSTREAM, "TSTR/TRTR ratio still fails, non-DP plugin", f"{RETUNE_TRIALS} new tuning trials in the same study",
+               "search further under the same privacy constraints", lambda s: retune_for_fidelity(s, DOWNSTREAM)),
 )
 RULES = {rule.name: rule for rule in POLICY}
 

@@ -112,8 +112,13 @@ def _assert_verdict_rows(dom: _Dom, report: dict) -> None:
         if verdict["value"] is None:
             assert result.startswith("pass")
         else:
-            assert result == ("pass" if verdict["passed"] else "FAIL"), (check, cells)
+            failed = "FAIL" if verdict["blocking"] else "FAIL (warning)"  # a fidelity check warns unless it blocks
+            assert result == ("pass" if verdict["passed"] else failed), (check, cells)
             assert cells[1] == f"{verdict['value']:.4f}"
+            assert cells[3] == ("≥ " if verdict["direction"] == "at_least" else "≤ ") + f"{verdict['threshold']:.2f}"
+            if "interval" not in verdict:  # detection AUC and the TSTR ratio have no interval
+                assert cells[2] == "—" and cells[5] == "—", (check, cells)
+                continue
             low, high = verdict["interval"]
             assert cells[2] == f"{low:.4f} – {high:.4f}"
             assert cells[5] == ("conclusive" if verdict["conclusive"] else "inconclusive: threshold inside the interval")
@@ -197,6 +202,12 @@ def test_adult_report_opens_in_chromium_with_every_plot_decoded(adult_report, tm
     assert report["verdicts"]["membership_inference_auc_within_threshold"]["passed"]
     text = dom.plain_text
     assert "Not green: 1 of 4 checks failed." in text
+    # the shifted age is detected too: a fidelity warning beside the verdict, not a fifth blocking failure
+    detection = report["verdicts"]["detection_auc_within_threshold"]
+    assert not detection["passed"] and not detection["blocking"]
+    assert dom.verdict_rows["detection_auc_within_threshold"][4] == "FAIL (warning)"
+    assert "fidelity checks failed (they warn and block nothing" in text
+    assert f"detection_auc = {detection['value']:.4f}, above the threshold 0.75" in text
     assert "income" in text and report["train_synthetic_test_real"]["score_name"] in text
     # The run id is data too: shown as text, never turned into an element.
     assert 'run <i id="run">1</i>' in text and "run" not in dom.ids

@@ -7,7 +7,16 @@ import math
 import pytest
 import sqlalchemy as sa
 
-from synth_platform.optimizer.diagnosis import CORRELATION, DUPLICATES, FAILURE_OF_CHECK, PRIVACY, UTILITY
+from synth_platform.evaluation.thresholds import AT_LEAST, direction_of
+from synth_platform.optimizer.diagnosis import (
+    CORRELATION,
+    DOWNSTREAM,
+    DUPLICATES,
+    FAILURE_OF_CHECK,
+    FIDELITY,
+    PRIVACY,
+    UTILITY,
+)
 from synth_platform.optimizer.learning import (
     OPPOSITE_RULES,
     OUTCOME_TABLE,
@@ -26,8 +35,10 @@ from synth_platform.tuning.memory import FEATURE_SCALES
 from synth_platform_tests.conftest import fresh_pg_database
 
 CHECK_OF = {failure: check for check, failure in FAILURE_OF_CHECK.items()}
-THRESHOLDS = {"ks_mean": 0.10, "correlation_delta": 0.10, "membership_inference_auc": 0.60, "exact_copy_rate": 0.05}
-PASSING = {"ks_mean": 0.05, "correlation_delta": 0.05, "membership_inference_auc": 0.55, "exact_copy_rate": 0.01}
+THRESHOLDS = {"ks_mean": 0.10, "correlation_delta": 0.10, "membership_inference_auc": 0.60, "exact_copy_rate": 0.05,
+              "detection_auc": 0.75, "tstr_ratio": 0.96}
+PASSING = {"ks_mean": 0.05, "correlation_delta": 0.05, "membership_inference_auc": 0.55, "exact_copy_rate": 0.01,
+           "detection_auc": 0.60, "tstr_ratio": 0.99}
 
 # A mid-size mixed table, and one that differs from it by 10 scale units in every feature.
 FEATURES = {"log10_rows": 4.0, "log10_columns": 1.2, "numeric_share": 0.5, "categorical_share": 0.5, "datetime_share": 0.0,
@@ -42,8 +53,9 @@ def report(**values):
     verdicts = {}
     for failure, metric in TARGET_METRIC.items():
         value, threshold = metrics[metric], THRESHOLDS[metric]
+        at_least = direction_of(metric) == AT_LEAST
         verdicts[CHECK_OF[failure]] = {"metric": metric, "value": value, "threshold": threshold,
-                                       "passed": value is None or value <= threshold}
+                                       "passed": value is None or (value >= threshold if at_least else value <= threshold)}
     return {"verdicts": verdicts, "metrics": metrics, "all_green": all(v["passed"] for v in verdicts.values())}
 
 
@@ -98,6 +110,43 @@ def test_a_missing_target_metric_is_refused_by_name_but_other_missing_metrics_ar
         outcome("larger_batch", CORRELATION, before=0.3, after=None)
     o = outcome("train_longer", UTILITY, before=0.18, after=0.08, correlation_delta=None)
     assert o.before["correlation_delta"] is None and o.after["correlation_delta"] == PASSING["correlation_delta"]
+
+
+def test_the_fidelity_kinds_target_detection_auc_and_the_tstr_ratio():
+    assert TARGET_METRIC[FIDELITY] == "detection_auc" and TARGET_METRIC[DOWNSTREAM] == "tstr_ratio"
+    # detection AUC is "at most" like the four: lower is better
+    o = outcome("train_longer_for_fidelity", FIDELITY, before=0.92, after=0.81)
+    assert (o.fixed, o.improved, o.worse, o.success) == (False, True, False, 0.5)
+    assert outcome("train_longer_for_fidelity", FIDELITY, before=0.92, after=0.70).fixed
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), [
+    (0.80, 0.97, (True, True, False, False, 1.0)),  # rose past the minimum: fixed
+    (0.80, 0.90, (False, True, False, False, 0.5)),  # rose, still under: improved
+    (0.90, 0.85, (False, False, True, False, 0.0)),  # fell: worse (a lower-is-better reading would call it improved)
+    (0.90, 0.90 + 1e-12, (False, False, False, True, 0.0)),
+    (0.99, 0.97, (True, False, True, False, 1.0)),  # still passes though lower: fixed, and worse for the chain's lessons
+])
+def test_an_at_least_target_improves_when_it_rises(before, after, expected):
+    o = outcome("train_longer_for_downstream", DOWNSTREAM, before=before, after=after)
+    assert o.target_metric == "tstr_ratio" and o.target_threshold == 0.96 and o.higher_is_better
+    assert (o.fixed, o.improved, o.worse, o.no_effect, o.success) == expected
+
+
+def test_the_tstr_ratio_of_a_report_without_it_comes_from_its_scores():
+    parent = report(tstr_ratio=0.8)
+    older = {**parent, "metrics": {k: v for k, v in parent["metrics"].items() if k != "tstr_ratio"}}
+    older["metrics"].update(tstr_score=0.60, trtr_score=0.80)
+    older["verdicts"] = {k: v for k, v in parent["verdicts"].items() if v["metric"] != "tstr_ratio"}
+    o = outcome_of(older, report(tstr_ratio=0.97), chain="c", attempt=1, run_id="r1", parent_run_id="r0",
+                   rule="train_longer_for_downstream", failure=DOWNSTREAM, change="x", dataset_fingerprint="fp",
+                   meta_features=FEATURES)
+    assert o.target_before == pytest.approx(0.75) and o.fixed and o.success == 1.0
+
+
+def test_a_failed_at_least_check_counts_in_the_parents_diagnosis_kind():
+    o = outcome("train_longer", UTILITY, before=0.18, after=0.08, tstr_ratio=0.5)
+    assert o.diagnosis_kind == "several (utility+downstream)"
 
 
 # --- the memory --------------------------------------------------------------------------------------------------

@@ -4,8 +4,20 @@ import pytest
 
 from synth_platform.assets import GenerationConfig, TuningConfig
 from synth_platform.generation.generators import DEFAULT_TRAINING_STEPS
-from synth_platform.optimizer.diagnosis import CORRELATION, DUPLICATES, PRIVACY, UTILITY, Diagnosis, Finding
+from synth_platform.evaluation.thresholds import AT_LEAST, AT_MOST
+from synth_platform.optimizer.diagnosis import (
+    CORRELATION,
+    DOWNSTREAM,
+    DUPLICATES,
+    FIDELITY,
+    PRIVACY,
+    UTILITY,
+    Diagnosis,
+    Finding,
+)
 from synth_platform.optimizer.policy import (
+    MAX_BATCH_SIZE,
+    MAX_MODEL_WIDTH,
     MAX_TRAINING_STEPS,
     MIN_TRAINING_STEPS,
     NEW_STUDY_TRIALS,
@@ -19,19 +31,22 @@ from synth_platform.optimizer.policy import (
 )
 
 CHECK = {PRIVACY: "membership_inference_auc_within_threshold", DUPLICATES: "duplicate_rate_within_threshold",
-         CORRELATION: "correlation_delta_within_threshold", UTILITY: "ks_mean_within_threshold"}
-METRIC = {PRIVACY: "membership_inference_auc", DUPLICATES: "exact_copy_rate", CORRELATION: "correlation_delta", UTILITY: "ks_mean"}
-THRESHOLD = {PRIVACY: 0.60, DUPLICATES: 0.05, CORRELATION: 0.10, UTILITY: 0.10}
-ORDER = (PRIVACY, DUPLICATES, CORRELATION, UTILITY)
+         CORRELATION: "correlation_delta_within_threshold", UTILITY: "ks_mean_within_threshold",
+         FIDELITY: "detection_auc_within_threshold", DOWNSTREAM: "tstr_ratio_at_least"}
+METRIC = {PRIVACY: "membership_inference_auc", DUPLICATES: "exact_copy_rate", CORRELATION: "correlation_delta", UTILITY: "ks_mean",
+          FIDELITY: "detection_auc", DOWNSTREAM: "tstr_ratio"}
+THRESHOLD = {PRIVACY: 0.60, DUPLICATES: 0.05, CORRELATION: 0.10, UTILITY: 0.10, FIDELITY: 0.75, DOWNSTREAM: 0.96}
+DIRECTION = {DOWNSTREAM: AT_LEAST}  # the others are "at most"
+ORDER = (PRIVACY, DUPLICATES, CORRELATION, UTILITY, FIDELITY, DOWNSTREAM)
 
 
 def diagnosis(mia_margin: float | None = None, **failing: float) -> Diagnosis:
     """Findings for `failing` ({failure: value}); every other metric passes, MIA with `mia_margin` (default 0.1)."""
     findings = tuple(
-        Finding(f, CHECK[f], METRIC[f], value, THRESHOLD[f], f"{METRIC[f]} {value}")
+        Finding(f, CHECK[f], METRIC[f], value, THRESHOLD[f], f"{METRIC[f]} {value}", direction=DIRECTION.get(f, AT_MOST))
         for f, value in sorted(failing.items(), key=lambda item: ORDER.index(item[0]))
     )
-    margins = {METRIC[f]: THRESHOLD[f] - v for f, v in failing.items()}
+    margins = {METRIC[f]: (v - THRESHOLD[f] if f in DIRECTION else THRESHOLD[f] - v) for f, v in failing.items()}
     margins.setdefault("membership_inference_auc", 0.1 if mia_margin is None else mia_margin)
     return Diagnosis(findings, margins)
 
@@ -230,3 +245,86 @@ def test_the_learnt_order_decides_within_a_failure_and_never_across_failures():
     assert plan_next_attempt(s, attempt=0, ranking=learnt).proposal.rule == "retune_longer_trials"
     # a name from another failure kind cannot move a rule across kinds
     assert plan_next_attempt(s, attempt=0, ranking={UTILITY: ["larger_batch"]}).proposal.rule == "train_longer"
+
+
+# --- the fidelity checks: detection AUC (fidelity) and the TSTR/TRTR ratio (downstream) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("failing", "config", "rule", "generation_change"),
+    [
+        # detection AUC 0.9 over 0.75: ×1.2, so ×2
+        ({FIDELITY: 0.90}, {}, "train_longer_for_fidelity", {"training_steps": 2 * DEFAULT_TRAINING_STEPS["ddpm"]}),
+        # TSTR ratio 0.30 under 0.96: ×3.2 (threshold / value; value / threshold would say ×2), so ×4
+        ({DOWNSTREAM: 0.30}, {"training_steps": 1000}, "train_longer_for_downstream", {"training_steps": 4000}),
+        # training steps used up: the other knobs
+        ({FIDELITY: 0.90}, {"training_steps": MAX_TRAINING_STEPS}, "wider_model_for_fidelity", {"model_width": 256}),
+        ({DOWNSTREAM: 0.80}, {"training_steps": MAX_TRAINING_STEPS}, "larger_batch_for_downstream", {"batch_size": 2048}),
+        # after utility: the marginals first
+        ({UTILITY: 0.15, FIDELITY: 0.9, DOWNSTREAM: 0.5}, {}, "train_longer", {"training_steps": 2 * DEFAULT_TRAINING_STEPS["ddpm"]}),
+        # both fidelity checks: detection first
+        ({FIDELITY: 0.9, DOWNSTREAM: 0.3}, {"training_steps": 1000}, "train_longer_for_fidelity", {"training_steps": 2000}),
+    ],
+)
+def test_fidelity_rule_table(failing, config, rule, generation_change):
+    s = situation(diagnosis(**failing), **config)
+    plan = plan_next_attempt(s, attempt=0)
+    assert plan.proposal is not None, plan.stop_reason
+    assert plan.proposal.rule == rule
+    assert changed(s.tuning, plan.proposal.tuning) == changed(s.tuning, {**s.tuning, "n_trials": REUSE_TRIALS})
+    assert changed(s.generation, plan.proposal.generation) == generation_change
+
+
+def test_the_downstream_change_text_quotes_the_at_least_ratio():
+    proposal = plan_next_attempt(situation(diagnosis(downstream=0.30), training_steps=1000), attempt=0).proposal
+    assert "tstr_ratio 0.300 under 0.96 (×3.20 = threshold / value): train longer, ×4 by that ratio" in proposal.change
+    assert "training_steps 1,000 -> 4,000" in proposal.change
+
+
+def test_fidelity_rules_never_change_a_dp_plugin():
+    for failing in ({FIDELITY: 0.95}, {DOWNSTREAM: 0.4}, {FIDELITY: 0.95, DOWNSTREAM: 0.4}):
+        s = situation(diagnosis(**failing), plugin="dpgan", training_steps=1000)
+        plan = plan_next_attempt(s, attempt=0)
+        assert plan.proposal is None and "no untried change is left for" in plan.stop_reason
+        assert all(line.endswith("does not apply") for line in plan.considered), plan.considered
+
+
+def test_fidelity_rules_keep_the_privacy_safety_margin():
+    # MIA passes by 0.01 only: no longer training, wider model or larger batch; the re-tune keeps the constraints
+    for failure, rule in ((FIDELITY, "retune_for_fidelity"), (DOWNSTREAM, "retune_for_downstream")):
+        plan = plan_next_attempt(situation(diagnosis(mia_margin=0.01, **{failure: 0.9 if failure == FIDELITY else 0.5})), attempt=0)
+        assert plan.proposal.rule == rule
+        assert changed(situation(diagnosis()).tuning, plan.proposal.tuning) == {"n_trials": RETUNE_TRIALS}
+        assert changed(situation(diagnosis()).generation, plan.proposal.generation) == {}
+        assert any(line.endswith("does not apply") for line in plan.considered)
+
+
+def test_a_privacy_failure_never_falls_through_to_fidelity_changes():
+    s = situation(diagnosis(privacy=0.7, fidelity=0.95, downstream=0.4), plugin="dpgan", training_steps=MIN_TRAINING_STEPS)
+    proposals, reason = _chain(s, max_attempts=50)
+    assert proposals and all(p.failure == PRIVACY for p in proposals) and "privacy failure" in reason
+
+
+@pytest.mark.parametrize("failing", [{FIDELITY: 0.95}, {DOWNSTREAM: 0.5}, {FIDELITY: 0.95, DOWNSTREAM: 0.5}])
+def test_a_fidelity_chain_never_repeats_a_config_and_ends(failing):
+    s = situation(diagnosis(**failing))
+    proposals, reason = _chain(s, max_attempts=50)
+    configs = [(p.tuning, p.generation) for p in proposals]
+    assert all(configs[i] != configs[j] for i in range(len(configs)) for j in range(i))
+    assert "no untried change" in reason and len(proposals) < 50
+    assert {p.failure for p in proposals} == set(failing)
+    last = proposals[-1]
+    assert last.tuning["n_trials"] == RETUNE_TRIALS  # the re-tune comes last
+    assert max(p.generation["training_steps"] for p in proposals) == MAX_TRAINING_STEPS
+    if FIDELITY in failing:
+        assert max(p.generation["model_width"] for p in proposals) == MAX_MODEL_WIDTH
+    else:
+        assert max(p.generation["batch_size"] for p in proposals) == min(MAX_BATCH_SIZE, 20_000 // 2)
+
+
+def test_the_policy_table_orders_the_fidelity_kinds_after_utility():
+    text = policy_markdown()
+    assert "privacy > duplicates > correlation > utility > fidelity > downstream" in text
+    kinds = [rule.failure for rule in POLICY]
+    assert kinds.index(FIDELITY) > max(i for i, kind in enumerate(kinds) if kind == UTILITY)
+    assert kinds.index(DOWNSTREAM) > max(i for i, kind in enumerate(kinds) if kind == FIDELITY)

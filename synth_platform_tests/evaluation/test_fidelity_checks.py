@@ -1,0 +1,232 @@
+"""The two fidelity checks of the report (issue 21): detection AUC at most `detection_auc_max`, the TSTR/TRTR ratio
+at least `tstr_ratio_min`. Real Adult rows judged by the real report, the real check definitions run by Dagster:
+they warn without blocking by default, and fail with ERROR and block downstream with fidelity_checks_blocking."""
+
+from dataclasses import asdict
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from synth_platform import preflight
+from synth_platform.assets import ReportConfig
+from synth_platform.checks import ALL_CHECKS, FIDELITY_CHECKS, THRESHOLD_CHECKS
+from synth_platform.evaluation.report import build_report, report_markdown
+from synth_platform.evaluation.thresholds import (
+    AT_LEAST,
+    AT_MOST,
+    FIDELITY_RULES,
+    REPORT_RULES,
+    RULE_OF_CHECK,
+    THRESHOLD_RULES,
+    ThresholdRule,
+    Thresholds,
+    evaluate_threshold,
+    judge,
+    tstr_ratio,
+)
+from synth_platform.profiling.profile import profile_dataframe
+
+DETECTION, TSTR = "detection_auc_within_threshold", "tstr_ratio_at_least"
+REPORT_KEY = dg.AssetKey("privacy_utility_report")
+
+
+# --- the generalised threshold: "at least" beside "at most" ----------------------------------------------------
+
+
+def _crafted(**metrics):
+    return {"metrics": metrics, "thresholds": {"tstr_ratio_min": 0.96, "ks_mean_max": 0.10, "detection_auc_max": 0.75}}
+
+
+def test_an_at_least_rule_passes_at_or_above_its_threshold_with_a_positive_margin():
+    rule = RULE_OF_CHECK[TSTR]
+    assert rule.direction == AT_LEAST and rule.metric == "tstr_ratio" and rule.threshold == "tstr_ratio_min"
+    above = evaluate_threshold(_crafted(tstr_ratio=1.02), rule)
+    assert above["passed"] and above["margin"] == pytest.approx(0.06) and above["direction"] == AT_LEAST
+    assert evaluate_threshold(_crafted(tstr_ratio=0.96), rule)["passed"]  # the threshold itself passes
+    below = evaluate_threshold(_crafted(tstr_ratio=0.90), rule)
+    assert not below["passed"] and below["margin"] == pytest.approx(-0.06)
+    # an "at most" rule on the same numbers: the other way round, its margin positive when passing too
+    at_most = ThresholdRule("x", "tstr_ratio", "tstr_ratio_min", "")
+    assert not evaluate_threshold(_crafted(tstr_ratio=1.02), at_most)["passed"]
+    low = evaluate_threshold(_crafted(tstr_ratio=0.90), at_most)
+    assert low["passed"] and low["margin"] == pytest.approx(0.06) and low["direction"] == AT_MOST
+
+
+def test_an_at_least_rule_reads_its_interval_and_its_signs():
+    rule = RULE_OF_CHECK[TSTR]
+    report = {**_crafted(tstr_ratio=0.97), "intervals": {"tstr_ratio": [0.94, 1.0]}}
+    verdict = evaluate_threshold(report, rule)
+    assert verdict["passed"] and verdict["conclusive"] is False
+    assert (rule.relation(True), rule.relation(False), rule.limit_sign) == ("≥", "<", "≥")
+    assert (THRESHOLD_RULES[0].relation(True), THRESHOLD_RULES[0].relation(False)) == ("≤", ">")
+    with pytest.raises(ValueError, match="direction"):
+        ThresholdRule("x", "m", "t", "", direction="sideways")
+
+
+def test_the_tstr_ratio_is_none_without_a_scale():
+    assert tstr_ratio(0.6, 0.8) == pytest.approx(0.75)
+    assert tstr_ratio(None, 0.8) is None and tstr_ratio(0.6, None) is None
+    assert tstr_ratio(0.6, 0.0) is None
+    assert tstr_ratio(-0.2, -0.1) is None  # an R² below zero is no scale: the ratio would read 2
+    verdict = evaluate_threshold(_crafted(tstr_ratio=None), RULE_OF_CHECK[TSTR])
+    assert verdict["passed"] and verdict["value"] is None and "not applicable" in verdict["note"]
+
+
+def test_a_report_from_before_the_fidelity_checks_is_judged_by_their_defaults():
+    old = {"metrics": {"detection_auc": 0.8, "tstr_score": 0.5, "trtr_score": 0.8},  # no tstr_ratio, no thresholds
+           "thresholds": {"ks_mean_max": 0.1}}
+    detection = evaluate_threshold(old, RULE_OF_CHECK[DETECTION])
+    assert detection["threshold"] == 0.75 and not detection["passed"] and detection["blocking"] is False
+    ratio = evaluate_threshold(old, RULE_OF_CHECK[TSTR])
+    assert ratio["value"] == pytest.approx(0.625) and not ratio["passed"]
+
+
+def test_all_green_is_the_four_unless_the_fidelity_checks_block():
+    metrics = {"ks_mean": 0.05, "correlation_delta": 0.05, "membership_inference_auc": 0.52, "exact_copy_rate": 0.0,
+               "detection_auc": 0.9, "tstr_ratio": 0.99}
+    report = judge({"metrics": metrics, "thresholds": asdict(Thresholds())})
+    assert list(report["verdicts"]) == [rule.check_name for rule in REPORT_RULES]
+    assert report["all_green"] is True and report["fidelity_green"] is False
+    assert [v["blocking"] for v in report["verdicts"].values()] == [True] * 4 + [False] * 2
+    blocking = judge({"metrics": metrics, "thresholds": asdict(Thresholds(fidelity_checks_blocking=True))})
+    assert blocking["all_green"] is False and all(v["blocking"] for v in blocking["verdicts"].values())
+
+
+def test_the_settings_are_validated():
+    assert Thresholds().detection_auc_max == 0.75 and Thresholds().tstr_ratio_min == 0.96
+    assert Thresholds().fidelity_checks_blocking is False
+    with pytest.raises(ValueError, match="fidelity_checks_blocking must be true or false"):
+        Thresholds(fidelity_checks_blocking=1)
+    with pytest.raises(ValueError, match="tstr_ratio_min"):
+        Thresholds(tstr_ratio_min=1.5)
+    config = ReportConfig(detection_auc_max=0.7, tstr_ratio_min=0.9, fidelity_checks_blocking=True)
+    assert config.thresholds() == Thresholds(detection_auc_max=0.7, tstr_ratio_min=0.9, fidelity_checks_blocking=True)
+    assert ReportConfig().thresholds() == Thresholds()
+    problems = preflight.config_problems({"privacy_utility_report": {
+        **ReportConfig().model_dump(), "detection_auc_max": 0.4, "tstr_ratio_min": 1.5}})
+    assert [p.setting for p in problems] == ["ops.privacy_utility_report.config.detection_auc_max",
+                                             "ops.privacy_utility_report.config.tstr_ratio_min"]
+    assert preflight.config_problems({"privacy_utility_report": ReportConfig().model_dump()}) == []
+
+
+def test_the_fidelity_checks_are_defined_blocking_beside_the_four():
+    specs = [next(iter(c.check_specs)) for c in FIDELITY_CHECKS]
+    assert [s.name for s in specs] == [DETECTION, TSTR] == [r.check_name for r in FIDELITY_RULES]
+    assert all(s.blocking and s.asset_key == REPORT_KEY for s in specs)
+    assert set(FIDELITY_CHECKS + THRESHOLD_CHECKS) <= set(ALL_CHECKS)
+
+
+# --- real reports on Adult ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def parts(adult):
+    """3000 training rows, 2000 holdout rows and 3000 other real rows from the same population."""
+    rows = adult.sample(8000, random_state=4).reset_index(drop=True)
+    return (rows.iloc[:3000].reset_index(drop=True), rows.iloc[3000:5000].reset_index(drop=True),
+            rows.iloc[5000:].reset_index(drop=True))
+
+
+def _report(parts, synthetic, thresholds=Thresholds()):
+    training, holdout, _ = parts
+    return build_report(training, holdout, synthetic, profile_dataframe(training), thresholds=thresholds,
+                        privacy_rows=500, bootstrap_resamples=20, risk_attacks=100)
+
+
+@pytest.fixture(scope="module")
+def fresh_report(parts):
+    return _report(parts, parts[2])
+
+
+@pytest.fixture(scope="module")
+def independent_columns(parts):
+    """The training rows with each column shuffled on its own: every marginal exact, every dependence gone."""
+    rng = np.random.default_rng(0)
+    return parts[0].apply(lambda column: rng.permutation(column.to_numpy())).reset_index(drop=True)
+
+
+def test_real_rows_from_the_population_pass_both_fidelity_checks(fresh_report):
+    report = fresh_report
+    m = report["metrics"]
+    assert 0.45 <= m["detection_auc"] <= 0.60
+    assert m["tstr_ratio"] == pytest.approx(m["tstr_score"] / m["trtr_score"]) and 0.95 <= m["tstr_ratio"] <= 1.05
+    assert report["verdicts"][DETECTION]["passed"] and report["verdicts"][TSTR]["passed"]
+    assert report["verdicts"][TSTR]["margin"] == pytest.approx(m["tstr_ratio"] - 0.96)
+    assert report["all_green"] and report["fidelity_green"]
+    assert "| tstr_ratio |" in report_markdown(report) and "≥ 0.96 | pass |" in report_markdown(report)
+
+
+def test_a_copy_of_the_holdout_is_undetectable_and_its_tstr_passes_above_one(parts):
+    """Not a ratio of about 1: TSTR then trains on the very rows it is scored on. The "at least" check passes it."""
+    report = _report(parts, parts[1].copy())
+    assert 0.45 <= report["metrics"]["detection_auc"] <= 0.60
+    assert report["metrics"]["tstr_ratio"] > 1.05 and report["verdicts"][TSTR]["passed"]
+    assert report["verdicts"][TSTR]["margin"] > 0.05
+
+
+def _materialize(report: dict) -> dg.ExecuteInProcessResult:
+    """The real threshold and fidelity checks on a stand-in report asset, with an asset downstream of it."""
+
+    @dg.asset(name="privacy_utility_report")
+    def stand_in() -> dict:
+        return report
+
+    @dg.asset(deps=[stand_in])
+    def downstream_of_report() -> int:
+        return 1
+
+    with dg.instance_for_test() as instance:
+        return dg.materialize([stand_in, downstream_of_report, *THRESHOLD_CHECKS, *FIDELITY_CHECKS],
+                              instance=instance, raise_on_error=False)
+
+
+def _evaluations(result) -> dict:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_independent_columns_fail_detection_with_a_warning_that_blocks_nothing(parts, independent_columns):
+    report = _report(parts, independent_columns)
+    assert report["metrics"]["detection_auc"] > 0.9 and report["metrics"]["ks_mean"] < 0.01
+    assert report["all_green"] is True and report["fidelity_green"] is False  # the four pass, marginals exact
+    result = _materialize(report)
+    evaluations = _evaluations(result)
+    assert set(evaluations) == {rule.check_name for rule in REPORT_RULES}
+    detection = evaluations[DETECTION]
+    assert not detection.passed and detection.severity == dg.AssetCheckSeverity.WARN
+    assert detection.metadata["blocking"].value is False and detection.metadata["direction"].value == AT_MOST
+    assert f"detection_auc = {report['metrics']['detection_auc']:.4f} > 0.7500" in detection.description
+    assert "blocks nothing" in detection.description
+    tstr = evaluations[TSTR]
+    assert not tstr.passed and tstr.severity == dg.AssetCheckSeverity.WARN and " < 0.9600" in tstr.description
+    assert all(evaluations[rule.check_name].passed for rule in THRESHOLD_RULES)
+    # Dagster blocks only on ERROR: the run succeeds and the asset downstream is materialized
+    assert result.success
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey("downstream_of_report") in materialized
+
+
+def test_with_fidelity_checks_blocking_the_same_failure_is_an_error_that_blocks(parts, independent_columns):
+    thresholds = ReportConfig(fidelity_checks_blocking=True).thresholds()
+    report = _report(parts, independent_columns, thresholds)
+    assert report["thresholds"]["fidelity_checks_blocking"] is True
+    assert report["all_green"] is False and report["fidelity_green"] is False
+    assert not report["verdicts"][DETECTION]["passed"] and report["verdicts"][DETECTION]["blocking"]
+    result = _materialize(report)
+    detection = _evaluations(result)[DETECTION]
+    assert not detection.passed and detection.severity == dg.AssetCheckSeverity.ERROR
+    assert "blocks nothing" not in detection.description
+    assert _evaluations(result)[TSTR].severity == dg.AssetCheckSeverity.ERROR
+    assert not result.success
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == {REPORT_KEY}  # the downstream asset never ran
+    assert "| detection_auc |" in report_markdown(report) and "**FAIL** (warning)" not in report_markdown(report)
+
+
+def test_a_blocking_run_of_passing_fidelity_checks_blocks_nothing(fresh_report):
+    """The control for the test above: blocking on, both fidelity checks passing, the downstream asset runs."""
+    report = judge({**fresh_report, "thresholds": asdict(Thresholds(fidelity_checks_blocking=True))})
+    assert report["all_green"] and report["fidelity_green"]
+    result = _materialize(report)
+    assert result.success and all(e.passed for e in _evaluations(result).values())
+    assert dg.AssetKey("downstream_of_report") in {e.asset_key for e in result.get_asset_materialization_events()}
