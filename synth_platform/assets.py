@@ -7,9 +7,11 @@ Thin wrappers: each asset turns its config into a call to the pure modules and s
 import base64
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from synth_platform.generation import generators
 from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS
 from synth_platform.generation.table import TRAINING_COPY_RULE, generate_table
+from synth_platform.generation.time_budget import DEFAULT_BUDGET_MINUTES, TimeBudget
 from synth_platform.profiling.contract import MISSING_RATE_TOLERANCE, check_suite_on_source, expectation_suite
 from synth_platform.profiling.profile import (
     OTHER_VALUE, RARE_CATEGORY_HANDLINGS, RARE_VALUE_K, SEMANTIC_TYPES, TREATMENTS, DatasetProfile,
@@ -163,7 +166,8 @@ class TuningConfig(dg.Config):
 
 
 class GenerationConfig(dg.Config):
-    training_steps: int = Field(default=0, description="Optimizer steps of the final fit; 0 means the plugin default.")
+    time_budget_minutes: float = Field(default=DEFAULT_BUDGET_MINUTES, description="The run's time budget on this machine (minutes), split between tuning and the final fit by time_budget.SPLIT_RULE; 0 turns it off (step counts only).")
+    training_steps: int = Field(default=0, description="Optimizer steps of the final fit; 0 means the time budget decides on tables of 10,000+ training rows (at most 40,000 steps), the plugin default otherwise. Never more than the time budget allows.")
     num_rows: int = Field(default=10_000, description="Synthetic rows to generate; 0 means as many as training rows.")
     batch_size: int = Field(default=0, description="Batch size of the final fit; 0 means the tuned value.")
     model_width: int = Field(default=0, description="Embedding / hidden units of the final fit (dim_embed, n_units_embedding or generator_n_units_hidden by plugin); 0 means the tuned value.")
@@ -223,6 +227,28 @@ class SyntheticTable:
     trial_number: int | None = None  # the study's trial whose parameters were used
     training_copies: dict[str, Any] = field(default_factory=dict)  # the de-duplication step: on/off, rows removed
     contract_rejections: dict[str, int] = field(default_factory=dict)  # rows rejected and regenerated, per rule
+    training_steps: int = 0  # optimizer steps the final fit trained (a time budget may end it before the steps asked for)
+
+
+TIME_DECIDES_ROWS = 10_000  # from this many training rows the time budget decides the final fit's steps
+TIME_DECIDED_MAX_STEPS = 40_000  # and at most this many (policy.MAX_TRAINING_STEPS)
+
+
+def _run_start(context: dg.AssetExecutionContext) -> float:
+    """When this run started (wall clock): the time budget's origin, shared by every asset of the run. A directly
+    invoked asset, or a run without a start time, starts now."""
+    try:
+        record = context.instance.get_run_record_by_id(context.run_id) if context.run is not None else None
+    except DagsterInvalidPropertyError:
+        record = None
+    start = record.start_time if record is not None else None
+    return float(start) if start else time.time()
+
+
+def _time_budget(context: dg.AssetExecutionContext, generation: dict[str, Any] | None, rows: int) -> TimeBudget | None:
+    """The run's time budget (from synthetic_table's config), or None when it is off."""
+    minutes = float((generation or {}).get("time_budget_minutes") or 0)
+    return TimeBudget.from_minutes(minutes, start=_run_start(context), num_rows=rows) if minutes > 0 else None
 
 
 def _frame_preview(frame: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -476,13 +502,17 @@ def tuned_hyperparameters(
     budget = TuningBudget(
         config.n_trials, config.trial_steps, config.tuning_rows, config.validation_fraction, config.timeout_s, config.trial_timeout_s
     )
+    generation = _run_configs(context, "tuned_hyperparameters", config).get("synthetic_table")  # None: invoked directly
+    clock = _time_budget(context, generation, int((generation or {}).get("num_rows") or len(profiled_dataset.encoded_training)))
+    if clock is not None:
+        budget = clock.tuning_budget(budget)  # no trial starts (or is expected to end) after the tuning share
+        context.log.info(f"time budget: {clock.progress_line('tuning')}; tuning may run {clock.tuning_seconds_left():.0f} s more")
     constraints = PrivacyConstraints(config.mia_auc_max, config.exact_copy_rate_max)
     carried = reopened_trials(platform_storage.optuna_url(), config.reopen_study, constraints) if config.reopen_study else []
     if config.reopen_study:
         context.log.info(f"re-opening study {config.reopen_study!r} under {constraints}: {len(carried)} of its trials meet them")
     # An earlier attempt of this chain that fitted the same final-fit config: its parameters would repeat its fit.
-    generation = _run_configs(context, "tuned_hyperparameters", config)["synthetic_table"]
-    avoid = [] if instance is None else attempt_chain.parameters_fitted_before(instance, context.run, generation)
+    avoid = [] if instance is None or generation is None else attempt_chain.parameters_fitted_before(instance, context.run, generation)
     if avoid:
         context.log.info(f"{len(avoid)} parameter set(s) an earlier attempt of this chain fitted with the same final-fit config are not chosen again")
     result = run_study(
@@ -578,10 +608,18 @@ def synthetic_table(
         params["batch_size"] = config.batch_size
     if config.model_width:
         params[MODEL_WIDTH_PARAMETER[plugin][0]] = config.model_width
-    steps = config.training_steps or generators.DEFAULT_TRAINING_STEPS[plugin]
+    count = config.num_rows or len(training)
+    clock = _time_budget(context, config.model_dump(), count)
+    # The time budget decides the steps of a large table's non-DP fit when none are set (a DP fit's noise is
+    # calibrated to its steps; more epochs over a small table is memorisation); it caps every fit.
+    time_decides = (clock is not None and not config.training_steps and plugin not in generators.DP_PLUGINS
+                    and len(training) >= TIME_DECIDES_ROWS)
+    steps = TIME_DECIDED_MAX_STEPS if time_decides else (config.training_steps or generators.DEFAULT_TRAINING_STEPS[plugin])
     params["n_iter"] = generators.epochs_for_steps(plugin, steps, len(training), params.get("batch_size"))
     policy = generators.PrivacyPolicy(epsilon=tuned_hyperparameters.params.get("epsilon", 1.0))
-    count = config.num_rows or len(training)
+    if clock is not None:
+        context.log.info(f"time budget: {clock.progress_line('final fit')}; the fit may run {clock.fit_seconds():.0f} s "
+                         + (f"(up to {steps:,} steps: the time decides)" if time_decides else f"or {steps:,} steps, whichever ends first"))
     profile = profiled_dataset.profile
     from synth_platform.evaluation.report import copies_of_training  # local: loading the metrics takes seconds
 
@@ -591,6 +629,7 @@ def synthetic_table(
             training, plugin, params, seed=config.seed, workspace=platform_storage.workspace(context.run_id),
             privacy=policy, log=context.log.info, device=device,
             encoder_cache=EncoderCache(platform_storage.encoders_dir, log=context.log.info),
+            **({"time_limit_s": clock.fit_seconds(), "time_budget": clock} if clock is not None else {}),
         )
         sampling = f", {config.sampling_steps} diffusion steps" if plugin == "ddpm" else ""
         context.log.info(f"sampling {count} synthetic rows from {plugin} ({threads} thread(s) on {device}{sampling})")
@@ -604,6 +643,9 @@ def synthetic_table(
     if fitted.recoveries:
         context.log.warning(f"{plugin} diverged and was recovered: {fitted.recoveries}")
     frame = table.frame
+    trained_steps = _trained_steps(fitted, steps, len(training))
+    if clock is not None:
+        context.log.info(f"time budget: {clock.progress_line('sampled')}")
     if table.short_by:
         context.log.warning(f"the synthetic table has {len(frame)} of the {count} rows asked for (see the log above)")
     copies: dict[str, Any] = {
@@ -618,14 +660,16 @@ def synthetic_table(
     return dg.Output(
         SyntheticTable(
             frame, plugin, fitted.params, fitted.privacy_budget, fitted.fit_seconds, tuned_hyperparameters.study_name,
-            tuned_hyperparameters.best_trial_number, copies, table.rejected_by_rule,
+            tuned_hyperparameters.best_trial_number, copies, table.rejected_by_rule, trained_steps,
         ),
         metadata={
             "plugin": plugin,
             "study_name": tuned_hyperparameters.study_name,
             "study_trial": tuned_hyperparameters.best_trial_number,
             "rows": len(frame),
-            "training_steps": steps,
+            "training_steps": trained_steps,
+            "time_budget": dg.MetadataValue.json({**clock.plan(), "used_s": round(clock.elapsed(), 1)} if clock else {"time_budget": "off"}),
+            "budget_stop": dg.MetadataValue.json(fitted.budget_stop or {}),
             "params": dg.MetadataValue.json({k: v for k, v in fitted.params.items()}),
             "privacy_budget": dg.MetadataValue.json(fitted.privacy_budget or {"differential_privacy": "none"}),
             "fit_seconds": round(fitted.fit_seconds, 1),
@@ -639,6 +683,15 @@ def synthetic_table(
             "preview": _frame_preview(frame.drop(columns=profile.sensitive_columns(), errors="ignore")),
         },
     )
+
+
+def _trained_steps(fitted: generators.FittedGenerator, steps: int, rows: int) -> int:
+    """Optimizer steps the fit trained: the steps asked for, or fewer when the time budget ended it early."""
+    stop = fitted.budget_stop or {}
+    if not stop.get("stopped_early_at_epoch"):
+        return steps
+    batch = int(fitted.params.get("batch_size") or rows)
+    return int(stop["epochs"]) * math.ceil(rows / max(1, min(batch, rows)))
 
 
 @dg.asset(group_name=GROUP, description="Utility and privacy of the synthetic table against the training part and the holdout.")
@@ -670,7 +723,8 @@ def privacy_utility_report(
     report["generator"] = {
         "plugin": synthetic_table.plugin, "params": synthetic_table.params, "privacy_budget": synthetic_table.privacy_budget,
         "study_name": synthetic_table.study_name, "study_trial": synthetic_table.trial_number,
-        "fit_seconds": synthetic_table.fit_seconds, "training_copies": synthetic_table.training_copies,
+        "fit_seconds": synthetic_table.fit_seconds, "training_steps": synthetic_table.training_steps,
+        "training_copies": synthetic_table.training_copies,
         "contract_rejections": synthetic_table.contract_rejections,
     }
     report["attempt"] = _place_in_chain(context)

@@ -296,6 +296,7 @@ def plan_step(
     situation = Situation(
         diagnosis=diagnose(base_report), tuning=tuning, generation=generation, training_rows=int(base_report["rows"]["training"]),
         generator_params=dict(generator.get("params") or {}), study_name=str(generator.get("study_name") or ""),
+        trained_steps=int(generator.get("training_steps") or 0),
     )
     ranking = learnt_ranking(memory_url, base_report, situation.diagnosis.failures)
     plan = plan_next_attempt(

@@ -148,7 +148,8 @@ def _synthetic_table(check: _Checker) -> None:
 
     _seed(check)
     check.choice("device", DEVICES)
-    check.number("training_steps", 0, 100_000_000, integer=True, hint=" 0 uses the plugin's default.")
+    check.number("time_budget_minutes", 0.0, 7 * 24 * 60.0, hint=" 0 turns the time budget off.")
+    check.number("training_steps", 0, 100_000_000, integer=True, hint=" 0 lets the time budget or the plugin's default decide.")
     check.number("num_rows", 0, 100_000_000, integer=True, hint=" 0 generates as many rows as the training rows.")
     check.number("batch_size", 0, 1_000_000, integer=True, hint=" 0 uses the tuned value.")
     check.number("model_width", 0, 100_000, integer=True, hint=" 0 uses the tuned value.")

@@ -12,7 +12,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from synth_platform import attempt_chain
 from synth_platform.assets import privacy_utility_report
-from synth_platform.evaluation.thresholds import THRESHOLD_RULES
+from synth_platform.evaluation.thresholds import REPORT_RULES
 from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job
 from synth_platform.resources import AutoOptimizerSettings, PlatformStorage
 
@@ -22,20 +22,24 @@ ERRORED_CURSOR = "errored_attempts"
 
 def _finished_failures(context: dg.SensorEvaluationContext, cursor: dict[str, int]) -> dict[str, tuple[list[str], str]]:
     """Failed checks of finished runs not handled before, by run id, with the run whose report they judged;
-    advances `cursor` past what it read.
+    advances `cursor` past what it read. Only ERROR-severity failures count: a warning (a fidelity check that is
+    not made blocking) starts no re-run.
 
     A record whose run is still going stops the reading of that check (the cursor stays before it), so an
     evaluation is handled exactly once, after its run has finished.
     """
     failed_by_run: dict[str, tuple[list[str], str]] = {}
-    for rule in THRESHOLD_RULES:
+    for rule in REPORT_RULES:
         key = dg.AssetCheckKey(privacy_utility_report.key, rule.check_name)
         for record in attempt_chain.check_evaluations_since(context.instance, key, cursor.get(rule.check_name, 0)):
             run = context.instance.get_run_by_id(record.run_id)
             if run is not None and not run.is_finished:
                 break
             cursor[rule.check_name] = record.id
-            if record.status == AssetCheckExecutionRecordStatus.FAILED:
+            evaluation = record.evaluation
+            if record.status == AssetCheckExecutionRecordStatus.FAILED and (
+                evaluation is None or evaluation.severity == dg.AssetCheckSeverity.ERROR
+            ):
                 checks, _ = failed_by_run.setdefault(record.run_id, ([], attempt_chain.evaluated_run_id(record)))
                 checks.append(rule.check_name)
     return failed_by_run

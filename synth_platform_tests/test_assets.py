@@ -197,14 +197,14 @@ def test_workspaces_left_by_ended_runs_are_removed_and_active_ones_kept(tmp_path
 
 
 def test_a_fit_that_keeps_diverging_ends_the_step_with_its_diagnosis(chain, storage):
-    """A learning rate no halving rescues (ddpm at 1e6: the loss is inf from the first steps) used to end in
+    """A learning rate no halving rescues (ddpm at 1e30: the loss is not finite from the first steps) used to end in
     `ValueError: found NaNs in sample` after the whole fit; the step now ends with the generator's diagnosis, as the
     failure's message and metadata and as diagnosis.json in the run's directory."""
     import dataclasses
     import json
 
     profile, tuned = chain[1], chain[2]
-    diverging = dataclasses.replace(tuned, plugin="ddpm", params={**tuned.params, "lr": 1e6})
+    diverging = dataclasses.replace(tuned, plugin="ddpm", params={**tuned.params, "lr": 1e30})
     ctx = _context(storage)
     with pytest.raises(dg.Failure) as failed:
         synthetic_table(ctx, GenerationConfig(training_steps=20, num_rows=100), profile, diverging)

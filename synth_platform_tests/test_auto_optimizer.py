@@ -10,8 +10,8 @@ from synth_platform.definitions import defs
 from synth_platform.evaluation.report import copies_of_training
 from synth_platform.optimizer.attempts import select_best_attempt
 from synth_platform.optimizer.policy import DEFAULT_MAX_ATTEMPTS, POLICY
-from synth_platform.sensors import auto_optimizer_sensor
 from synth_platform_tests.conftest import TINY_RUN_CONFIG, tiny_config
+from synth_platform_tests.helpers.sensor_ticks import optimizer_tick
 
 UTILITY_RULES = {rule.name for rule in POLICY if rule.failure in ("utility", "correlation")}
 
@@ -20,10 +20,8 @@ def _config(**ops) -> dict:
     return tiny_config(50, **ops)
 
 
-def _tick(instance, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources={
-        "auto_optimizer": defs.resources["auto_optimizer"], "platform_storage": defs.resources["platform_storage"]})
-    return auto_optimizer_sensor(context)
+def _tick(instance, cursor=None):
+    return optimizer_tick(instance, cursor)
 
 
 def _execute(instance, request) -> dg.ExecuteInProcessResult:

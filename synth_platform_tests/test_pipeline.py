@@ -13,8 +13,8 @@ from synth_platform.attempt_chain import ATTEMPT_TAG, CHAIN_TAG, CHANGE_TAG, PAR
 from synth_platform.checks import ALL_CHECKS, THRESHOLD_CHECKS
 from synth_platform.definitions import defs
 from synth_platform.optimizer.policy import DEFAULT_MAX_ATTEMPTS as MAX_ATTEMPTS
-from synth_platform.sensors import auto_optimizer_sensor
 from synth_platform_tests.conftest import TINY_RUN_CONFIG
+from synth_platform_tests.helpers.sensor_ticks import optimizer_tick
 
 ASSET_KEYS = {a.key for a in ALL_ASSETS}
 BEST = dg.AssetKey("best_synthetic_table")
@@ -75,9 +75,7 @@ def test_materialize_with_default_thresholds_gives_metadata():
 
 
 def _tick(instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                      resources={"auto_optimizer": defs.resources["auto_optimizer"]})
-    return auto_optimizer_sensor(context)
+    return optimizer_tick(instance, cursor)
 
 
 def test_sensor_turns_a_failed_evaluation_into_a_valid_run_request_once(failed_run, instance):

@@ -9,13 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from synth_platform.evaluation.thresholds import AT_LEAST
 from synth_platform.optimizer.diagnosis import diagnose
 
 UTILITY_METRICS = ("ks_mean", "correlation_delta")
 SCORE_RULE = (
     "All-green attempts first; among them the lowest utility distance (mean of value/threshold over KS mean and "
-    "correlation delta), then the lowest MIA AUC. Without an all-green attempt: the fewest failed checks, then the "
-    "smallest total relative excess (Σ (value − threshold)/threshold over failed checks), then the utility distance."
+    "correlation delta), then the lowest MIA AUC. Without an all-green attempt: the fewest failed blocking checks, then the "
+    "smallest total relative excess (Σ |value − threshold|/threshold over failed blocking checks), then the utility "
+    "distance. Warning-only checks (detection AUC, TSTR ratio unless made blocking) are shown but do not decide."
 )
 
 
@@ -39,15 +41,34 @@ class Attempt:
             return []
         return [check for check, verdict in self.report["verdicts"].items() if not verdict["passed"]]
 
-    def shortfalls(self) -> list[str]:
-        """Each failed check with its value, threshold and excess, e.g. "ks_mean 0.130 > 0.100 (+0.030)"."""
+    def blocking_failures(self) -> list[str]:
+        """The failed checks that block (the "all green" contract); warnings left out."""
         if not self.report:
             return []
-        return [
-            f"{v['metric']} {v['value']:.3f} > {v['threshold']:.3f} (+{v['value'] - v['threshold']:.3f})"
-            if v.get("value") is not None else f"{v['metric']} failed"
-            for v in self.report["verdicts"].values() if not v["passed"]
-        ]
+        return [check for check, v in self.report["verdicts"].items() if not v["passed"] and v.get("blocking", True)]
+
+    def shortfalls(self) -> list[str]:
+        """Each failed check with its value, threshold and how far off, e.g. "ks_mean 0.130 > 0.100 (off by 0.030)",
+        "tstr_ratio 0.910 < 0.960 (off by 0.050, warning)"."""
+        if not self.report:
+            return []
+        return [_shortfall(v) for v in self.report["verdicts"].values() if not v["passed"]]
+
+
+def _shortfall(verdict: dict) -> str:
+    if verdict.get("value") is None:
+        return f"{verdict['metric']} failed"
+    at_least = verdict.get("direction") == AT_LEAST
+    sign = "<" if at_least else ">"
+    warning = "" if verdict.get("blocking", True) else ", warning"
+    return (f"{verdict['metric']} {verdict['value']:.3f} {sign} {verdict['threshold']:.3f} "
+            f"(off by {_excess(verdict):.3f}{warning})")
+
+
+def _excess(verdict: dict) -> float:
+    """How far a failing value lies on the wrong side of its threshold (positive), in either direction."""
+    value, threshold = float(verdict["value"]), float(verdict["threshold"])
+    return threshold - value if verdict.get("direction") == AT_LEAST else value - threshold
 
 
 def utility_distance(report: dict) -> float:
@@ -68,10 +89,10 @@ def attempt_score(attempt: Attempt) -> tuple:
     if report.get("all_green"):
         return (0, utility_distance(report), mia, 0.0, attempt.attempt)
     excess = sum(
-        (v["value"] - v["threshold"]) / v["threshold"] if v["threshold"] > 0 else v["value"]
-        for v in report["verdicts"].values() if not v["passed"] and v.get("value") is not None
+        _excess(v) / v["threshold"] if v["threshold"] > 0 else _excess(v)
+        for v in report["verdicts"].values() if not v["passed"] and v.get("value") is not None and v.get("blocking", True)
     )
-    return (1, float(len(attempt.failed_checks())), excess, utility_distance(report), attempt.attempt)
+    return (1, float(len(attempt.blocking_failures())), excess, utility_distance(report), attempt.attempt)
 
 
 def select_best_attempt(attempts: list[Attempt]) -> tuple[Attempt, bool]:

@@ -85,6 +85,7 @@ class Situation:
     training_rows: int  # rows the final generator was fitted on
     generator_params: dict[str, Any] = field(default_factory=dict)  # the parameters the run's generator used
     study_name: str = ""  # the study the run's parameters were chosen from
+    trained_steps: int = 0  # steps the run's final fit trained (a time budget decides them when none are set)
 
     @property
     def plugin(self) -> str:
@@ -92,7 +93,7 @@ class Situation:
 
     @property
     def steps(self) -> int:
-        return int(self.generation["training_steps"] or DEFAULT_TRAINING_STEPS.get(self.plugin, 2000))
+        return int(self.generation["training_steps"] or self.trained_steps or DEFAULT_TRAINING_STEPS.get(self.plugin, 2000))
 
     @property
     def batch_size(self) -> int:

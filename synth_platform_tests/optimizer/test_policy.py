@@ -328,3 +328,12 @@ def test_the_policy_table_orders_the_fidelity_kinds_after_utility():
     kinds = [rule.failure for rule in POLICY]
     assert kinds.index(FIDELITY) > max(i for i, kind in enumerate(kinds) if kind == UTILITY)
     assert kinds.index(DOWNSTREAM) > max(i for i, kind in enumerate(kinds) if kind == FIDELITY)
+
+
+def test_training_longer_starts_from_the_steps_a_time_budget_trained():
+    # With no step count set, the time budget decides the steps (20,000 here, read from the report): "train longer"
+    # must double those, not the plugin default of 5,000 (which would train less).
+    s = Situation(diagnosis(utility=0.15), situation(diagnosis()).tuning, situation(diagnosis()).generation, 40_000,
+                  {"batch_size": 1024}, "adult-ddpm-study", trained_steps=20_000)
+    proposal = plan_next_attempt(s, attempt=0).proposal
+    assert proposal.rule == "train_longer" and proposal.generation["training_steps"] == MAX_TRAINING_STEPS
