@@ -13,9 +13,11 @@ from synth_platform.evaluation.thresholds import AT_LEAST
 from synth_platform.optimizer.diagnosis import diagnose
 
 UTILITY_METRICS = ("ks_mean", "correlation_delta")
+PRIVACY_CHECKS = frozenset({"membership_inference_auc_within_threshold", "duplicate_rate_within_threshold"})
 SCORE_RULE = (
     "All-green attempts first; among them the lowest utility distance (mean of value/threshold over KS mean and "
-    "correlation delta), then the lowest MIA AUC. Without an all-green attempt: the fewest failed blocking checks, then the "
+    "correlation delta), then the lowest MIA AUC. Without an all-green attempt: the fewest failed privacy checks (MIA, "
+    "exact copies: a leaking table is never preferred to a private one), then the fewest failed blocking checks, then the "
     "smallest total relative excess (Σ |value − threshold|/threshold over failed blocking checks), then the utility "
     "distance. Warning-only checks (detection AUC, TSTR ratio unless made blocking) are shown but do not decide."
 )
@@ -84,15 +86,16 @@ def attempt_score(attempt: Attempt) -> tuple:
     """Sort key of `SCORE_RULE` (lower is better); attempts without a report come last."""
     report = attempt.report
     if not report:
-        return (2, float("inf"), float("inf"), float("inf"), attempt.attempt)
+        return (2, float("inf"), float("inf"), float("inf"), float("inf"), attempt.attempt)
     mia = report["metrics"].get("membership_inference_auc") or 0.0
     if report.get("all_green"):
-        return (0, utility_distance(report), mia, 0.0, attempt.attempt)
+        return (0, 0.0, utility_distance(report), mia, 0.0, attempt.attempt)
     excess = sum(
         _excess(v) / v["threshold"] if v["threshold"] > 0 else _excess(v)
         for v in report["verdicts"].values() if not v["passed"] and v.get("value") is not None and v.get("blocking", True)
     )
-    return (1, float(len(attempt.blocking_failures())), excess, utility_distance(report), attempt.attempt)
+    leaks = sum(check in PRIVACY_CHECKS for check in attempt.blocking_failures())
+    return (1, float(leaks), float(len(attempt.blocking_failures())), excess, utility_distance(report), attempt.attempt)
 
 
 def select_best_attempt(attempts: list[Attempt]) -> tuple[Attempt, bool]:

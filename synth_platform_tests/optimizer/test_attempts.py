@@ -38,7 +38,15 @@ def test_without_green_fewest_failed_checks_then_smallest_relative_excess():
     attempts = [attempt(0, ks=0.3, corr=0.2), attempt(1, ks=0.5), attempt(2, ks=0.12)]
     best, green = select_best_attempt(attempts)
     assert (best.attempt, green) == (2, False)
-    assert attempt_score(attempts[1])[:2] == (1, 1.0) and attempt_score(attempts[1])[2] == pytest.approx(4.0)
+    assert attempt_score(attempts[1])[:3] == (1, 0.0, 1.0) and attempt_score(attempts[1])[3] == pytest.approx(4.0)
+
+
+def test_without_green_a_private_attempt_beats_a_leaking_one_whatever_its_utility():
+    # Seen: a memorising first run (MIA 0.769, every utility check passing) was chosen over its private dpgan
+    # re-runs (KS 0.55, correlation failing) because it failed fewer checks.
+    attempts = [attempt(0, mia=0.769), attempt(1, ks=0.55, corr=0.3), attempt(2, copies=0.2)]
+    best, green = select_best_attempt(attempts)
+    assert (best.attempt, green) == (1, False)
 
 
 def test_an_attempt_without_report_is_never_chosen_and_none_at_all_is_an_error():
