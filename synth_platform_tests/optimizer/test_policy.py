@@ -337,3 +337,12 @@ def test_training_longer_starts_from_the_steps_a_time_budget_trained():
                   {"batch_size": 1024}, "adult-ddpm-study", trained_steps=20_000)
     proposal = plan_next_attempt(s, attempt=0).proposal
     assert proposal.rule == "train_longer" and proposal.generation["training_steps"] == MAX_TRAINING_STEPS
+
+
+def test_an_under_trained_run_trains_longer_by_the_worse_of_its_failing_ratios():
+    # A weak start (60 steps) failed KS at 0.395 (×3.95) and correlation at 0.121 (×1.21); training longer for the
+    # correlation asked for ×2 and three attempts later the chain still failed. It now takes the worse ratio: ×4.
+    plan = plan_next_attempt(situation(diagnosis(correlation=0.121, utility=0.395), training_steps=60), attempt=0)
+    assert plan.proposal.rule == "train_longer_for_correlation"
+    assert plan.proposal.generation["training_steps"] == 240
+    assert "raised to ×4 by ks_mean 0.395" in plan.proposal.change
