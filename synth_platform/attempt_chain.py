@@ -231,6 +231,16 @@ def _same_fit(instance: dg.DagsterInstance, outcome: Any) -> bool:
     return fitted_generator(report_of_run(instance, outcome.run_id)) == fitted_generator(report_of_run(instance, outcome.parent_run_id))
 
 
+def _better_overall(instance: dg.DagsterInstance, outcome: Any) -> bool:
+    """Whether a re-run's report scores better than its parent's by the best-attempt rule (`attempt_score`)."""
+    from synth_platform.optimizer.attempts import attempt_score
+
+    parent, child = (report_of_run(instance, r) for r in (outcome.parent_run_id, outcome.run_id))
+    if parent is None or child is None:
+        return False
+    return attempt_score(Attempt("", 0, child))[:-1] < attempt_score(Attempt("", 0, parent))[:-1]
+
+
 def lesson_of(outcome: Any, *, same_fit: bool = False) -> str:
     """One sentence on what a re-run did to the metric its rule targets."""
     before, after = outcome.before.get(outcome.target_metric), outcome.after.get(outcome.target_metric)
@@ -281,11 +291,17 @@ def plan_step(
     place = attempt_of(run)
     runs = chain_runs(instance, place["chain"])
     outcomes = chain_outcomes(instance, runs)
-    avoid, worse = learning.chain_lessons(list(outcomes.values()))
-    lessons = tuple(lesson_of(o, same_fit=_same_fit(instance, o)) for o in outcomes.values())
+    # A re-run that moved its own target the wrong way but made the attempt as a whole better (fewer failed checks,
+    # or the same ones nearer their thresholds: training longer cured KS and nudged the correlation up) taught
+    # nothing against its rule: only the others count as lessons.
+    better = {run_id for run_id, o in outcomes.items() if _better_overall(instance, o)}
+    avoid, worse = learning.chain_lessons([o for run_id, o in outcomes.items() if run_id not in better])
+    lessons = tuple(lesson_of(o, same_fit=_same_fit(instance, o)) + (
+        "; the attempt as a whole got better, so its rule stays" if run_id in better and (o.worse or o.no_effect) else "")
+        for run_id, o in outcomes.items())
     base, base_report = run, report
     own = outcomes.get(run_id)
-    if own is not None and own.worse:
+    if own is not None and own.worse and run_id not in better:
         parent = instance.get_run_by_id(own.parent_run_id)
         parent_report = report_of_run(instance, own.parent_run_id)
         if parent is not None and parent_report is not None and parent_report["verdicts"]:
