@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord
 
-from synth_platform.optimizer.attempts import Attempt
+from synth_platform.optimizer.attempts import Attempt, better_overall
 from synth_platform.optimizer.diagnosis import Diagnosis, diagnose
 from synth_platform.optimizer.policy import RULES, Plan, Situation, plan_next_attempt
 
@@ -232,13 +232,9 @@ def _same_fit(instance: dg.DagsterInstance, outcome: Any) -> bool:
 
 
 def _better_overall(instance: dg.DagsterInstance, outcome: Any) -> bool:
-    """Whether a re-run's report scores better than its parent's by the best-attempt rule (`attempt_score`)."""
-    from synth_platform.optimizer.attempts import attempt_score
-
+    """Whether a re-run's report scores better than its parent's by the best-attempt rule (`attempts.better_overall`)."""
     parent, child = (report_of_run(instance, r) for r in (outcome.parent_run_id, outcome.run_id))
-    if parent is None or child is None:
-        return False
-    return attempt_score(Attempt("", 0, child))[:-1] < attempt_score(Attempt("", 0, parent))[:-1]
+    return parent is not None and child is not None and better_overall(parent, child)
 
 
 def lesson_of(outcome: Any, *, same_fit: bool = False) -> str:

@@ -98,6 +98,13 @@ def attempt_score(attempt: Attempt) -> tuple:
     return (1, float(leaks), float(len(attempt.blocking_failures())), excess, utility_distance(report), attempt.attempt)
 
 
+def better_overall(parent_report: dict, report: dict) -> bool:
+    """Whether `report` scores better than `parent_report` by `SCORE_RULE` (fewer failed privacy checks, then fewer
+    failed blocking checks, then nearer their limits): a re-run can move its own target the wrong way and still leave
+    the attempt better as a whole."""
+    return attempt_score(Attempt("", 0, report))[:-1] < attempt_score(Attempt("", 0, parent_report))[:-1]
+
+
 def select_best_attempt(attempts: list[Attempt]) -> tuple[Attempt, bool]:
     """The best attempt by `SCORE_RULE` and whether it is all green. Raises when no attempt has a report."""
     candidates = [a for a in attempts if a.report]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from synth_platform.optimizer.attempts import Attempt, attempt_score, choose, history_markdown, select_best_attempt
+from synth_platform.optimizer.attempts import Attempt, attempt_score, better_overall, choose, history_markdown, select_best_attempt
 
 RULES = {"ks_mean_within_threshold": ("ks_mean", 0.10), "correlation_delta_within_threshold": ("correlation_delta", 0.10),
          "membership_inference_auc_within_threshold": ("membership_inference_auc", 0.60),
@@ -67,3 +67,11 @@ def test_history_table_has_a_row_per_attempt_and_marks_the_choice():
     assert "no report (FAILURE)" in lines[4]
     assert choice.all_green is False and choice.diagnosis["kind"] == "utility"
     assert history_markdown([attempt(0)], "run-0-0000").count("**chosen**") == 1
+
+
+def test_a_re_run_that_worsened_its_own_target_can_still_be_better_as_a_whole():
+    # Training longer for the correlation cured KS (0.39 -> 0.08) and nudged the correlation up (0.12 -> 0.13):
+    # its target got worse, the attempt got better (one failed check instead of two). The chain kept the rule.
+    assert better_overall(report(ks=0.39, corr=0.12), report(ks=0.08, corr=0.13))
+    assert not better_overall(report(ks=0.08, corr=0.12), report(ks=0.08, corr=0.13))  # same failures, further off
+    assert not better_overall(report(ks=0.3), report(ks=0.05, mia=0.7))  # a leak is never better
