@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS synth_optimizer_memory (
     target_after        DOUBLE PRECISION NOT NULL, -- the target metric in this attempt's report
     target_threshold    DOUBLE PRECISION NOT NULL, -- its threshold
     success             DOUBLE PRECISION NOT NULL, -- 1 fixed, 0.5 improved but not fixed, 0 otherwise
-    green_after         BOOLEAN NOT NULL           -- every check of this attempt passed
+    green_after         BOOLEAN NOT NULL, -- every check of this attempt passed
+    plugin              TEXT,                      -- the generator this attempt fitted
+    steps_after         BIGINT                     -- training steps its final fit trained
 );
 CREATE INDEX IF NOT EXISTS synth_optimizer_memory_failure_rule ON synth_optimizer_memory (failure, rule);
 CREATE INDEX IF NOT EXISTS synth_optimizer_memory_chain ON synth_optimizer_memory (chain);

@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS synth_optimizer_memory (
     target_after        REAL NOT NULL,             -- the target metric in this attempt's report
     target_threshold    REAL NOT NULL,             -- its threshold
     success             REAL NOT NULL,             -- 1 fixed, 0.5 improved but not fixed, 0 otherwise
-    green_after         BOOLEAN NOT NULL CHECK (green_after IN (0, 1)) -- every check of this attempt passed
+    green_after         BOOLEAN NOT NULL CHECK (green_after IN (0, 1)), -- every check of this attempt passed
+    plugin              TEXT,                      -- the generator this attempt fitted
+    steps_after         INTEGER                    -- training steps its final fit trained
 );
 CREATE INDEX IF NOT EXISTS synth_optimizer_memory_failure_rule ON synth_optimizer_memory (failure, rule);
 CREATE INDEX IF NOT EXISTS synth_optimizer_memory_chain ON synth_optimizer_memory (chain);

@@ -173,6 +173,7 @@ class StepPlan:
     lessons: tuple[str, ...] = ()  # what earlier attempts of the chain taught, one sentence each
     avoided_rules: frozenset[str] = frozenset()  # rules not repeated: their attempt made their target worse or changed nothing
     ranking: dict = field(default_factory=dict)  # failure kind → [learning.RuleEvidence], best first (failing kinds only)
+    learnt_steps: Any = None  # learning.LearntSteps: how long similar datasets needed to train (None: nothing similar)
 
     @property
     def diagnosis(self) -> Diagnosis:
@@ -186,6 +187,8 @@ class StepPlan:
             lines.append(f"  the change starts from run {self.base_run}'s config (the failed run made its target worse)")
         for failure, evidence in self.ranking.items():
             lines.append(f"  rules for {failure}, learnt order: " + "; ".join(e.describe() for e in evidence))
+        if self.learnt_steps is not None:
+            lines.append(f"  learnt training steps: {self.learnt_steps.describe()}")
         if self.plan.proposal:
             lines.append(f"  attempt {self.attempt + 1}, rule {self.plan.proposal.rule}: {self.plan.proposal.change}")
         else:
@@ -194,12 +197,18 @@ class StepPlan:
         return "\n".join(lines)
 
 
-def chain_outcomes(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> dict[str, Any]:
-    """What each re-run of a chain did to its target metric (`learning.AttemptOutcome` by run id), read from the
-    reports of the run and of its parent; re-runs without either report are left out."""
+def chain_reports(instance: dg.DagsterInstance, runs: list[dg.DagsterRun],
+                  known: dict[str, dict[str, Any] | None] | None = None) -> dict[str, dict[str, Any] | None]:
+    """Run id → the report each run of a chain materialized (None: none), each read once (`known`: already read)."""
+    known = known or {}
+    return {run.run_id: known[run.run_id] if run.run_id in known else report_of_run(instance, run.run_id) for run in runs}
+
+
+def chain_outcomes(runs: list[dg.DagsterRun], reports: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+    """What each re-run of a chain did to its target metric (`learning.AttemptOutcome` by run id), from the
+    reports (`chain_reports`) of the run and of its parent; re-runs without either report are left out."""
     from synth_platform.optimizer import learning
 
-    reports = {run.run_id: report_of_run(instance, run.run_id) for run in runs}
     outcomes = {}
     for run in runs:
         place = attempt_of(run)
@@ -225,15 +234,15 @@ def fitted_generator(report: dict | None) -> tuple[str | None, str]:
     return generator.get("plugin"), json.dumps(generator.get("params") or {}, sort_keys=True, default=str)
 
 
-def _same_fit(instance: dg.DagsterInstance, outcome: Any) -> bool:
+def _same_fit(reports: dict[str, dict[str, Any] | None], outcome: Any) -> bool:
     """Whether a re-run fitted exactly the generator its parent fitted (same plugin and parameters): its change
     never reached the fit."""
-    return fitted_generator(report_of_run(instance, outcome.run_id)) == fitted_generator(report_of_run(instance, outcome.parent_run_id))
+    return fitted_generator(reports.get(outcome.run_id)) == fitted_generator(reports.get(outcome.parent_run_id))
 
 
-def _better_overall(instance: dg.DagsterInstance, outcome: Any) -> bool:
+def _better_overall(reports: dict[str, dict[str, Any] | None], outcome: Any) -> bool:
     """Whether a re-run's report scores better than its parent's by the best-attempt rule (`attempts.better_overall`)."""
-    parent, child = (report_of_run(instance, r) for r in (outcome.parent_run_id, outcome.run_id))
+    parent, child = reports.get(outcome.parent_run_id), reports.get(outcome.run_id)
     return parent is not None and child is not None and better_overall(parent, child)
 
 
@@ -247,15 +256,12 @@ def lesson_of(outcome: Any, *, same_fit: bool = False) -> str:
     return text
 
 
-def learnt_ranking(memory_url: str | None, report: dict, failures: tuple[str, ...]) -> dict[str, list]:
-    """Failure kind → the rules answering it, ranked by `learning.rank_rules` on the outcomes recorded in the tuning
-    memory (for this dataset's meta-features); {} without a memory."""
-    if not memory_url:
-        return {}
+def learnt_ranking(recorded: list, report: dict, failures: tuple[str, ...]) -> dict[str, list]:
+    """Failure kind → the rules answering it, ranked by `learning.rank_rules` on the `recorded` outcomes (the
+    outcome memory's) for this report's dataset meta-features."""
     from synth_platform.optimizer import learning
 
     features = dict((report.get("dataset") or {}).get("meta_features") or {})
-    recorded = learning.OutcomeMemory(memory_url).outcomes()
     return {
         failure: learning.rank_rules([r.name for r in RULES.values() if r.failure == failure], failure,
                                      [o for o in recorded if o.failure == failure], features)
@@ -286,36 +292,41 @@ def plan_step(
         )
     place = attempt_of(run)
     runs = chain_runs(instance, place["chain"])
-    outcomes = chain_outcomes(instance, runs)
+    reports = chain_reports(instance, runs, known={report_run_id or run_id: report})
+    outcomes = chain_outcomes(runs, reports)
     # A re-run that moved its own target the wrong way but made the attempt as a whole better (fewer failed checks,
     # or the same ones nearer their thresholds: training longer cured KS and nudged the correlation up) taught
     # nothing against its rule: only the others count as lessons.
-    better = {run_id for run_id, o in outcomes.items() if _better_overall(instance, o)}
+    better = {run_id for run_id, o in outcomes.items() if _better_overall(reports, o)}
     avoid, worse = learning.chain_lessons([o for run_id, o in outcomes.items() if run_id not in better])
-    lessons = tuple(lesson_of(o, same_fit=_same_fit(instance, o)) + (
+    lessons = tuple(lesson_of(o, same_fit=_same_fit(reports, o)) + (
         "; the attempt as a whole got better, so its rule stays" if run_id in better and (o.worse or o.no_effect) else "")
         for run_id, o in outcomes.items())
     base, base_report = run, report
     own = outcomes.get(run_id)
     if own is not None and own.worse and run_id not in better:
         parent = instance.get_run_by_id(own.parent_run_id)
-        parent_report = report_of_run(instance, own.parent_run_id)
+        parent_report = reports.get(own.parent_run_id) or report_of_run(instance, own.parent_run_id)
         if parent is not None and parent_report is not None and parent_report["verdicts"]:
             base, base_report = parent, parent_report
     tuning, generation = full_configs(base.run_config or {})
     tried = [full_configs(r.run_config or {}) for r in runs if r.run_id != base.run_id]
     generator = base_report.get("generator") or {}
+    recorded = learning.OutcomeMemory(memory_url).outcomes() if memory_url else []
+    learnt_steps = learning.learnt_training_steps(
+        recorded, str(generator.get("plugin") or tuning["plugin"]),
+        dict((base_report.get("dataset") or {}).get("meta_features") or {}))
     situation = Situation(
         diagnosis=diagnose(base_report), tuning=tuning, generation=generation, training_rows=int(base_report["rows"]["training"]),
         generator_params=dict(generator.get("params") or {}), study_name=str(generator.get("study_name") or ""),
-        trained_steps=int(generator.get("training_steps") or 0),
+        trained_steps=int(generator.get("training_steps") or 0), learnt_steps=learnt_steps,
     )
-    ranking = learnt_ranking(memory_url, base_report, situation.diagnosis.failures)
+    ranking = learnt_ranking(recorded, base_report, situation.diagnosis.failures)
     plan = plan_next_attempt(
         situation, attempt=place["attempt"], max_attempts=max_attempts, tried=tried, avoid_rules=avoid, worse_rules=worse,
         ranking={failure: [e.rule for e in evidence] for failure, evidence in ranking.items()},
     )
-    known = dict(base_run=base.run_id, lessons=lessons, avoided_rules=frozenset(avoid), ranking=ranking)
+    known = dict(base_run=base.run_id, lessons=lessons, avoided_rules=frozenset(avoid), ranking=ranking, learnt_steps=learnt_steps)
     if plan.proposal is None:
         return StepPlan(run_id, place["chain"], place["attempt"], plan, **known)
     proposal = plan.proposal

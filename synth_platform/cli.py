@@ -52,7 +52,7 @@ def policy(run_id: str | None) -> int:
             if not report:
                 print(f"error: run {run_id} has no privacy_utility_report in this DAGSTER_HOME", file=sys.stderr)
                 return 2
-        ranking = attempt_chain.learnt_ranking(memory_url(instance), report, FAILURE_PRIORITY)
+        ranking = attempt_chain.learnt_ranking(learning.OutcomeMemory(memory_url(instance)).outcomes(), report, FAILURE_PRIORITY)
     recorded = sum(e.n_outcomes for evidence in ranking.values() for e in evidence)
     print(f"\nLearnt ranking ({recorded} recorded outcome(s); "
           + (f"weighted by similarity to run {run_id}'s dataset" if run_id else "every dataset weighted alike") + "):\n")

@@ -40,6 +40,18 @@ def ensure_table(engine: sa.Engine, table: str, ddl: Path) -> sa.Table:
     return sa.Table(table, sa.MetaData(), autoload_with=engine)
 
 
+def add_missing_columns(engine: sa.Engine, table: str, columns: dict[str, str]) -> sa.Table:
+    """Add each of `columns` (name → SQL type; nullable) that `table` lacks: a table created by an earlier version
+    of its DDL gains the columns added since. Return the table reflected."""
+    present = {column["name"] for column in sa.inspect(engine).get_columns(table)}
+    missing = {name: kind for name, kind in columns.items() if name not in present}
+    if missing:
+        with engine.begin() as conn:
+            for name, kind in missing.items():
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    return sa.Table(table, sa.MetaData(), autoload_with=engine)
+
+
 class TableStore:
     """One of the platform's tables in the database at a SQLAlchemy `url` (SQLite or PostgreSQL), created on first
     use by `ensure` (the table's `ensure_table` wrapper). The URL is masked whenever the store is shown."""

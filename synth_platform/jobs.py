@@ -54,6 +54,7 @@ def plan_optimizer_step(
         "run_config": dg.MetadataValue.json(step.run_config),
         "lessons_of_the_chain": dg.MetadataValue.md("\n".join(f"- {lesson}" for lesson in step.lessons) or "no earlier re-run"),
         "learnt_rule_ranking": dg.MetadataValue.md(ranking_markdown(step.ranking) if step.ranking else "no tuning memory"),
+        "learnt_training_steps": step.learnt_steps.describe() if step.learnt_steps else "nothing similar remembered",
         "policy": dg.MetadataValue.md(policy_markdown()),
     })
     return {"run_config": step.run_config, "tags": step.tags}

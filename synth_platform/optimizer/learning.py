@@ -110,6 +110,8 @@ class AttemptOutcome:
     after: dict[str, float | None]  # this attempt's
     target_threshold: float
     green_after: bool  # every check of this attempt passed
+    plugin: str = ""  # the generator this attempt fitted ("": not known, an outcome recorded before plugins were)
+    steps_after: int | None = None  # the training steps its final fit trained (None: not known)
     created_at: datetime | str | None = field(default=None, compare=False)  # set by the database
     id: int | None = field(default=None, compare=False)  # set by the database
 
@@ -236,6 +238,8 @@ def outcome_of(
     if threshold is None:
         raise ValueError(f"Neither report has a threshold for the target metric {target!r}.")
     verdicts = report.get("verdicts", {})
+    generator = report.get("generator") or {}
+    steps = generator.get("training_steps")
     green = report.get("all_green")
     green = all(bool(v.get("passed")) for v in verdicts.values()) if green is None else bool(green)
     return AttemptOutcome(
@@ -243,6 +247,7 @@ def outcome_of(
         dataset_fingerprint=dataset_fingerprint, meta_features=_plain_features(meta_features),
         diagnosis_kind=_diagnosis_kind(parent_report), failure=failure, rule=rule, change=change,
         target_metric=target, before=before, after=after, target_threshold=threshold, green_after=green,
+        plugin=str(generator.get("plugin") or ""), steps_after=int(steps) if steps else None,
     )
 
 
@@ -266,9 +271,14 @@ def ddl_path(dialect: str) -> Path:
     return ddl.ddl_path("optimizer_memory", dialect, "optimizer-memory")
 
 
+ADDED_COLUMNS = {"plugin": "TEXT", "steps_after": "BIGINT"}  # columns a table created before them lacks
+
+
 def ensure_outcome_table(engine: sa.Engine) -> sa.Table:
-    """Create the outcome table from its DDL file when missing; return it reflected."""
-    return ddl.ensure_table(engine, OUTCOME_TABLE, ddl_path(engine.dialect.name))
+    """Create the outcome table from its DDL file when missing (and add the columns a table from an earlier
+    version lacks); return it reflected."""
+    ddl.ensure_table(engine, OUTCOME_TABLE, ddl_path(engine.dialect.name))
+    return ddl.add_missing_columns(engine, OUTCOME_TABLE, ADDED_COLUMNS)
 
 
 def _metrics_json(values: Mapping[str, Any]) -> str:
@@ -291,7 +301,8 @@ class OutcomeMemory(ddl.TableStore):
             "metrics_before": _metrics_json(outcome.before), "metrics_after": _metrics_json(outcome.after),
             "target_before": outcome.target_before, "target_after": outcome.target_after,
             "target_threshold": float(outcome.target_threshold), "success": outcome.success,
-            "green_after": bool(outcome.green_after),
+            "green_after": bool(outcome.green_after), "plugin": outcome.plugin,
+            "steps_after": None if outcome.steps_after is None else int(outcome.steps_after),
         }
         with self._table() as (engine, table), engine.begin() as conn:
             return int(conn.execute(table.insert().values(**row).returning(table.c.id)).scalar_one())
@@ -308,7 +319,9 @@ class OutcomeMemory(ddl.TableStore):
                 diagnosis_kind=row["diagnosis_kind"], failure=row["failure"], rule=row["rule"], change=row["change"],
                 target_metric=row["target_metric"], before=json.loads(row["metrics_before"]),
                 after=json.loads(row["metrics_after"]), target_threshold=float(row["target_threshold"]),
-                green_after=bool(row["green_after"]), created_at=row["created_at"], id=int(row["id"]),
+                green_after=bool(row["green_after"]), plugin=row["plugin"] or "",
+                steps_after=None if row["steps_after"] is None else int(row["steps_after"]),
+                created_at=row["created_at"], id=int(row["id"]),
             )
             for row in rows
         ]
@@ -427,6 +440,62 @@ def ranking_markdown(rankings: dict[str, list[RuleEvidence]]) -> str:
                          f"| {evidence.n_outcomes} | {similar} |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+# --- how long to train ------------------------------------------------------------------------------------------
+
+SIMILAR_WEIGHT = 0.5  # an outcome counts as from a similar dataset at this similarity weight or more (distance ≤ 0.69)
+STEP_FAILURES = (UTILITY, CORRELATION)  # the failures more training steps answer (marginals, joint structure)
+
+
+@dataclass(frozen=True)
+class LearntSteps:
+    """Training steps the memory suggests for a plugin on a dataset: the fewest steps at which a similar dataset's
+    attempt passed, else the most steps a similar dataset's attempt tried while still improving."""
+
+    steps: int
+    passed: bool  # True: an attempt at these steps passed (all green, or its utility/correlation target fixed)
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.steps:,} steps: {self.reason}"
+
+
+def learnt_training_steps(
+    outcomes: Sequence[AttemptOutcome], plugin: str, features: Mapping[str, float], *, similarity_scale: float = 1.0,
+) -> LearntSteps | None:
+    """How long to train `plugin` on a dataset with these meta-features, from the remembered attempts of similar
+    datasets (similarity weight ≥ `SIMILAR_WEIGHT`) that fitted the same plugin:
+
+    - the fewest training steps of an attempt that passed: every check green, or the utility (KS) or correlation
+      target its rule answered fixed;
+    - else the most steps of an attempt whose utility or correlation target improved without passing (training
+      longer helped there and was not yet enough: a new chain starts where that one stopped);
+    - else None (nothing similar remembered).
+
+    Outcomes without a plugin or steps (recorded before they were) are ignored. Only ever used to raise the steps
+    of a "train longer" change: the policy never trains less because of it."""
+    similar = []
+    for outcome in outcomes:
+        if outcome.plugin != plugin or not outcome.steps_after:
+            continue
+        weight = similarity_weight(features, outcome.meta_features, similarity_scale)
+        if weight >= SIMILAR_WEIGHT:
+            similar.append((weight, outcome))
+    passed = [(o.steps_after, -w, o.id or 0, w, o) for w, o in similar
+              if o.green_after or (o.failure in STEP_FAILURES and o.fixed)]
+    if passed:
+        steps, _, _, weight, o = min(passed, key=lambda item: item[:3])
+        what = "every check passed" if o.green_after else f"{o.target_metric} passed ({o.target_after:.3f})"
+        return LearntSteps(int(steps), True, f"the fewest at which a similar dataset's attempt ({o.rule}, similarity "
+                                             f"{weight:.2f}) passed: {what}")
+    improved = [(o.steps_after, w, -(o.id or 0), w, o) for w, o in similar if o.failure in STEP_FAILURES and o.improved]
+    if improved:
+        steps, _, _, weight, o = max(improved, key=lambda item: item[:3])
+        return LearntSteps(int(steps), False, f"the most a similar dataset's attempt ({o.rule}, similarity {weight:.2f}) "
+                                              f"trained while {o.target_metric} still improved "
+                                              f"({o.target_before:.3f} -> {o.target_after:.3f}), not yet passing")
+    return None
 
 
 # --- within one chain --------------------------------------------------------------------------------------------

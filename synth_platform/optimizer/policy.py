@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Sequence
 
 from synth_platform.generation.generators import DEFAULT_TRAINING_STEPS, DP_PLUGINS, PLUGIN_DEFAULTS
+from synth_platform.optimizer.learning import LearntSteps
 from synth_platform.optimizer.diagnosis import (
     CORRELATION,
     DOWNSTREAM,
@@ -86,6 +87,7 @@ class Situation:
     generator_params: dict[str, Any] = field(default_factory=dict)  # the parameters the run's generator used
     study_name: str = ""  # the study the run's parameters were chosen from
     trained_steps: int = 0  # steps the run's final fit trained (a time budget decides them when none are set)
+    learnt_steps: LearntSteps | None = None  # what the outcome memory says similar datasets needed (raises "train longer")
 
     @property
     def plugin(self) -> str:
@@ -182,8 +184,12 @@ def _switch_plugin(s: Situation, plugin: str, reason: str) -> Change | None:
     return text, tuning, generation
 
 
-def _scale_steps(s: Situation, factor: float, reason: str) -> Change | None:
+def _scale_steps(s: Situation, factor: float, reason: str, at_least: LearntSteps | None = None) -> Change | None:
     raw = int(round(s.steps * factor))
+    learnt = ""
+    if factor >= 1 and at_least is not None and at_least.steps > raw:  # the memory says similar data needed more
+        raw = at_least.steps
+        learnt = f", raised to {at_least.describe()}"
     # Fewer: not below the minimum (nor up to it); more: not above the maximum.
     new = min(s.steps, max(MIN_TRAINING_STEPS, raw)) if factor < 1 else min(MAX_TRAINING_STEPS, raw)
     if new == s.steps:
@@ -192,8 +198,8 @@ def _scale_steps(s: Situation, factor: float, reason: str) -> Change | None:
     if new != raw:
         bound = f", floored at {MIN_TRAINING_STEPS:,}" if factor < 1 else f", capped at {MAX_TRAINING_STEPS:,}"
     tuning, generation = _with(s, generation={"training_steps": new})
-    return (f"{reason}: training steps ×{factor:g} = {raw:,}{bound}; the study's best parameters reused, no new trials",
-            tuning, generation)
+    return (f"{reason}: training steps ×{factor:g} = {int(round(s.steps * factor)):,}{learnt}{bound}; the study's best "
+            "parameters reused, no new trials", tuning, generation)
 
 
 def _steps_factor(s: Situation, failure: str) -> float:
@@ -312,7 +318,7 @@ def train_longer(s: Situation, failure: str) -> Change | None:
         worse = s.diagnosis.finding(other)
         factor = _steps_factor(s, other)
         text += f", raised to ×{factor:g} by {worse.metric} {worse.value:.3f} (×{worse.ratio:.2f}), which fails too"
-    return _scale_steps(s, factor, text)
+    return _scale_steps(s, factor, text, at_least=s.learnt_steps)
 
 
 def retune_more_trials(s: Situation) -> Change | None:

@@ -26,6 +26,7 @@ from synth_platform.optimizer.learning import (
     RuleEvidence,
     chain_lessons,
     ddl_path,
+    learnt_training_steps,
     outcome_of,
     rank_rules,
     ranking_markdown,
@@ -59,9 +60,13 @@ def report(**values):
     return {"verdicts": verdicts, "metrics": metrics, "all_green": all(v["passed"] for v in verdicts.values())}
 
 
-def outcome(rule, failure, before, after, *, attempt=1, chain="chain-a", features=FEATURES, **more) -> AttemptOutcome:
+def outcome(rule, failure, before, after, *, attempt=1, chain="chain-a", features=FEATURES, plugin=None, steps=None,
+            after_metrics=None, **more) -> AttemptOutcome:
     metric = TARGET_METRIC[failure]
-    return outcome_of(report(**{metric: before, **more}), report(**{metric: after}), chain=chain, attempt=attempt,
+    after_report = report(**{metric: after, **(after_metrics or {})})
+    if plugin is not None:
+        after_report["generator"] = {"plugin": plugin, "training_steps": steps}
+    return outcome_of(report(**{metric: before, **more}), after_report, chain=chain, attempt=attempt,
                       run_id=f"{chain}-run-{attempt}", parent_run_id=f"{chain}-run-{attempt - 1}", rule=rule,
                       failure=failure, change=f"{rule} applied", dataset_fingerprint="adult-fp", meta_features=features)
 
@@ -154,14 +159,14 @@ def test_a_failed_at_least_check_counts_in_the_parents_diagnosis_kind():
 EXPECTED_COLUMNS = {
     "id", "created_at", "chain", "attempt", "run_id", "parent_run_id", "dataset_fingerprint", "meta_features",
     "diagnosis_kind", "failure", "rule", "change", "target_metric", "metrics_before", "metrics_after", "target_before",
-    "target_after", "target_threshold", "success", "green_after",
+    "target_after", "target_threshold", "success", "green_after", "plugin", "steps_after",
 }
 
 
 def _check_round_trip(url):
     memory = OutcomeMemory(url)
     first = outcome("train_longer", UTILITY, before=0.18, after=0.08, correlation_delta=None)
-    second = outcome("larger_batch", CORRELATION, before=0.30, after=0.20, attempt=2)
+    second = outcome("larger_batch", CORRELATION, before=0.30, after=0.20, attempt=2, plugin="ddpm", steps=960)
     other_chain = outcome("train_longer", UTILITY, before=0.20, after=0.25, chain="chain-b", features=FAR_FEATURES)
     ids = [memory.record(o) for o in (first, second, other_chain)]
     assert ids == sorted(ids) and len(set(ids)) == 3
@@ -180,6 +185,8 @@ def _check_round_trip(url):
     assert [o.id for o in everything] == ids and all(o.created_at is not None for o in everything)
     assert everything[0].before["correlation_delta"] is None and everything[0].green_after is True
     assert everything[0].meta_features == FEATURES and everything[2].meta_features == FAR_FEATURES
+    assert (everything[1].plugin, everything[1].steps_after) == ("ddpm", 960)
+    assert (everything[0].plugin, everything[0].steps_after) == ("", None)  # a report without its generator
     assert memory.outcomes(failure=UTILITY) == [first, other_chain]
     assert memory.outcomes(failure=UTILITY, rule="train_longer") == [first, other_chain]
     assert memory.outcomes(rule="larger_batch") == [second]
@@ -370,3 +377,62 @@ def test_without_a_dataset_every_outcome_counts_fully_and_with_one_an_unrelated_
     assert similarity_weight({}, {"log10_rows": 4.0}) == 1.0
     assert similarity_weight({"log10_rows": 4.0}, {}) == 0.0
     assert similarity_weight({"log10_rows": 4.0}, {"log10_rows": 4.0}) == 1.0
+
+
+# --- how long to train -------------------------------------------------------------------------------------------
+
+
+def test_a_table_from_before_the_plugin_and_steps_columns_gains_them_and_keeps_its_rows(tmp_path):
+    url = f"sqlite:///{tmp_path / 'memory.sqlite3'}"
+    old_ddl = ddl_path("sqlite").read_text().replace(
+        "green_after IN (0, 1)),", "green_after IN (0, 1))").split("    plugin ")[0] + ");"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(old_ddl)
+    assert "plugin" not in {c["name"] for c in sa.inspect(engine).get_columns(OUTCOME_TABLE)}
+    engine.dispose()
+    memory = OutcomeMemory(url)
+    recorded = outcome("train_longer", UTILITY, 0.18, 0.08, plugin="tvae", steps=500)
+    memory.record(recorded)
+    assert memory.outcomes() == [recorded]
+    assert memory.outcomes()[0].steps_after == 500
+
+
+def test_the_fewest_steps_that_passed_on_a_similar_dataset_are_learnt():
+    remembered = [
+        outcome("train_longer", UTILITY, 0.40, 0.20, attempt=1, plugin="ddpm", steps=240),  # improved, not fixed
+        outcome("train_longer", UTILITY, 0.20, 0.08, attempt=2, plugin="ddpm", steps=960,  # fixed, not all green
+                after_metrics={"correlation_delta": 0.2}),
+        outcome("train_longer", UTILITY, 0.20, 0.07, attempt=3, plugin="ddpm", steps=1920),  # fixed, more steps
+        outcome("train_longer", UTILITY, 0.40, 0.05, chain="far", plugin="ddpm", steps=100, features=FAR_FEATURES),
+        outcome("train_longer", UTILITY, 0.40, 0.05, chain="other-plugin", plugin="tvae", steps=50),
+        outcome("train_longer", UTILITY, 0.40, 0.05, chain="unknown-steps"),  # recorded before steps were
+    ]
+    learnt = learnt_training_steps(remembered, "ddpm", FEATURES)
+    assert (learnt.steps, learnt.passed) == (960, True)
+    assert "ks_mean passed (0.080)" in learnt.describe() and "similarity 1.00" in learnt.describe()
+    assert learnt_training_steps(remembered, "tvae", FEATURES).steps == 50
+    assert learnt_training_steps(remembered, "ctgan", FEATURES) is None
+    assert learnt_training_steps(remembered[3:4], "ddpm", FEATURES) is None  # only a very different dataset
+
+
+def test_an_all_green_attempt_counts_as_passed_whatever_rule_made_it():
+    green = outcome("larger_batch", CORRELATION, 0.30, 0.05, plugin="ctgan", steps=3000)
+    assert green.green_after
+    assert learnt_training_steps([green], "ctgan", FEATURES).steps == 3000
+    # A privacy rule's outcome that fixed MIA but left KS failing says nothing about enough steps.
+    private_only = outcome("fewer_steps_for_privacy", PRIVACY, 0.70, 0.55, plugin="ctgan", steps=200,
+                           after_metrics={"ks_mean": 0.30})
+    assert not private_only.green_after and private_only.fixed
+    assert learnt_training_steps([private_only], "ctgan", FEATURES) is None
+
+
+def test_without_a_pass_the_most_steps_that_still_improved_are_learnt():
+    remembered = [
+        outcome("train_longer_for_correlation", CORRELATION, 0.40, 0.30, attempt=1, plugin="ddpm", steps=240),
+        outcome("train_longer_for_correlation", CORRELATION, 0.30, 0.20, attempt=2, plugin="ddpm", steps=960),
+        outcome("train_longer_for_correlation", CORRELATION, 0.20, 0.25, attempt=3, plugin="ddpm", steps=3840),  # worse
+    ]
+    learnt = learnt_training_steps(remembered, "ddpm", FEATURES)
+    assert (learnt.steps, learnt.passed) == (960, False)
+    assert "correlation_delta still improved (0.300 -> 0.200)" in learnt.describe()

@@ -1,5 +1,7 @@
 """The adjustment policy: a table of diagnosis → expected change, conflicts, never repeating a config, the cap."""
 
+import dataclasses
+
 import pytest
 
 from synth_platform.assets import GenerationConfig, TuningConfig
@@ -15,6 +17,7 @@ from synth_platform.optimizer.diagnosis import (
     Diagnosis,
     Finding,
 )
+from synth_platform.optimizer.learning import LearntSteps
 from synth_platform.optimizer.policy import (
     MAX_BATCH_SIZE,
     MAX_MODEL_WIDTH,
@@ -218,6 +221,26 @@ def test_a_change_text_states_the_cap():
     proposal = plan_next_attempt(s, attempt=0).proposal
     assert proposal.generation["training_steps"] == MAX_TRAINING_STEPS
     assert "×8 = 240,000, capped at 40,000" in proposal.change and "training_steps 30,000 -> 40,000" in proposal.change
+
+
+def test_training_longer_jumps_to_the_steps_similar_data_needed_and_says_so():
+    learnt = LearntSteps(4_800, True, "the fewest at which a similar dataset's attempt passed")
+    s = dataclasses.replace(situation(diagnosis(utility=0.15), training_steps=500), learnt_steps=learnt)
+    proposal = plan_next_attempt(s, attempt=0).proposal
+    assert proposal.rule == "train_longer" and proposal.generation["training_steps"] == 4_800
+    assert "×2 = 1,000, raised to 4,800 steps: the fewest at which a similar dataset's attempt passed" in proposal.change
+    assert "training_steps 500 -> 4,800" in proposal.change
+    # Fewer learnt steps than the factor gives change nothing; nor does the memory ever make a run train less.
+    s = dataclasses.replace(situation(diagnosis(utility=0.15), training_steps=500), learnt_steps=LearntSteps(600, True, "x"))
+    assert plan_next_attempt(s, attempt=0).proposal.generation["training_steps"] == 1_000
+    s = dataclasses.replace(situation(diagnosis(privacy=0.64), training_steps=5_000, plugin="ctgan"),
+                            learnt_steps=LearntSteps(40_000, True, "x"))
+    proposal = plan_next_attempt(s, attempt=0).proposal
+    assert proposal.generation["training_steps"] <= 5_000
+    # Capped like any other increase.
+    s = dataclasses.replace(situation(diagnosis(utility=0.15), training_steps=500), learnt_steps=LearntSteps(90_000, False, "y"))
+    proposal = plan_next_attempt(s, attempt=0).proposal
+    assert proposal.generation["training_steps"] == MAX_TRAINING_STEPS and "capped at 40,000" in proposal.change
 
 
 def test_a_rule_that_made_things_worse_is_not_repeated_and_its_opposite_goes_first():
