@@ -678,6 +678,7 @@ def synthetic_table(
             "rejected_by_rule": dg.MetadataValue.json(table.rejected_by_rule),
             "regeneration_rounds": table.rounds,
             "rows_short": table.short_by,
+            "missing_shares_matched": dg.MetadataValue.json(table.missing_shares or {"matched": "none was more than a point off the source"}),
             "divergence_recoveries": dg.MetadataValue.json(fitted.recoveries),  # lower rates, re-draws: empty when none
             "csv_path": dg.MetadataValue.path(str(path)),
             "preview": _frame_preview(frame.drop(columns=profile.sensitive_columns(), errors="ignore")),
