@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord
 
+from synth_platform.generation.generators import DEFAULT_TRAINING_STEPS
 from synth_platform.optimizer.attempts import Attempt, better_overall
 from synth_platform.optimizer.diagnosis import Diagnosis, diagnose
 from synth_platform.optimizer.policy import RULES, Plan, Situation, plan_next_attempt
@@ -298,13 +299,22 @@ def plan_step(
     # or the same ones nearer their thresholds: training longer cured KS and nudged the correlation up) taught
     # nothing against its rule: only the others count as lessons.
     better = {run_id for run_id, o in outcomes.items() if _better_overall(reports, o)}
-    avoid, worse = learning.chain_lessons([o for run_id, o in outcomes.items() if run_id not in better])
-    lessons = tuple(lesson_of(o, same_fit=_same_fit(reports, o)) + (
-        "; the attempt as a whole got better, so its rule stays" if run_id in better and (o.worse or o.no_effect) else "")
-        for run_id, o in outcomes.items())
+    # Nor did a "train longer" that made things worse short of the plugin's default steps (`learning.early_training`).
+    early = {run_id for run_id, o in outcomes.items() if learning.early_training(o)} - better
+    avoid, worse = learning.chain_lessons([o for run_id, o in outcomes.items() if run_id not in better | early])
+
+    def excuse(run_id: str, o: Any) -> str:
+        if run_id in better and (o.worse or o.no_effect):
+            return "; the attempt as a whole got better, so its rule stays"
+        if run_id in early:
+            return (f"; {o.plugin} trained {o.steps_after:,} steps, short of its default {DEFAULT_TRAINING_STEPS[o.plugin]:,}: "
+                    "early training is not monotone, so training longer stays")
+        return ""
+
+    lessons = tuple(lesson_of(o, same_fit=_same_fit(reports, o)) + excuse(run_id, o) for run_id, o in outcomes.items())
     base, base_report = run, report
     own = outcomes.get(run_id)
-    if own is not None and own.worse and run_id not in better:
+    if own is not None and own.worse and run_id not in better | early:
         parent = instance.get_run_by_id(own.parent_run_id)
         parent_report = reports.get(own.parent_run_id) or report_of_run(instance, own.parent_run_id)
         if parent is not None and parent_report is not None and parent_report["verdicts"]:

@@ -26,6 +26,7 @@ from synth_platform.optimizer.learning import (
     RuleEvidence,
     chain_lessons,
     ddl_path,
+    early_training,
     learnt_training_steps,
     outcome_of,
     rank_rules,
@@ -436,3 +437,15 @@ def test_without_a_pass_the_most_steps_that_still_improved_are_learnt():
     learnt = learnt_training_steps(remembered, "ddpm", FEATURES)
     assert (learnt.steps, learnt.passed) == (960, False)
     assert "correlation_delta still improved (0.300 -> 0.200)" in learnt.describe()
+
+
+def test_training_longer_that_got_worse_short_of_the_plugins_default_steps_is_early_training():
+    # Measured: ddpm 60 -> 480 steps raised Adult's KS 0.400 -> 0.423; 960 to 1,920 steps passed. Not a verdict.
+    early = outcome("train_longer", UTILITY, 0.400, 0.423, plugin="ddpm", steps=480)
+    assert early.worse and early_training(early)
+    # At or past the default, worse is worse; better is never excused (nothing to excuse); other rules neither.
+    assert not early_training(outcome("train_longer", UTILITY, 0.400, 0.423, plugin="ddpm", steps=5000))
+    assert not early_training(outcome("train_longer", UTILITY, 0.423, 0.400, plugin="ddpm", steps=480))
+    assert not early_training(outcome("larger_batch", CORRELATION, 0.12, 0.28, plugin="ddpm", steps=480))
+    assert early_training(outcome("train_longer_for_correlation", CORRELATION, 0.12, 0.28, plugin="ddpm", steps=480))
+    assert not early_training(outcome("train_longer", UTILITY, 0.400, 0.423))  # steps not known: no excuse
