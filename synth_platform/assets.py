@@ -152,7 +152,7 @@ class TuningConfig(dg.Config):
     trial_timeout_s: float = Field(default=TuningBudget.trial_timeout_s, description="A trial still running after this many seconds is stopped and recorded as failed.")
     sampler: str = Field(default="tpe", description=f"Optuna sampler: one of {list(SAMPLERS)}.")
     pruner: str = Field(default="median", description=f"Optuna pruner (ddpm reports its loss per epoch): one of {list(PRUNERS)}.")
-    objective: str = Field(default="single", description=f"One of {list(OBJECTIVES)}: utility only, or utility and MIA AUC (Pareto front).")
+    objective: str = Field(default="single", description=f"One of {list(OBJECTIVES)}: utility only; utility plus detection AUC − 0.5 (how far a classifier tells synthetic from real rows, one value); or utility and MIA AUC (Pareto front).")
     mia_auc_max: float = Field(default=PrivacyConstraints.mia_auc_max, description="Privacy constraint on every trial: membership-inference AUC (use the report's threshold).")
     exact_copy_rate_max: float = Field(default=PrivacyConstraints.exact_copy_rate_max, description="Privacy constraint on every trial: share of synthetic rows copying a fit row.")
     epsilon: float = Field(default=1.0, description="Differential-privacy epsilon for DP generators (policy, never tuned).")

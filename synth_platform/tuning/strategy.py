@@ -13,7 +13,9 @@ from optuna.exceptions import ExperimentalWarning
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "successive_halving", "none")
-OBJECTIVES = ("single", "multi")  # utility only / utility and membership-inference AUC (Pareto front)
+# utility only / utility plus how far a classifier tells the rows apart (detection AUC − 0.5; one value) / utility and
+# membership-inference AUC (Pareto front)
+OBJECTIVES = ("single", "fidelity", "multi")
 CONSTRAINTS_ATTR = "constraints"  # user attribute: one value per privacy constraint, <= 0 when satisfied
 ERROR_ATTR = "error"  # user attribute: why a trial failed (Optuna 5 keeps no fail reason of its own)
 BUDGET_ATTR = "budget"  # user attribute: the trial's budget (study.TuningBudget.signature); trials compare only within one
@@ -133,7 +135,7 @@ def check_strategy(sampler: str, pruner: str, objective: str) -> None:
 
 
 def directions(objective: str) -> list[str]:
-    return ["minimize"] if objective == "single" else ["minimize", "minimize"]
+    return ["minimize", "minimize"] if objective == "multi" else ["minimize"]
 
 
 def describe_trial(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

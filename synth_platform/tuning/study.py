@@ -141,12 +141,15 @@ def policy_signature(plugin: str, privacy: generators.PrivacyPolicy, constraints
     return f"{dp}-mia{constraints.mia_auc_max:g}-copy{constraints.exact_copy_rate_max:g}"
 
 
-def study_name_for(fingerprint: str, plugin: str, policy: str, budget: TuningBudget, training_rows: int) -> str:
-    """One study per set of comparable trials: dataset, training sample size, plugin, privacy policy and trial
-    budget, e.g. "<fingerprint>-ddpm-none-mia0.6-copy0.05-rows39073-steps1000x5000v0.25"."""
+def study_name_for(fingerprint: str, plugin: str, policy: str, budget: TuningBudget, training_rows: int,
+                   objective: str = "single") -> str:
+    """One study per set of comparable trials: dataset, training sample size, plugin, privacy policy, trial budget
+    and (unless "single") objective, e.g. "<fingerprint>-ddpm-none-mia0.6-copy0.05-rows39073-steps1000x5000v0.25"
+    (a trial's value under another objective is another number)."""
     sized = budget.for_sample(training_rows)
     return (f"{fingerprint}-{plugin}-{policy}-rows{sized.training_rows}"
-            f"-steps{sized.trial_steps}x{sized.effective_tuning_rows}v{sized.validation_fraction:g}")
+            f"-steps{sized.trial_steps}x{sized.effective_tuning_rows}v{sized.validation_fraction:g}"
+            + ("" if objective == "single" else f"-{objective}"))
 
 
 @dataclass
@@ -193,13 +196,22 @@ def utility_distance(real: pd.DataFrame, synthetic: pd.DataFrame, profile: Datas
 
 
 TRIAL_SCORES = ("utility_distance", "membership_inference_auc", "exact_copy_rate")  # what `trial_scores` returns
+DETECTION_ROWS = 2000  # rows per side of a trial's detection AUC (the "fidelity" objective)
+
+
+def fidelity_objective(scores: dict[str, float]) -> float:
+    """The "fidelity" objective (lower is better): utility distance + (detection AUC − 0.5), the second term 0 when a
+    classifier cannot tell the rows apart and 0.5 when it always can (same scale as the utility distance)."""
+    return scores["utility_distance"] + max(0.0, scores["detection_auc"] - 0.5)
 
 
 def trial_scores(
     fit_rows: pd.DataFrame, validation: pd.DataFrame, synthetic: pd.DataFrame, profile: DatasetProfile,
-    *, privacy_rows: int = PRIVACY_ROWS, seed: int = 0,
+    *, privacy_rows: int = PRIVACY_ROWS, seed: int = 0, detection: bool = False,
 ) -> dict[str, float]:
-    """Utility against the validation rows and privacy against the rows the generator was fitted on.
+    """Utility against the validation rows and privacy against the rows the generator was fitted on; with
+    `detection`, also the detection AUC of validation vs synthetic rows (`metrics.detection_auc`, at most
+    `DETECTION_ROWS` per side).
 
     The membership attack is the report's: distance to the closest synthetic row, members (fit rows) vs
     non-members (validation rows the generator never saw). The exact-copy rate counts synthetic rows equal to a fit
@@ -220,11 +232,15 @@ def trial_scores(
     encoded_synthetic = space.transform(synthetic[compared])
     member_dcr = distances.distance_to_closest_record(members, encoded_synthetic, space.n_columns)
     non_member_dcr = distances.distance_to_closest_record(non_members, encoded_synthetic, space.n_columns)
-    return {
+    scores = {
         "utility_distance": utility_distance(validation, synthetic, profile),
         "membership_inference_auc": metrics.membership_inference_auc(member_dcr, non_member_dcr),
         "exact_copy_rate": metrics.exact_copy_rate(synthetic[compared], fit_rows[compared]),
     }
+    if detection:
+        scores["detection_auc"] = metrics.detection_auc(validation[compared], synthetic[compared], categorical,
+                                                        max_rows=DETECTION_ROWS, seed=seed)
+    return scores
 
 
 @dataclass
@@ -282,10 +298,12 @@ def objective_from_file(setup_path: str, torch_threads: int = 1) -> Callable[[op
 def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda message: None) -> Callable[[optuna.Trial], Any]:
     """One trial: suggest parameters, fit within the step budget and time limit (intermediate values for the
     pruner: ddpm's training loss per epoch, the others' utility distance at checkpoints), sample as many rows as the validation part, score, store the scores and the privacy
-    constraints as user attributes, return utility (single) or (utility, MIA AUC) (multi). Exceptions, a timeout
+    constraints as user attributes, return utility (single), utility + detection AUC − 0.5 (fidelity) or
+    (utility, MIA AUC) (multi). Exceptions, a timeout
     and non-finite scores make the trial FAIL; the study goes on."""
     plugin, budget = setup.plugin, setup.budget
-    single = setup.search.objective == "single"
+    single = setup.search.objective != "multi"
+    fidelity = setup.search.objective == "fidelity"
     # One encoder for every trial of this process (they share the fit rows), fitted by the first or read from disk.
     encoders = EncoderCache(setup.encoder_cache_dir, log=log)
     # Checkpoints compare sampled rows with the validation rows as `trial_scores` does (datetimes parsed, numbers
@@ -340,7 +358,8 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
                 raise TrialTimedOut(f"trial {trial.number} passed its {budget.trial_timeout_s:g} s limit while fitting")
             generated = generators.sample(fitted, len(setup.validation), seed=setup.seed + trial.number)
             synthetic = decode_from_generation(generated, setup.profile)
-            scores = trial_scores(setup.fit_rows, setup.validation, synthetic, setup.profile, seed=setup.seed + trial.number)
+            scores = trial_scores(setup.fit_rows, setup.validation, synthetic, setup.profile, seed=setup.seed + trial.number,
+                                  detection=fidelity)
         except optuna.TrialPruned:
             raise
         except Exception as exc:
@@ -357,6 +376,8 @@ def make_objective(setup: TrialSetup, log: Callable[[str], None] = lambda messag
             f"trial {trial.number}: utility distance {scores['utility_distance']:.4f}, MIA AUC {scores['membership_inference_auc']:.3f}, "
             f"exact copies {scores['exact_copy_rate']:.3f} in {time.perf_counter() - start:.0f} s with {params}"
         )
+        if fidelity:
+            return fidelity_objective(scores)
         if single:
             return scores["utility_distance"]
         return scores["utility_distance"], scores["membership_inference_auc"]
@@ -519,7 +540,7 @@ def run_study(
         constraints=constraints, seed=seed, workspace=workspace, device=device, encoder_cache_dir=encoder_cache_dir,
     )
     policy = policy_signature(plugin, privacy, constraints)
-    name = study_name_for(fingerprint, plugin, policy, budget, len(training))
+    name = study_name_for(fingerprint, plugin, policy, budget, len(training), search.objective)
     directions = strategy.directions(search.objective)
     study = workers.ensure_study(storage, name, directions)
     before = {t.number for t in study.trials}

@@ -221,6 +221,21 @@ def test_multi_objective_records_the_pareto_front_and_picks_by_the_stated_rule(t
     assert result.best_trial_number in front and front <= {t.number for t in feasible}
 
 
+def test_the_fidelity_objective_is_one_value_in_a_study_of_its_own(tmp_path, encoded_adult):
+    from synth_platform.tuning.study import fidelity_objective
+
+    encoded, frame, profile = encoded_adult
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    common = dict(plugin="tvae", fingerprint="adult", storage=storage, workspace=tmp_path / "ws",
+                  budget=TuningBudget(n_trials=1, trial_steps=20, tuning_rows=400))
+    result = run_study(encoded, frame, profile, search=SearchSettings(objective="fidelity"), **common)
+    plain = run_study(encoded, frame, profile, search=SearchSettings(), **common)
+    assert result.study_name == plain.study_name + "-fidelity"  # values under another objective are other numbers
+    (trial,) = optuna.load_study(study_name=result.study_name, storage=storage).trials
+    assert len(trial.values) == 1 and 0.5 <= trial.user_attrs["detection_auc"] <= 1
+    assert trial.values[0] == pytest.approx(fidelity_objective(trial.user_attrs))
+
+
 # ------------------------------------------------------------------------- memory, MLflow and workers, end to end
 
 

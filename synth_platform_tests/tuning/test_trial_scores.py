@@ -32,3 +32,22 @@ def test_the_membership_auc_with_infinities_is_the_attack_s_not_zero():
     fresh = trial_scores(fit_rows, validation, _rows(120, 3), profile, privacy_rows=120)
     assert 0.4 < fresh["membership_inference_auc"] < 0.6
     assert all(np.isfinite(v) for v in fresh.values())
+
+
+def test_the_fidelity_objective_adds_how_far_a_classifier_tells_the_rows_apart():
+    from synth_platform.tuning.study import fidelity_objective
+
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"a": rng.normal(0, 1, 600), "b": rng.choice(["x", "y"], 600)})
+    real["c"] = real["a"] * 2 + rng.normal(0, 0.1, 600)
+    fit_rows, validation = real.iloc[:300].reset_index(drop=True), real.iloc[300:].reset_index(drop=True)
+    profile = profile_dataframe(fit_rows)
+    # Rows like the validation rows: a classifier cannot tell them apart; c independent of a: it can.
+    alike = trial_scores(fit_rows, validation, fit_rows.copy(), profile, detection=True)
+    broken = fit_rows.copy()
+    broken["c"] = rng.permutation(broken["c"].to_numpy())
+    apart = trial_scores(fit_rows, validation, broken, profile, detection=True)
+    assert abs(alike["detection_auc"] - 0.5) < 0.1 and apart["detection_auc"] > 0.8
+    assert fidelity_objective(apart) == pytest.approx(apart["utility_distance"] + apart["detection_auc"] - 0.5)
+    assert fidelity_objective({"utility_distance": 0.1, "detection_auc": 0.3}) == 0.1  # below chance adds nothing
+    assert "detection_auc" not in trial_scores(fit_rows, validation, broken, profile)  # only when asked for
