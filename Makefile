@@ -6,6 +6,9 @@ VENV ?= .venv
 DAGSTER_YAML ?= dagster.yaml
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export TQDM_DISABLE := 1
+# MLflow 3's usage telemetry would reach the network (the mlflow UI too): off.
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
 
 .PHONY: materialize test ui home install dashboard mlflow optimize
 
