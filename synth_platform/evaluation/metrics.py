@@ -35,6 +35,8 @@ with more keeps its 254 most frequent categories and groups the rest into one `O
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -382,10 +384,49 @@ def association_delta(
     }
 
 
+@dataclass(frozen=True)
+class HoldoutPredictions:
+    """What `train_synthetic_test_real` scored, kept for the bootstrap of the TSTR/TRTR ratio (never for the
+    report's JSON: predictions of a target column can be source values). `truth`: the holdout rows' target (the
+    rows scored, in order); `synthetic_trained` / `real_trained`: each model's predictions of those rows, None where
+    its score is None. Classification labels are text, regression values floats."""
+
+    task: str  # "classification" or "regression"
+    truth: np.ndarray
+    synthetic_trained: np.ndarray | None
+    real_trained: np.ndarray | None
+
+
+def holdout_score(task: str, truth: np.ndarray, predicted: np.ndarray) -> float:
+    """The score of `train_synthetic_test_real`: macro F1 (classification, zero_division 0) or R² (regression)."""
+    if task == "classification":
+        return float(f1_score(truth, predicted, average="macro", zero_division=0.0))
+    return float(r2_score(truth, predicted))
+
+
+def macro_f1_of_codes(truth: np.ndarray, predicted: np.ndarray, n_labels: int) -> float:
+    """`holdout_score`'s macro F1 on integer-coded labels (0 .. n_labels - 1), from one confusion matrix: the mean
+    over the labels present in the truth or the predictions of 2 TP / (2 TP + FP + FN), as scikit-learn's f1_score
+    with average="macro", zero_division=0 (tested). The bootstrap needs it: scikit-learn takes ~6 ms a call."""
+    confusion = np.bincount(truth * n_labels + predicted, minlength=n_labels * n_labels).reshape(n_labels, n_labels)
+    true_count, predicted_count = confusion.sum(axis=1), confusion.sum(axis=0)
+    present = true_count + predicted_count > 0
+    return float(np.mean(2.0 * np.diag(confusion)[present] / (true_count + predicted_count)[present]))
+
+
 def train_synthetic_test_real(
     synthetic: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame, target: str, categorical_columns: list[str], seed: int = 0
 ) -> dict:
+    """Train one gradient-boosting model on synthetic rows and one on training rows; score both on the holdout
+    (`train_synthetic_test_real_with_predictions`, without the predictions)."""
+    return train_synthetic_test_real_with_predictions(synthetic, training, holdout, target, categorical_columns, seed)[0]
+
+
+def train_synthetic_test_real_with_predictions(
+    synthetic: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame, target: str, categorical_columns: list[str], seed: int = 0
+) -> tuple[dict, HoldoutPredictions]:
     """Train one gradient-boosting model on synthetic rows and one on training rows; score both on the holdout.
+    Returns the JSON-ready result and, apart from it, the holdout predictions (`HoldoutPredictions`).
 
     Both models see the same encoding, fixed by the real rows (training and holdout): categorical features grouped
     to at most `MAX_CATEGORY_LEVELS` categories, a classification target to at most `MAX_TARGET_CLASSES` classes
@@ -419,17 +460,17 @@ def train_synthetic_test_real(
     if is_classification:  # a missing target is not a class to predict
         scored &= holdout[target].notna().to_numpy()
 
-    def fit_and_score(train: pd.DataFrame) -> dict:
+    def fit_and_score(train: pd.DataFrame) -> tuple[dict, np.ndarray | None]:
         y_train = labels(train)
         keep = y_train.notna().to_numpy()
         if is_classification:
             keep &= train[target].notna().to_numpy()
         if not features:
-            return {"score": None, "note": f"no column besides the target {target!r} to predict it from"}
+            return {"score": None, "note": f"no column besides the target {target!r} to predict it from"}, None
         if not keep.any():
-            return {"score": None, "note": f"no row with a value of the target {target!r} to train on"}
+            return {"score": None, "note": f"no row with a value of the target {target!r} to train on"}, None
         if not scored.any():
-            return {"score": None, "note": f"no holdout row with a value of the target {target!r} to score on"}
+            return {"score": None, "note": f"no holdout row with a value of the target {target!r} to score on"}, None
         note = None
         if is_classification and y_train[keep].nunique() < 2:
             only = y_train[keep].iloc[0]
@@ -445,39 +486,55 @@ def train_synthetic_test_real(
         if is_classification:
             result = {
                 "accuracy": float(accuracy_score(truth, predicted)),
-                "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0.0)),
+                "macro_f1": holdout_score(task, truth, predicted),
             }
             result["score"] = result["macro_f1"]
         else:
-            result = {"r2": float(r2_score(truth, predicted))}
+            result = {"r2": holdout_score(task, truth, predicted)}
             result["score"] = result["r2"]
-        return {**result, "note": note} if note else result
+        return ({**result, "note": note} if note else result), np.asarray(predicted)
 
-    on_synthetic = fit_and_score(synthetic)
-    on_real = fit_and_score(training)
+    task = "classification" if is_classification else "regression"
+    on_synthetic, synthetic_predicted = fit_and_score(synthetic)
+    on_real, real_predicted = fit_and_score(training)
+    predictions = HoldoutPredictions(task=task, truth=y_true[scored].to_numpy(),
+                                     synthetic_trained=synthetic_predicted, real_trained=real_predicted)
     return {
         "target": target,
-        "task": "classification" if is_classification else "regression",
+        "task": task,
         "score_name": "macro_f1" if is_classification else "r2",
         "train_synthetic_test_real": on_synthetic,
         "train_real_test_real": on_real,
         "ratio": float(on_synthetic["score"] / on_real["score"])
         if on_synthetic["score"] is not None and on_real["score"] else None,
         "target_classes_grouped": grouped_classes,
-    }
+    }, predictions
 
 
 def detection_auc(
     real: pd.DataFrame, synthetic: pd.DataFrame, categorical_columns: list[str], *, max_rows: int = 5000, folds: int = 5, seed: int = 0
 ) -> float:
     """Cross-validated ROC AUC of a classifier telling real rows from synthetic rows (0.5: indistinguishable, 1: every
-    synthetic row is recognisable). Equal numbers of rows from each side (at most `max_rows`), gradient boosting with
-    native categoricals (missing as a category; beyond `MAX_CATEGORY_LEVELS` categories the rarest grouped, by
-    their frequency in the pooled rows: `category_levels`), out-of-fold probabilities over `folds` stratified folds. The raw
+    synthetic row is recognisable): `detection_auc_of` the out-of-fold `detection_predictions`. The raw
     out-of-fold AUC, not floored at 0.5 as SDMetrics' detection metrics are: far below 0.5 means synthetic rows
     copy real ones (each row's twin with the other label sits in the training folds), which a floor would hide.
     synthcity's detection scores fit XGBoost/MLP/GMM detectors instead. A utility diagnostic, not a privacy
     measure (see `membership_inference_auc`)."""
+    return detection_auc_of(*detection_predictions(real, synthetic, categorical_columns, max_rows=max_rows, folds=folds, seed=seed))
+
+
+def detection_auc_of(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """ROC AUC of `detection_predictions` (label 1, synthetic, the positive class)."""
+    return float(roc_auc_score(labels, probabilities))
+
+
+def detection_predictions(
+    real: pd.DataFrame, synthetic: pd.DataFrame, categorical_columns: list[str], *, max_rows: int = 5000, folds: int = 5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The labels (0 real, 1 synthetic) and out-of-fold probabilities of "synthetic" behind `detection_auc`: equal
+    numbers of rows from each side (at most `max_rows`; the real rows first), gradient boosting with native
+    categoricals (missing as a category; beyond `MAX_CATEGORY_LEVELS` categories the rarest grouped, by their
+    frequency in the pooled rows: `category_levels`), out-of-fold probabilities over `folds` stratified folds."""
     n = min(len(real), len(synthetic), max_rows)
     if n < folds:
         raise ValueError(f"detection_auc needs at least {folds} rows on each side, got {n}.")
@@ -494,7 +551,7 @@ def detection_auc(
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     (design,) = _without_empty_columns(_design_matrix(rows, features, categories))
     probabilities = cross_val_predict(model, design, labels, cv=splitter, method="predict_proba")[:, 1]
-    return float(roc_auc_score(labels, probabilities))
+    return labels, probabilities
 
 
 def category_levels(values: pd.Series, max_levels: int = MAX_CATEGORY_LEVELS) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -128,9 +129,10 @@ def build_report(
     risk_attacks: int = RISK_ATTACKS,
     risk_secret: str = "",
 ) -> dict:
-    """Compute every metric, the 95% intervals of the four "all green" metrics, and every threshold verdict
-    (`thresholds.judge`: the four, and the fidelity checks on detection AUC and the TSTR/TRTR ratio, which have no
-    interval); returns a JSON-ready dict.
+    """Compute every metric, the 95% intervals of the judged metrics (`verdict_intervals`: the four "all green" ones,
+    detection AUC and the TSTR/TRTR ratio; the re-identification risks from their section), and every threshold
+    verdict (`thresholds.judge`); returns a JSON-ready dict. The classifiers' predictions behind detection AUC and
+    TSTR serve the intervals and are never put into the report.
 
     Sampling, stated in the report: distance metrics use up to `privacy_rows` query rows per side, but every
     reference set is used whole (all synthetic rows for the attacks, all training rows for NNDR, an equal-size
@@ -196,14 +198,17 @@ def build_report(
     member_dcr, non_member_dcr = member_to_synthetic[:, 0], non_member_to_synthetic[:, 0]
 
     target = target or _default_target(profile)
-    utility = metrics.train_synthetic_test_real(synthetic, training, holdout, target, categorical, seed=seed) if target else None
+    utility, holdout_predictions = (
+        metrics.train_synthetic_test_real_with_predictions(synthetic, training, holdout, target, categorical, seed=seed)
+        if target else (None, None))
+    detection = metrics.detection_predictions(training, synthetic, categorical, seed=seed)
     point = {
         "ks_mean": float(np.mean(ks_values)) if ks_values else None,
         "tvd_mean": float(np.mean(tvd_values)) if tvd_values else None,
         "correlation_delta": correlation["mean"],
         "association_delta": association["mean"] if association["pairs"] else None,
         "contingency_similarity_mean": association["contingency_similarity_mean"] if association["pairs"] else None,
-        "detection_auc": metrics.detection_auc(training, synthetic, categorical, seed=seed),
+        "detection_auc": metrics.detection_auc_of(*detection),
         "exact_copy_rate": metrics.exact_copy_rate(synthetic, training),
         "holdout_exact_copy_rate": metrics.exact_copy_rate(holdout, training),
         "dcr_synthetic_to_training_median": float(np.median(dcr_training)),
@@ -224,7 +229,8 @@ def build_report(
     for name, risk in RISK_METRICS.items():
         point[name] = reidentification["risks"][risk]["risk"] if reidentification else None
     intervals = verdict_intervals(
-        training, synthetic, numeric, member_dcr, non_member_dcr, point, n_resamples=bootstrap_resamples, seed=seed
+        training, synthetic, numeric, member_dcr, non_member_dcr, point, n_resamples=bootstrap_resamples, seed=seed,
+        detection=detection, holdout_predictions=holdout_predictions,
     )
     report = {
         "rows": {"training": len(training), "holdout": len(holdout), "synthetic": len(synthetic)},
@@ -249,6 +255,15 @@ def build_report(
             "correlation_delta": f"bias-corrected percentile bootstrap, {bootstrap_resamples} resamples of training and synthetic rows",
             "membership_inference_auc": f"bias-corrected percentile bootstrap, {bootstrap_resamples} resamples of members and non-members",
             "exact_copy_rate": "Wilson score interval over the synthetic rows",
+            "detection_auc": f"bias-corrected percentile bootstrap, {bootstrap_resamples} resamples of the real and of "
+                             "the synthetic rows' out-of-fold detection probabilities (stratified by label), AUC "
+                             "recomputed each time; the classifier is fitted once, so the interval covers the noise "
+                             "of the evaluated sample, not the refit noise of the classifier",
+            "tstr_ratio": f"bias-corrected percentile bootstrap, {bootstrap_resamples} paired resamples of the holdout "
+                          "rows (the same rows score both models' predictions; both scores and their ratio "
+                          "recomputed each time); the two models are fitted once, so the interval covers the noise "
+                          "of the evaluation sample, not the refit noise of the models; absent where the ratio is "
+                          "undefined (no score, or a TRTR score at or below 0 on the holdout or on a resample)",
         },
         "thresholds": asdict(thresholds),
     }
@@ -308,8 +323,16 @@ def verdict_intervals(
     *,
     n_resamples: int = 200,
     seed: int = 0,
+    detection: tuple[np.ndarray, np.ndarray] | None = None,
+    holdout_predictions: metrics.HoldoutPredictions | None = None,
 ) -> dict[str, list[float]]:
-    """95% intervals of the metrics the checks judge, each recomputed with the same function as its point value."""
+    """95% intervals of the metrics the checks judge, each recomputed with the same function as its point value.
+
+    The fidelity metrics' classifiers are not refitted per resample (far too slow): their predictions are kept and
+    the evaluation rows resampled, so those two intervals cover the evaluation sample's noise, not the models'
+    refit noise. `detection`: `metrics.detection_predictions` (labels, out-of-fold probabilities) for the detection
+    AUC's interval; `holdout_predictions`: what `train_synthetic_test_real_with_predictions` scored, for the TSTR
+    ratio's (absent where the ratio is undefined). Without them, no interval for those metrics."""
     intervals: dict[str, list[float]] = {}
 
     # Both statistics are recomputed from bootstrap row counts (rows drawn with replacement = a multinomial count
@@ -347,7 +370,85 @@ def verdict_intervals(
         membership_auc, point=point["membership_inference_auc"], bounds=(0.0, 1.0), n_resamples=n_resamples, seed=seed))
     copies = int(round(point["exact_copy_rate"] * len(synthetic)))
     intervals["exact_copy_rate"] = list(wilson_interval(copies, len(synthetic)))
+
+    if detection is not None and point.get("detection_auc") is not None:
+        labels, probabilities = detection
+        intervals["detection_auc"] = list(bootstrap_interval(
+            resampled_detection_auc(labels, probabilities), point=point["detection_auc"], bounds=(0.0, 1.0),
+            n_resamples=n_resamples, seed=seed))
+    if holdout_predictions is not None and point.get("tstr_ratio") is not None:
+        ratio = tstr_ratio_interval(holdout_predictions, point=point["tstr_ratio"], n_resamples=n_resamples, seed=seed)
+        if ratio is not None:
+            intervals["tstr_ratio"] = ratio
     return intervals
+
+
+def resampled_detection_auc(labels: np.ndarray, probabilities: np.ndarray) -> Callable[[np.random.Generator], float]:
+    """The detection AUC of one bootstrap resample, for `bootstrap_interval`: the real rows' (label 0) and the
+    synthetic rows' (label 1) out-of-fold probabilities resampled separately (real first, then synthetic, each with
+    `resample_indices`), so every resample keeps both sides' sizes; the AUC by `metrics.rank_auc`, which equals
+    scikit-learn's roc_auc_score (tested)."""
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=float)
+    real, synthetic = probabilities[labels == 0], probabilities[labels == 1]
+
+    def auc(rng: np.random.Generator) -> float:
+        r, s = resample_indices(rng, len(real)), resample_indices(rng, len(synthetic))
+        return metrics.rank_auc(synthetic[s], real[r])
+
+    return auc
+
+
+def resampled_tstr_ratio(predictions: metrics.HoldoutPredictions) -> Callable[[np.random.Generator], float]:
+    """The TSTR/TRTR ratio of one bootstrap resample of the holdout rows, for `bootstrap_interval`: one resample
+    (`resample_indices`) scores both models (paired), each by `metrics.holdout_score` (macro F1 through
+    `metrics.macro_f1_of_codes`, equal to it), and `tstr_ratio` takes the ratio; NaN where it is undefined."""
+    n = len(predictions.truth)
+    if predictions.task == "classification":
+        both = np.concatenate([predictions.truth, predictions.synthetic_trained, predictions.real_trained])
+        codes, levels = pd.factorize(pd.Series(both, dtype=object).astype(str), sort=True)
+        truth, on_synthetic, on_real = codes[:n], codes[n:2 * n], codes[2 * n:]
+
+        def score(predicted: np.ndarray, rows: np.ndarray) -> float:
+            return metrics.macro_f1_of_codes(truth[rows], predicted[rows], len(levels))
+    else:
+        truth = np.asarray(predictions.truth, dtype=float)
+        on_synthetic = np.asarray(predictions.synthetic_trained, dtype=float)
+        on_real = np.asarray(predictions.real_trained, dtype=float)
+
+        def score(predicted: np.ndarray, rows: np.ndarray) -> float:
+            return metrics.holdout_score("regression", truth[rows], predicted[rows])
+
+    def ratio(rng: np.random.Generator) -> float:
+        rows = resample_indices(rng, n)
+        value = tstr_ratio(score(on_synthetic, rows), score(on_real, rows))
+        return math.nan if value is None else value
+
+    return ratio
+
+
+def tstr_ratio_interval(
+    predictions: metrics.HoldoutPredictions, *, point: float | None, n_resamples: int = 200, seed: int = 0,
+) -> list[float] | None:
+    """The 95% interval of the TSTR/TRTR ratio from paired resamples of the holdout rows (`resampled_tstr_ratio`);
+    None where the ratio is undefined on the holdout (no score, TRTR at or below 0) or on any resample (the TRTR
+    score's own spread reaches 0: the ratio has no bounded interval). Macro F1 is never negative: a classification
+    interval starts at 0 at the lowest."""
+    if point is None or predictions.synthetic_trained is None or predictions.real_trained is None or not len(predictions.truth):
+        return None
+    statistic = resampled_tstr_ratio(predictions)
+    values: list[float] = []
+
+    def recorded(rng: np.random.Generator) -> float:
+        values.append(statistic(rng))
+        return values[-1]
+
+    bounds = (0.0, None) if predictions.task == "classification" else (None, None)
+    try:
+        interval = bootstrap_interval(recorded, point=point, bounds=bounds, n_resamples=n_resamples, seed=seed)
+    except ValueError:  # not finite on any resample
+        return None
+    return list(interval) if np.all(np.isfinite(values)) else None
 
 
 def _default_target(profile: DatasetProfile) -> str:

@@ -2,6 +2,7 @@
 at least `tstr_ratio_min`. Real Adult rows judged by the real report, the real check definitions run by Dagster:
 they warn without blocking by default, and fail with ERROR and block downstream with fidelity_checks_blocking."""
 
+import json
 from dataclasses import asdict
 
 import dagster as dg
@@ -146,6 +147,11 @@ def independent_columns(parts):
     return parts[0].apply(lambda column: rng.permutation(column.to_numpy())).reset_index(drop=True)
 
 
+@pytest.fixture(scope="module")
+def independent_report(parts, independent_columns):
+    return _report(parts, independent_columns)
+
+
 def test_real_rows_from_the_population_pass_both_fidelity_checks(fresh_report):
     report = fresh_report
     m = report["metrics"]
@@ -185,8 +191,8 @@ def _evaluations(result) -> dict:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
-def test_independent_columns_fail_detection_with_a_warning_that_blocks_nothing(parts, independent_columns):
-    report = _report(parts, independent_columns)
+def test_independent_columns_fail_detection_with_a_warning_that_blocks_nothing(independent_report):
+    report = independent_report
     assert report["metrics"]["detection_auc"] > 0.9 and report["metrics"]["ks_mean"] < 0.01
     assert report["all_green"] is True and report["fidelity_green"] is False  # the four pass, marginals exact
     result = _materialize(report)
@@ -195,7 +201,10 @@ def test_independent_columns_fail_detection_with_a_warning_that_blocks_nothing(p
     detection = evaluations[DETECTION]
     assert not detection.passed and detection.severity == dg.AssetCheckSeverity.WARN
     assert detection.metadata["blocking"].value is False and detection.metadata["direction"].value == AT_MOST
-    assert f"detection_auc = {report['metrics']['detection_auc']:.4f} > 0.7500" in detection.description
+    low, high = report["intervals"]["detection_auc"]
+    assert (f"detection_auc = {report['metrics']['detection_auc']:.4f} (95% interval {low:.4f}–{high:.4f}) > 0.7500"
+            in detection.description)
+    assert detection.metadata["interval_low"].value == low and detection.metadata["conclusive"].value is True
     assert "blocks nothing" in detection.description
     tstr = evaluations[TSTR]
     assert not tstr.passed and tstr.severity == dg.AssetCheckSeverity.WARN and " < 0.9600" in tstr.description
@@ -230,3 +239,94 @@ def test_a_blocking_run_of_passing_fidelity_checks_blocks_nothing(fresh_report):
     result = _materialize(report)
     assert result.success and all(e.passed for e in _evaluations(result).values())
     assert dg.AssetKey("downstream_of_report") in {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+# --- the fidelity metrics' 95% intervals ----------------------------------------------------------------------------
+
+
+FIDELITY_METRICS = ("detection_auc", "tstr_ratio")
+
+
+def _assert_interval_verdicts(report: dict) -> None:
+    """Both fidelity verdicts carry the report's interval, conclusive exactly when the threshold lies outside it."""
+    for rule in FIDELITY_RULES:
+        low, high = report["intervals"][rule.metric]
+        verdict = report["verdicts"][rule.check_name]
+        assert low <= verdict["value"] <= high, rule.metric
+        assert verdict["interval"] == [low, high]
+        assert verdict["conclusive"] is (not low <= verdict["threshold"] <= high), rule.metric
+
+
+def test_the_report_gives_both_fidelity_metrics_an_interval(fresh_report):
+    report = fresh_report
+    assert set(FIDELITY_METRICS) <= set(report["intervals"])
+    for name in FIDELITY_METRICS:
+        method = report["interval_method"][name]
+        assert "20 " in method and "not the refit noise" in method and "bootstrap" in method
+    _assert_interval_verdicts(report)
+    markdown = report_markdown(report)
+    for name in FIDELITY_METRICS:
+        low, high = report["intervals"][name]
+        assert f"| {name} | {report['metrics'][name]:.4f} | {low:.4f} – {high:.4f} |" in markdown
+
+
+def test_real_rows_give_a_detection_interval_around_one_half_and_a_tstr_interval_around_one(fresh_report):
+    """Fresh rows of the population: indistinguishable (the interval straddles 0.5) and as useful (it holds 1);
+    both verdicts pass conclusively at the default thresholds."""
+    d_low, d_high = fresh_report["intervals"]["detection_auc"]
+    assert d_low < 0.5 < d_high and d_high - d_low < 0.1
+    t_low, t_high = fresh_report["intervals"]["tstr_ratio"]
+    assert t_low < 1.0 < t_high and t_high - t_low < 0.15
+    assert all(fresh_report["verdicts"][rule.check_name]["conclusive"] for rule in FIDELITY_RULES)
+
+
+def test_independent_columns_give_a_detection_interval_far_above_one_half(independent_report):
+    report = independent_report
+    low, high = report["intervals"]["detection_auc"]
+    assert 0.9 < low <= report["metrics"]["detection_auc"] <= high <= 1.0
+    low, high = report["intervals"]["tstr_ratio"]
+    assert high < 0.96  # conclusively below the threshold: the dependence on the target is gone
+    _assert_interval_verdicts(report)
+    assert not report["verdicts"][DETECTION]["passed"] and report["verdicts"][DETECTION]["conclusive"]
+    assert not report["verdicts"][TSTR]["passed"] and report["verdicts"][TSTR]["conclusive"]
+
+
+def test_a_threshold_inside_a_fidelity_interval_makes_the_verdict_inconclusive(fresh_report):
+    """The thresholds moved into the intervals: each verdict is the point value's, marked not conclusive; for the
+    "at least" ratio, a threshold just below the value passes and one just above it fails, both inconclusive."""
+    d_low, d_high = fresh_report["intervals"]["detection_auc"]
+    t_low, t_high = fresh_report["intervals"]["tstr_ratio"]
+    value = fresh_report["metrics"]["tstr_ratio"]
+    for tstr_min, passed in (((t_low + value) / 2, True), ((value + t_high) / 2, False)):
+        thresholds = {**fresh_report["thresholds"], "detection_auc_max": (d_low + d_high) / 2, "tstr_ratio_min": tstr_min}
+        report = judge({**fresh_report, "thresholds": thresholds})
+        _assert_interval_verdicts(report)
+        assert report["verdicts"][DETECTION]["conclusive"] is False and report["verdicts"][TSTR]["conclusive"] is False
+        assert report["verdicts"][TSTR]["passed"] is passed
+
+
+def test_no_prediction_reaches_the_report(fresh_report, parts):
+    """The classifiers' predictions serve the intervals only: the report (written to disk as JSON) holds the scores,
+    no array of predictions or probabilities, nor any list as long as the rows scored."""
+    report = fresh_report
+    json.dumps(report)  # plain JSON: no arrays
+    assert set(report) == {"rows", "metrics", "per_column", "correlation", "association", "train_synthetic_test_real",
+                           "privacy_sample", "distance_histograms", "intervals", "reidentification",
+                           "interval_method", "thresholds", "verdicts", "all_green", "fidelity_green"}
+    utility = report["train_synthetic_test_real"]
+    assert set(utility) == {"target", "task", "score_name", "train_synthetic_test_real", "train_real_test_real",
+                            "ratio", "target_classes_grouped"}
+    for side in ("train_synthetic_test_real", "train_real_test_real"):
+        assert set(utility[side]) <= {"accuracy", "macro_f1", "score", "note"}
+    shortest = min(len(part) for part in parts)
+
+    def lists(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from lists(item)
+        elif isinstance(value, list):
+            yield value
+            for item in value:
+                yield from lists(item)
+
+    assert max(len(found) for found in lists(report)) < shortest

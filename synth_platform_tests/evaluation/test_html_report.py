@@ -116,7 +116,7 @@ def _assert_verdict_rows(dom: _Dom, report: dict) -> None:
             assert result == ("pass" if verdict["passed"] else failed), (check, cells)
             assert cells[1] == f"{verdict['value']:.4f}"
             assert cells[3] == ("≥ " if verdict["direction"] == "at_least" else "≤ ") + f"{verdict['threshold']:.2f}"
-            if "interval" not in verdict:  # detection AUC and the TSTR ratio have no interval
+            if "interval" not in verdict:  # e.g. a TSTR ratio that is undefined on some resample
                 assert cells[2] == "—" and cells[5] == "—", (check, cells)
                 continue
             low, high = verdict["interval"]
@@ -290,3 +290,19 @@ def test_rendering_leaves_no_figure_behind(adult_report):
     headline_png(report)
     assert figures() == before
     assert plt.get_fignums() == []
+
+
+def test_the_fidelity_checks_show_their_intervals_and_how_they_were_made(adult_report):
+    """Read without a browser: the verdict rows of detection AUC and the TSTR ratio show their 95% intervals and
+    whether they are conclusive, and the footer says what the two intervals cover."""
+    report, training, synthetic, profile = adult_report
+    page = render_html_report(report, training, synthetic, profile)
+    dom = _Dom(page)
+    _assert_verdict_rows(dom, report)
+    for check in ("detection_auc_within_threshold", "tstr_ratio_at_least"):
+        low, high = report["verdicts"][check]["interval"]
+        assert dom.verdict_rows[check][2] == f"{low:.4f} – {high:.4f}"
+        assert dom.verdict_rows[check][5] in ("conclusive", "inconclusive: threshold inside the interval")
+    text = " ".join(dom.plain_text.split())
+    assert "detection_auc: bias-corrected percentile bootstrap" in text and "tstr_ratio: bias-corrected" in text
+    assert "not the refit noise of the classifier" in text

@@ -229,3 +229,61 @@ def _table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     table = np.zeros((a.max() + 1, b.max() + 1))
     np.add.at(table, (a, b), 1)
     return table
+
+
+def test_detection_predictions_are_what_detection_auc_scores(adult):
+    """The refactored detection AUC: its labels (real first) and out-of-fold probabilities, scored by sklearn."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = adult.sample(2400, random_state=6).reset_index(drop=True)
+    real, other = rows.iloc[:1200].reset_index(drop=True), rows.iloc[1200:].reset_index(drop=True)
+    synthetic = other.assign(age=other["age"] + 3)
+    categorical = [c for c in rows.columns if rows[c].dtype == object]
+    labels, probabilities = metrics.detection_predictions(real, synthetic, categorical, max_rows=1000, seed=2)
+    assert labels.tolist() == [0.0] * 1000 + [1.0] * 1000 and probabilities.shape == (2000,)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    expected = roc_auc_score(labels, probabilities)
+    assert metrics.detection_auc(real, synthetic, categorical, max_rows=1000, seed=2) == expected
+    assert metrics.detection_auc_of(labels, probabilities) == expected
+
+
+def test_train_synthetic_test_real_keeps_its_predictions_apart_from_its_result(adult):
+    """The predictions come back beside the JSON-ready result, never in it, and score what the result says."""
+    import json
+
+    rows = adult.sample(1500, random_state=7).reset_index(drop=True)
+    training, holdout, synthetic = rows.iloc[:600], rows.iloc[600:1000], rows.iloc[1000:]
+    categorical = [c for c in rows.columns if rows[c].dtype == object]
+    for target, task in (("income", "classification"), ("age", "regression")):
+        result, predictions = metrics.train_synthetic_test_real_with_predictions(
+            synthetic, training, holdout, target, categorical)
+        assert result == metrics.train_synthetic_test_real(synthetic, training, holdout, target, categorical)
+        json.dumps(result)  # plain numbers and text only
+        assert set(result) == {"target", "task", "score_name", "train_synthetic_test_real", "train_real_test_real",
+                               "ratio", "target_classes_grouped"}
+        assert set(result["train_synthetic_test_real"]) <= {"accuracy", "macro_f1", "r2", "score", "note"}
+        assert predictions.task == task == result["task"] and len(predictions.truth) == len(holdout)
+        for side, predicted in (("train_synthetic_test_real", predictions.synthetic_trained),
+                                ("train_real_test_real", predictions.real_trained)):
+            assert len(predicted) == len(holdout)
+            assert metrics.holdout_score(task, predictions.truth, predicted) == result[side]["score"]
+    # No feature to learn from: no score, so no predictions either.
+    result, predictions = metrics.train_synthetic_test_real_with_predictions(
+        synthetic[["income"]], training[["income"]], holdout[["income"]], "income", ["income"])
+    assert result["train_synthetic_test_real"]["score"] is None
+    assert predictions.synthetic_trained is None and predictions.real_trained is None
+
+
+def test_macro_f1_of_codes_equals_scikit_learn_on_resampled_rows():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(4)
+    # Four labels; label 3 is rare and label 2 never predicted, so resamples lose labels from either side.
+    truth = rng.choice(4, 300, p=[0.5, 0.3, 0.18, 0.02])
+    predicted = np.where(rng.random(300) < 0.7, truth, rng.choice(2, 300))
+    predicted[predicted == 2] = 0
+    for _ in range(20):
+        rows = rng.integers(0, 300, 300)
+        expected = f1_score(truth[rows], predicted[rows], average="macro", zero_division=0.0)
+        assert metrics.macro_f1_of_codes(truth[rows], predicted[rows], 4) == pytest.approx(expected, abs=1e-12)
+    assert metrics.macro_f1_of_codes(np.array([1, 1]), np.array([1, 1]), 3) == 1.0  # only label 1 present
