@@ -28,7 +28,6 @@ import argparse
 import copy
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -37,27 +36,18 @@ from pathlib import Path
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import dagster as dg
-import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# The datasets and the definitions over one of them live in _datasets.py (fidelity.py uses them too).
+from _datasets import DATASETS, SHARED, TABLE_CONFIG, definitions_for, source_for  # noqa: E402,F401
 from synth_platform import attempt_chain  # noqa: E402
-from synth_platform.definitions import defs  # noqa: E402
 from synth_platform.optimizer.policy import comparable  # noqa: E402
-from synth_platform.resources import AutoOptimizerSettings, PlatformStorage, SourceDatabase  # noqa: E402
+from synth_platform.resources import PlatformStorage  # noqa: E402
 from synth_platform_tests.helpers.sensor_ticks import optimizer_tick  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "datasets"
-DATASETS = {  # name: (csv under ../shared/datasets, "built" for the patient table, or None for the embedded Adult; table; report target)
-    "adult": (None, "adult", "income"),
-    "credit_data": ("credit_data.csv", "credit_data", "Status"),
-    "penguins": ("penguins.csv", "penguins", "species"),
-    "patients": ("built", "patients", "diagnosis"),
-}
-# What a user must configure for a table besides its name: the patient table's free-text notes are refused until
-# dropped (a generator cannot learn prose, and it carries names).
-TABLE_CONFIG = {"patients": {"profiled_dataset": {"column_treatments": {"notes": "drop"}}}}
 STARTS = ("weak", "memorising")
 # --quick: small budgets, to see the mechanics and the learning in about half an hour (not the defaults).
 QUICK = {
@@ -80,31 +70,6 @@ def start_config(start: str, quick: bool) -> dict[str, dict]:
         # penguins run: ddpm's default 5,000 steps on 275 rows already reached a membership AUC of 0.69).
         base.setdefault("synthetic_table", {}).update({"training_steps": 5000, "batch_size": 1024})
     return base
-
-
-def source_for(name: str, directory: Path) -> SourceDatabase:
-    csv, table, _ = DATASETS[name]
-    if csv is None:
-        return SourceDatabase()
-    path = directory / f"{table}.sqlite"
-    if csv == "built":
-        from synth_platform_tests.profiling.built_tables import patients
-
-        frame = patients(3000)
-    else:
-        frame = pd.read_csv(SHARED / csv)
-    with sqlite3.connect(path) as conn:
-        frame.to_sql(table, conn, index=False, if_exists="replace")
-    return SourceDatabase(url=f"sqlite:///{path}")
-
-
-def definitions_for(source: SourceDatabase, storage: PlatformStorage, max_attempts: int) -> dg.Definitions:
-    """The platform's definitions with this benchmark's source and shared store."""
-    return dg.Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, sensors=defs.sensors, executor=defs.executor,
-        resources={**defs.resources, "source_database": source, "platform_storage": storage,
-                   "auto_optimizer": AutoOptimizerSettings(max_attempts=max_attempts)},
-    )
 
 
 def repeats(instance: dg.DagsterInstance, chain: str) -> tuple[int, int]:
