@@ -171,7 +171,7 @@ def _privacy_utility_report(check: _Checker) -> None:
     if "fidelity_checks_blocking" in check.config and not isinstance(check.config["fidelity_checks_blocking"], bool):
         check.add("fidelity_checks_blocking", f"must be true or false, got {check.config['fidelity_checks_blocking']!r}.")
     check.number("privacy_rows", MIN_PRIVACY_ROWS, 10_000_000, integer=True)
-    check.number("bootstrap_resamples", 0, 100_000, integer=True, hint=" 0 turns the intervals off.")
+    check.number("bootstrap_resamples", 0, 100_000, integer=True, hint=" 0 (or 1) turns the intervals off.")
     check.number("risk_attacks", 1, 1_000_000, integer=True)
 
 

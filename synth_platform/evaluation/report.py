@@ -228,10 +228,11 @@ def build_report(
         training, holdout, synthetic, profile, secret=risk_secret or target, n_attacks=risk_attacks, seed=seed)
     for name, risk in RISK_METRICS.items():
         point[name] = reidentification["risks"][risk]["risk"] if reidentification else None
+    # bootstrap_resamples 0 turns the intervals off (preflight says so; a bootstrap needs at least 2 resamples).
     intervals = verdict_intervals(
         training, synthetic, numeric, member_dcr, non_member_dcr, point, n_resamples=bootstrap_resamples, seed=seed,
         detection=detection, holdout_predictions=holdout_predictions,
-    )
+    ) if bootstrap_resamples >= 2 else {}
     report = {
         "rows": {"training": len(training), "holdout": len(holdout), "synthetic": len(synthetic)},
         "metrics": point,

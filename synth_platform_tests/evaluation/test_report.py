@@ -41,6 +41,15 @@ def test_fresh_rows_from_the_population_give_intervals_around_every_judged_metri
     assert "95% interval" in report_markdown(report)
 
 
+def test_zero_bootstrap_resamples_turn_the_intervals_off_instead_of_failing(parts):
+    # Preflight says "0 turns the intervals off"; the report used to raise from the bootstrap instead.
+    training, holdout, fresh = parts
+    report = build_report(training, holdout, fresh, profile_dataframe(training), privacy_rows=500, bootstrap_resamples=0)
+    assert not {rule.metric for rule in THRESHOLD_RULES} & set(report["intervals"])  # only the Wilson risk intervals
+    assert all(verdict.get("interval") is None for verdict in report["verdicts"].values())
+    assert "95% interval" in report_markdown(report)  # the column stays, empty
+
+
 def test_a_copy_of_the_training_rows_is_conclusively_leaking(parts):
     training, holdout, _ = parts
     report = _report(training, holdout, training.sample(2000, random_state=0))
