@@ -9,16 +9,21 @@ from synth_platform.optimizer.learning import ranking_markdown
 from synth_platform.optimizer.policy import policy_markdown
 from synth_platform.resources import AutoOptimizerSettings, PlatformStorage
 
+# Runs that train a generator carry this tag; the instance's run queue (dagster.yaml `concurrency`) limits them.
+TRAINING_TAG = "synth_platform/training"
+
 synthesis_job = dg.define_asset_job(
     "synthesis_job",
     selection=dg.AssetSelection.groups(GROUP),
     description="The whole chain, from the source table to the privacy/utility report and its checks.",
+    tags={TRAINING_TAG: "true"},
 )
 
 resynthesis_job = dg.define_asset_job(
     "resynthesis_job",
     selection=dg.AssetSelection.assets(tuned_hyperparameters).downstream(),
     description="Re-tune, re-generate and re-evaluate on the last source sample and profile (used by the auto-optimizer).",
+    tags={TRAINING_TAG: "true"},
 )
 
 best_attempt_job = dg.define_asset_job(

@@ -1,0 +1,169 @@
+"""The run queue of both instance configs: runs that train a generator carry the `synth_platform/training` tag, and
+the real `dagster-daemon` on the PostgreSQL instance (dagster.postgres.yaml) never has more of them in progress than
+the tag's limit, while a run without the tag is not held back by it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from synth_platform.definitions import defs
+from synth_platform.jobs import TRAINING_TAG
+from synth_platform_tests.conftest import REPO, tiny_config
+
+LOCATION = "synth_platform"
+CHAIN_TAG = "queue_test/chain"  # this test's label: which of two tables' chains a run stands for
+
+
+def _training_limit(yaml_name: str) -> int:
+    limits = yaml.safe_load((REPO / yaml_name).read_text())["concurrency"]["runs"]["tag_concurrency_limits"]
+    (limit,) = [item for item in limits if item["key"] == TRAINING_TAG and item.get("value") == "true"]
+    return limit["limit"]
+
+
+def _point_at(pg_database: str, monkeypatch) -> None:
+    """The environment dagster.postgres.yaml reads, for this database."""
+    url = sa.make_url(pg_database)
+    monkeypatch.setenv("DAGSTER_PG_HOST", url.host)
+    monkeypatch.setenv("DAGSTER_PG_USER", url.username)
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
+    monkeypatch.setenv("DAGSTER_PG_DB", url.database)
+
+
+def _most_at_once(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of the intervals that are open at one moment (one that ends as another starts: not both)."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    open_now = most = 0
+    for _, step in events:
+        open_now += step
+        most = max(most, open_now)
+    return most
+
+
+def test_most_at_once_counts_overlaps():
+    assert _most_at_once([(0, 1), (1, 2), (2, 3)]) == 1
+    assert _most_at_once([(0, 2), (1, 3), (2.5, 4)]) == 2
+
+
+@pytest.mark.parametrize("yaml_name", ["dagster.yaml", "dagster.postgres.yaml"])
+def test_both_instances_queue_runs_and_limit_training(yaml_name, tmp_path, pg_database, monkeypatch):
+    _point_at(pg_database, monkeypatch)
+    shutil.copy(REPO / yaml_name, tmp_path / "dagster.yaml")
+    limit = _training_limit(yaml_name)
+    assert limit == _training_limit("dagster.yaml") >= 1  # the two variants agree
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        queue = instance.get_concurrency_config().run_queue_config
+        assert {"key": TRAINING_TAG, "value": "true", "limit": limit} in queue.tag_concurrency_limits
+
+
+def test_training_jobs_carry_the_tag_on_every_run_they_start():
+    """Job-level run tags: schedule ticks, sensor requests and UI launches of these jobs all get them."""
+    tagged = {name for name in ("synthesis_job", "resynthesis_job", "best_attempt_job", "optimize_run_job")
+              if defs.resolve_job_def(name).run_tags.get(TRAINING_TAG) == "true"}
+    assert tagged == {"synthesis_job", "resynthesis_job"}
+    assert defs.resolve_schedule_def("daily_synthesis_schedule").job_name == "synthesis_job"
+    assert "resynthesis_job" in {job.name for job in defs.resolve_sensor_def("auto_optimizer_sensor").jobs}
+
+
+def _submit(instance, workspace, job_name: str, run_config: dict, tags: dict) -> str:
+    """What `dagster job launch` and the UI do: create the run from the code location and hand it to the instance's
+    run coordinator (QUEUED until the daemon dequeues it)."""
+    from dagster._cli.job import _create_run
+
+    location = workspace.get_code_location(LOCATION)
+    (repo,) = location.get_repositories().values()
+    remote_job = repo.get_full_job(job_name)
+    run = _create_run(instance=instance, code_location=location, remote_repo=repo, remote_job=remote_job,
+                      run_config=run_config, tags=tags, op_selection=None, run_id=None)
+    return instance.submit_run(run.run_id, workspace).run_id
+
+
+def test_the_daemon_never_runs_more_training_runs_than_the_limit(tmp_path, pg_database, monkeypatch):
+    _point_at(pg_database, monkeypatch)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    shutil.copy(REPO / "dagster.postgres.yaml", home / "dagster.yaml")
+    limit = _training_limit("dagster.postgres.yaml")
+    workspace_yaml = tmp_path / "workspace.yaml"
+    workspace_yaml.write_text(yaml.safe_dump({"load_from": [{"python_module": {
+        "module_name": "synth_platform.definitions", "location_name": LOCATION, "working_directory": str(REPO)}}]}))
+    # Every check passes on tiny training (thresholds at 1.0): the runs succeed and the sensor requests no re-run.
+    lenient = {"ks_mean_max": 1.0, "correlation_delta_max": 1.0, "mia_auc_max": 1.0, "exact_copy_rate_max": 1.0}
+    chains = ["A", "B", "A"]  # two tables' chains, submitted interleaved
+
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace_yaml)])) as process_context:
+            workspace = process_context.create_request_context()
+            training = [
+                _submit(instance, workspace, "synthesis_job",
+                        tiny_config(bootstrap_resamples=20, privacy_utility_report=lenient, source_sample={"seed": seed}),
+                        tags={CHAIN_TAG: chain})
+                for seed, chain in enumerate(chains)
+            ]
+            # A cheap run without the tag, submitted last: it fails at once (no such chain) and must start beside the
+            # first training run, not behind the queued ones.
+            other = _submit(instance, workspace, "best_attempt_job",
+                            {"ops": {"best_synthetic_table": {"config": {"chain": "no-such-chain"}}}}, {})
+        queued = instance.get_runs(dg.RunsFilter(run_ids=[*training, other]))
+        assert {run.status for run in queued} == {dg.DagsterRunStatus.QUEUED}
+        assert all(run.tags.get(TRAINING_TAG) == "true" for run in queued if run.run_id in training)
+        assert TRAINING_TAG not in instance.get_run_by_id(other).tags
+
+        log = tmp_path / "daemon.log"
+        daemon_bin = Path(sys.executable).with_name("dagster-daemon")
+        started = time.monotonic()
+        with log.open("w") as out:
+            daemon = subprocess.Popen([str(daemon_bin), "run", "-w", str(workspace_yaml)], cwd=REPO,
+                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                runs = instance.get_runs(dg.RunsFilter(run_ids=[*training, other]))
+                if all(run.is_finished for run in runs):
+                    break
+                assert daemon.poll() is None, "the daemon exited:\n" + log.read_text()[-5000:]
+                time.sleep(2)
+            else:
+                pytest.fail("runs not finished after 10 min:\n" + log.read_text()[-5000:])
+        finally:
+            try:
+                os.killpg(daemon.pid, signal.SIGTERM)  # the daemon and its code servers and run workers
+                daemon.wait(timeout=30)
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait(timeout=30)
+        print(f"queue drained in {time.monotonic() - started:.0f} s")
+
+        records = {record.dagster_run.run_id: record for record in instance.get_run_records(
+            dg.RunsFilter(run_ids=[*training, other]))}
+    by_id = {run_id: records[run_id] for run_id in training}
+    assert {r.dagster_run.status for r in by_id.values()} == {dg.DagsterRunStatus.SUCCESS}, log.read_text()[-5000:]
+    intervals = [(by_id[run_id].start_time, by_id[run_id].end_time) for run_id in training]
+    first = min(start for start, _ in intervals)
+    print("training runs (s from the first start):", [(round(s - first, 1), round(e - first, 1)) for s, e in intervals],
+          "untagged run:", round(records[other].start_time - first, 1), round(records[other].end_time - first, 1))
+    assert all(start is not None and end is not None and start < end for start, end in intervals)
+    assert _most_at_once(intervals) <= limit, intervals
+    if limit == 1:  # first in, first out: the chains take turns (B's run does not wait for A's second), none starves
+        assert sorted(training, key=lambda run_id: by_id[run_id].start_time) == training
+    # The untagged run was not held by the training limit: it started while the first training run was in progress.
+    assert records[other].dagster_run.status == dg.DagsterRunStatus.FAILURE
+    assert records[other].start_time < by_id[training[0]].end_time
