@@ -49,7 +49,7 @@ from synth_platform.sampling import audit
 from synth_platform.sampling.noise import MECHANISM, NoiseBound
 from synth_platform.tuning import memory as tuning_memory
 from synth_platform.tuning.strategy import OBJECTIVES, PRUNERS, SAMPLERS
-from synth_platform import attempt_chain, preflight
+from synth_platform import attempt_chain, preflight, privacy_ledger
 from synth_platform.optimizer.attempts import SCORE_RULE, choose
 from synth_platform.optimizer.policy import MODEL_WIDTH_PARAMETER, policy_markdown
 from synth_platform.tuning.study import PrivacyConstraints, SearchSettings, TuningBudget, TuningResult, reopened_trials, run_study
@@ -116,6 +116,7 @@ class SourceSampleConfig(dg.Config):
     row_cap: int = Field(default=DEFAULT_ROW_CAP, description="Hard cap on rows read; larger requests are refused.")
     noise_epsilon: float = Field(default=0.0, description="Epsilon of the bounded Laplace noise added to the noise_bounds columns as they are read; 0 means no noise.")
     noise_bounds: list[NoiseBoundConfig] = Field(default=[], description="Sensitive numeric columns to noise, each with its stated [lower, upper] bound.")
+    privacy_budget_epsilon: float = Field(default=0.0, description="Total epsilon this table may spend over all runs (noised reads, DP tuning trials, DP training), summed in the privacy ledger; a run that would exceed it is refused before it spends. 0 means no limit (spends are still recorded).")
     allowed_schemas: list[str] = Field(default=[], description="Schemas the table may be read from (an unqualified name is resolved through the database's search_path first); empty means any.")
     allow_privileged_role: bool = Field(default=False, description="Read even when the database role is privileged (a superuser, CREATEROLE, or a member of pg_execute_server_program / pg_write_server_files / pg_read_server_files), which could run shell commands from inside the read. Off by default; the audit records the role and its privileges when on.")
     allow_side_effect_functions: bool = Field(default=False, description="Read a view (or a table with row-level-security policies) that calls user-defined VOLATILE, SECURITY DEFINER or untrusted-language functions. Off by default; the audit records the functions when on.")
@@ -214,6 +215,8 @@ class ProfiledDataset:
     fingerprint: str
     expectation_suite: dict = field(default_factory=dict)  # the contract, as Great Expectations' suite JSON
     expectation_suite_path: str = ""
+    source_id: str = ""  # privacy_ledger.source_id of the table the rows came from (no credential)
+    privacy_budget_epsilon: float = 0.0  # that table's budget, as set by the run that read it (0: no limit)
 
 
 @dataclass
@@ -269,11 +272,23 @@ def source_sample(
         _refuse(problems)  # the read itself is mis-set: nothing is read
     request = config.to_request()
     audit_url = platform_storage.audit_database_url()
+    url, ledger = source_database.resolve_url(platform_storage), _privacy_ledger(platform_storage)
+    reading = f"a read of {config.table!r} with query-level noise"
+    known = privacy_ledger.source_id_before_read(url, config.table)
+    if known is not None:  # the table is named without connecting: its budget is checked before anything is read
+        _check_privacy_budget(ledger, known, config.noise_epsilon, config.privacy_budget_epsilon, reading)
     sample = read_sample(
-        source_database.resolve_url(platform_storage), request, audit_url=audit_url, run_id=context.run_id,
+        url, request, audit_url=audit_url, run_id=context.run_id,
         require_tls=source_database.require_tls,
     )
+    source = privacy_ledger.source_id(url, sample.resolved_table or sample.table)
+    if source != known:  # named by the database's search_path: checked before the noised rows are used or shown
+        _check_privacy_budget(ledger, source, config.noise_epsilon, config.privacy_budget_epsilon, reading)
     _refuse(problems + preflight.sample_problems(configs, sample.columns, len(sample.training), len(sample.holdout)))
+    if sample.epsilon_spent:
+        ledger.record(privacy_ledger.Spend(
+            source, context.run_id, "source_sample", "noised_read", float(sample.epsilon_spent),
+            detail=f"bounded Laplace noise on {[n.get('column') for n in sample.noise]} (audit record {sample.audit_id})"))
     context.log.info(
         f"read {sample.rows_returned} of {sample.rows_in_table} rows of {sample.table!r} "
         f"from {sample.source}: {len(sample.training)} training, {len(sample.holdout)} holdout "
@@ -302,6 +317,7 @@ def source_sample(
             ),
             "epsilon_spent": sample.epsilon_spent if sample.epsilon_spent is not None else 0.0,
             "noise": dg.MetadataValue.json({"mechanism": MECHANISM if sample.noise else "none", "columns": sample.noise}),
+            "privacy_ledger": _ledger_metadata(ledger, source, config.privacy_budget_epsilon, context.run_id),
             "training_rows": len(sample.training),
             "holdout_rows": len(sample.holdout),
             "columns": sample.columns,
@@ -347,6 +363,46 @@ def _refuse(problems: list[preflight.Problem]) -> None:
     """Stop the step with every problem listed, as a Dagster Failure: the UI and the CLI show the message."""
     if problems:
         raise dg.Failure(description=str(preflight.PreflightError(problems)), allow_retries=False)
+
+
+def _privacy_ledger(platform_storage: PlatformStorage) -> privacy_ledger.PrivacyLedger:
+    """The privacy ledger, in the tuning memory's database."""
+    return privacy_ledger.PrivacyLedger(platform_storage.tuning_memory_database_url())
+
+
+def _check_privacy_budget(ledger: privacy_ledger.PrivacyLedger, source: str, planned: float, budget: float, what: str) -> None:
+    """Stop the step, before it spends, when `planned` would take the table past its budget (the refusal says what
+    was spent, by which runs, and what to change)."""
+    try:
+        ledger.check(source, planned, budget, what)
+    except privacy_ledger.LedgerRefusal as refusal:
+        raise dg.Failure(description=str(refusal), allow_retries=False) from None
+
+
+def _table_ledger(
+    context: dg.AssetExecutionContext, platform_storage: PlatformStorage, profiled: ProfiledDataset
+) -> tuple[privacy_ledger.PrivacyLedger, str, float]:
+    """The ledger, the table the profiled rows came from (a profiled dataset stored before the ledger existed: named
+    by its dataset fingerprint) and that table's budget for this run."""
+    source = getattr(profiled, "source_id", "") or f"unknown-source#dataset-{profiled.fingerprint}"
+    return _privacy_ledger(platform_storage), source, _ledger_budget(context, getattr(profiled, "privacy_budget_epsilon", 0.0))
+
+
+def _ledger_budget(context: dg.AssetExecutionContext, carried: float) -> float:
+    """The table's privacy budget for this run: source_sample's setting when this run configures source_sample,
+    else `carried` (the budget the profiled dataset came with: runs starting further down the chain, as the
+    auto-optimizer's re-runs do, keep the budget of the run that read the rows)."""
+    try:
+        ops = (context.run.run_config or {}).get("ops", {})
+    except DagsterInvalidPropertyError:
+        ops = {}
+    if "source_sample" in ops:
+        return float(SourceSampleConfig(**((ops["source_sample"] or {}).get("config") or {})).privacy_budget_epsilon)
+    return float(carried)
+
+
+def _ledger_metadata(ledger: privacy_ledger.PrivacyLedger, source: str, budget: float, run_id: str) -> dg.MetadataValue:
+    return dg.MetadataValue.json(ledger.standing(source, budget, run_id).to_dict())
 
 
 def _fail_with_diagnosis(error: generators.GenerationError, run_dir: Path) -> None:
@@ -396,7 +452,8 @@ class ProfileConfig(dg.Config):
     "allowed values and orderings, as a profile and a Great Expectations suite; the NaN-free encoding generators train on.",
 )
 def profiled_dataset(
-    context: dg.AssetExecutionContext, config: ProfileConfig, source_sample: SourceSample, platform_storage: PlatformStorage
+    context: dg.AssetExecutionContext, config: ProfileConfig, source_sample: SourceSample, platform_storage: PlatformStorage,
+    source_database: SourceDatabase,
 ) -> dg.Output[ProfiledDataset]:
     configs = _run_configs(context, "profiled_dataset", config)
     _refuse(preflight.config_problems({"profiled_dataset": configs["profiled_dataset"]}))
@@ -426,7 +483,11 @@ def profiled_dataset(
         f"{len(suite['expectations'])} expectations (all met by the source); generators see {encoded.shape[1]} encoded columns"
     )
     return dg.Output(
-        ProfiledDataset(profile, training, encoded, source_sample.fingerprint, suite, str(suite_path)),
+        ProfiledDataset(
+            profile, training, encoded, source_sample.fingerprint, suite, str(suite_path),
+            source_id=privacy_ledger.source_id(source_database.resolve_url(platform_storage), source_sample.resolved_table or source_sample.table),
+            privacy_budget_epsilon=_ledger_budget(context, 0.0),
+        ),
         metadata={
             "profile": _profile_table(profile),
             "profile_json": dg.MetadataValue.json(profile.to_dict()),
@@ -515,6 +576,11 @@ def tuned_hyperparameters(
     avoid = [] if instance is None or generation is None else attempt_chain.parameters_fitted_before(instance, context.run, generation)
     if avoid:
         context.log.info(f"{len(avoid)} parameter set(s) an earlier attempt of this chain fitted with the same final-fit config are not chosen again")
+    ledger, source, table_budget = _table_ledger(context, platform_storage, profiled_dataset)
+    dp = config.plugin in generators.DP_PLUGINS
+    if dp:  # every trial fits a DP model on the tuning rows (part of the training rows): n_trials × epsilon
+        _check_privacy_budget(ledger, source, budget.n_trials * config.epsilon, table_budget,
+                              f"tuning {budget.n_trials} DP trial(s) of {config.plugin} at ε = {config.epsilon:g} each")
     result = run_study(
         profiled_dataset.encoded_training,
         profiled_dataset.training,
@@ -539,6 +605,12 @@ def tuned_hyperparameters(
         encoder_cache_dir=platform_storage.encoders_dir,
         log=context.log.info,
     )
+    trained = [t["state"] for t in result.trials if t["state"] != "WAITING"]  # started: complete, pruned, failed
+    if dp and trained:
+        ledger.record(privacy_ledger.Spend(
+            source, context.run_id, "tuned_hyperparameters", "dp_tuning", len(trained) * config.epsilon,
+            detail=f"{len(trained)} DP trial(s) of {config.plugin} at ε = {config.epsilon:g} each (δ = 1/(10 n) each) in "
+                   f"study {result.study_name}: " + ", ".join(f"{trained.count(s)} {s}" for s in sorted(set(trained)))))
     for problem in result.tracking_problems:
         context.log.warning(f"MLflow tracking: {problem}")
     if result.fallback:
@@ -579,6 +651,7 @@ def tuned_hyperparameters(
             "mlflow_run_id": result.mlflow_run_id or "",
             "workers": dg.MetadataValue.json(result.workers),
             "best_params": dg.MetadataValue.json(result.params),
+            "privacy_ledger": _ledger_metadata(ledger, source, table_budget, context.run_id),
             "trials_this_run": result.trials_this_run,
             "trials_in_study": result.trials_in_study,
             "failed_trials_this_run": result.failed_trials_this_run,
@@ -617,6 +690,10 @@ def synthetic_table(
     steps = TIME_DECIDED_MAX_STEPS if time_decides else (config.training_steps or generators.DEFAULT_TRAINING_STEPS[plugin])
     params["n_iter"] = generators.epochs_for_steps(plugin, steps, len(training), params.get("batch_size"))
     policy = generators.PrivacyPolicy(epsilon=tuned_hyperparameters.params.get("epsilon", 1.0))
+    ledger, source, table_budget = _table_ledger(context, platform_storage, profiled_dataset)
+    dp = plugin in generators.DP_PLUGINS
+    if dp:
+        _check_privacy_budget(ledger, source, policy.epsilon, table_budget, f"the final {plugin} fit at ε = {policy.epsilon:g}")
     if clock is not None:
         context.log.info(f"time budget: {clock.progress_line('final fit')}; the fit may run {clock.fit_seconds():.0f} s "
                          + (f"(up to {steps:,} steps: the time decides)" if time_decides else f"or {steps:,} steps, whichever ends first"))
@@ -631,6 +708,12 @@ def synthetic_table(
             encoder_cache=EncoderCache(platform_storage.encoders_dir, log=context.log.info),
             **({"time_limit_s": clock.fit_seconds(), "time_budget": clock} if clock is not None else {}),
         )
+        if dp:  # spent once the DP fit has trained, whatever happens to its rows afterwards
+            spent = fitted.privacy_budget or policy.for_rows(len(training))
+            ledger.record(privacy_ledger.Spend(
+                source, context.run_id, "synthetic_table", "dp_training", float(spent["epsilon"]),
+                detail=f"{plugin} fit on {len(training)} training rows, δ = {spent['delta']:.3g}, {fitted.params.get('n_iter')} epochs, "
+                       f"discriminator_n_iter = {fitted.params.get('discriminator_n_iter', 1)}"))
         sampling = f", {config.sampling_steps} diffusion steps" if plugin == "ddpm" else ""
         context.log.info(f"sampling {count} synthetic rows from {plugin} ({threads} thread(s) on {device}{sampling})")
         table = generate_table(
@@ -672,6 +755,7 @@ def synthetic_table(
             "budget_stop": dg.MetadataValue.json(fitted.budget_stop or {}),
             "params": dg.MetadataValue.json({k: v for k, v in fitted.params.items()}),
             "privacy_budget": dg.MetadataValue.json(fitted.privacy_budget or {"differential_privacy": "none"}),
+            "privacy_ledger": _ledger_metadata(ledger, source, table_budget, context.run_id),
             "fit_seconds": round(fitted.fit_seconds, 1),
             "training_copies": dg.MetadataValue.json(copies),
             "rejected_rows": table.rejected_rows,
@@ -737,6 +821,10 @@ def privacy_utility_report(
     # Rendered before anything is written: a plot that fails leaves no file behind.
     page = render_html_report(report, training, synthetic_table.frame, profile)
     headline = base64.b64encode(headline_png(report)).decode("ascii")
+    # Every epsilon spent on the source table, this run's and earlier runs' (read here, written by the spending
+    # steps; after rendering, so a page that fails touches no store).
+    ledger, source, table_budget = _table_ledger(context, platform_storage, profiled_dataset)
+    report["privacy_ledger"] = ledger.standing(source, table_budget, context.run_id).to_dict()
     report["html_path"] = str(platform_storage.run_dir(context.run_id) / "privacy_utility_report.html")
     path = write_report(report, platform_storage, context.run_id, html=page)
     context.log.info(f"report written to {path} and {report['html_path']}; all green: {report['all_green']}")
@@ -756,6 +844,7 @@ def privacy_utility_report(
             "study_name": synthetic_table.study_name,
             "study_trial": synthetic_table.trial_number if synthetic_table.trial_number is not None else -1,
             "attempt": dg.MetadataValue.json(report["attempt"]),
+            "privacy_ledger": dg.MetadataValue.json(report["privacy_ledger"]),
             **({"change_effect": effect} if effect else {}),
             **{k: float(v) for k, v in metrics.items()},
         },

@@ -103,6 +103,7 @@ def _source_sample(check: _Checker) -> None:
     check.number("statement_timeout_s", 0.0, 86_400.0, low_open=True)
     check.number("row_cap", MIN_TRAINING_ROWS + MIN_HOLDOUT_ROWS, integer=True)
     check.number("noise_epsilon", 0.0, hint=" 0 turns the noise off.")
+    check.number("privacy_budget_epsilon", 0.0, hint=" The table's total epsilon over all runs; 0 means no limit.")
     max_rows, row_cap = check.config.get("max_rows"), check.config.get("row_cap")
     if isinstance(max_rows, int) and isinstance(row_cap, int) and max_rows > row_cap:
         check.add("max_rows", f"is {max_rows}, above row_cap ({row_cap}): lower max_rows or raise row_cap.")

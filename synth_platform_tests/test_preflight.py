@@ -51,6 +51,7 @@ def test_the_defaults_pass():
     ("tuned_hyperparameters__validation_fraction", 1.0), ("privacy_utility_report__mia_auc_max", 0.3),
     ("privacy_utility_report__ks_mean_max", float("nan")), ("profiled_dataset__rare_value_k", 0),
     ("profiled_dataset__column_types", {"age": "banana"}), ("synthetic_table__sampling_steps", 0),
+    ("source_sample__privacy_budget_epsilon", -1.0), ("source_sample__privacy_budget_epsilon", float("inf")),
 ])
 def test_each_late_refusal_is_now_a_named_problem(setting, value):
     (problem,) = preflight.config_problems(_with(**{setting: value}))
