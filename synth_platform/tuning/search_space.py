@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from synth_platform.generation.generators import PLUGIN_DEFAULTS, PRIVACY_PARAMETERS, check_plugin, synthcity_plugins
+from synth_platform.generation.generators import DP_PLUGINS, PLUGIN_DEFAULTS, PRIVACY_PARAMETERS, check_plugin, synthcity_plugins
 
 if TYPE_CHECKING:  # synthcity (and torch) are imported on first use, so loading the definitions stays fast
     from synthcity.plugins.core.distribution import Distribution
@@ -23,7 +23,8 @@ def space_overrides(plugin: str) -> dict[str, Distribution | None]:
     """Per-plugin narrowing of synthcity's spaces, by parameter name (None: not searched).
 
     ddpm: learning rate and batch sizes of the TabDDPM paper; the number of diffusion timesteps is fixed (it sets
-    the sampling cost, and 1000 is what the paper uses).
+    the sampling cost, and 1000 is what the paper uses). dpgan: `discriminator_n_iter` is not searched (fixed at 1,
+    `generators.DP_DISCRIMINATOR_STEPS`: the privacy budget holds for one discriminator step per batch only).
     """
     from synthcity.plugins.core.distribution import CategoricalDistribution, LogDistribution
 
@@ -33,6 +34,8 @@ def space_overrides(plugin: str) -> dict[str, Distribution | None]:
             "batch_size": CategoricalDistribution(name="batch_size", choices=[256, 512, 1024]),
             "num_timesteps": None,
         }
+    if plugin in DP_PLUGINS:  # one private discriminator step per batch: the only count the privacy budget holds for
+        return {"discriminator_n_iter": None}
     return {}
 
 

@@ -31,6 +31,7 @@ def test_ctgan_space_keeps_integer_steps_as_keywords():
 def test_dpgan_space_never_contains_privacy_parameters():
     params, _ = _distributions("dpgan")
     assert not {"epsilon", "delta", "n_iter"} & set(params)
+    assert "discriminator_n_iter" not in params  # fixed at 1: the privacy budget holds for one step per batch
 
 
 def test_log_int_distributions_are_sampled_on_a_log_scale():
