@@ -175,7 +175,7 @@ class GenerationConfig(dg.Config):
     enforce_contract: bool = Field(default=True, description="Reject generated rows that break the source's row rules (ranges, allowed values, required values, orderings) and generate replacements (counted in metadata).")
     drop_training_copies: bool = Field(default=False, description="Remove generated rows that copy a training row and generate replacements (counted in metadata).")
     max_regeneration_rounds: int = Field(default=DEFAULT_MAX_ROUNDS, description="Draws at most, when rows are removed and replaced.")
-    sampling_steps: int = Field(default=generators.DEFAULT_SAMPLING_STEPS, description="ddpm: diffusion timesteps visited when sampling (a respaced chain); the model's own count (1000) is synthcity's ancestral sampler.")
+    sampling_steps: int = Field(default=generators.DEFAULT_SAMPLING_STEPS, description="ddpm: diffusion timesteps visited when sampling (a respaced chain); the model's own count (100 by default) or more is synthcity's ancestral sampler.")
     chunk_rows: int = Field(default=generators.SAMPLE_CHUNK_ROWS, description="Rows generated per chunk (memory and progress are per chunk).")
     threads: int = Field(default=0, description="Torch threads; 0 means the available cores.")
     device: str = Field(default="auto", description=f"One of {list(generators.DEVICES)}: auto uses a GPU when torch sees one.")

@@ -23,7 +23,7 @@ def space_overrides(plugin: str) -> dict[str, Distribution | None]:
     """Per-plugin narrowing of synthcity's spaces, by parameter name (None: not searched).
 
     ddpm: learning rate and batch sizes of the TabDDPM paper; the number of diffusion timesteps is fixed (it sets
-    the sampling cost, and 1000 is what the paper uses). dpgan: `discriminator_n_iter` is not searched (fixed at 1,
+    the sampling cost; 100, the paper's tuned Adult value, `generators.PLUGIN_DEFAULTS`). dpgan: `discriminator_n_iter` is not searched (fixed at 1,
     `generators.DP_DISCRIMINATOR_STEPS`: the privacy budget holds for one discriminator step per batch only).
     """
     from synthcity.plugins.core.distribution import CategoricalDistribution, LogDistribution
