@@ -449,3 +449,25 @@ def test_training_longer_that_got_worse_short_of_the_plugins_default_steps_is_ea
     assert not early_training(outcome("larger_batch", CORRELATION, 0.12, 0.28, plugin="ddpm", steps=480))
     assert early_training(outcome("train_longer_for_correlation", CORRELATION, 0.12, 0.28, plugin="ddpm", steps=480))
     assert not early_training(outcome("train_longer", UTILITY, 0.400, 0.423))  # steps not known: no excuse
+
+
+def test_steps_at_which_a_table_leaked_are_not_learnt():
+    # Pass 2 of the benchmark: penguins' own pass-1 attempt fixed its correlation at 3,840 steps but leaked (MIA
+    # 0.727); learning "3,840 passed" sent the next chain straight back to the leak.
+    leaked = outcome("train_longer_for_correlation", CORRELATION, 0.38, 0.02, plugin="ddpm", steps=3840,
+                     after_metrics={"membership_inference_auc": 0.727})
+    assert leaked.fixed and not leaked.green_after
+    assert learnt_training_steps([leaked], "ddpm", FEATURES) is None
+    improved_but_copying = outcome("train_longer", UTILITY, 0.40, 0.20, plugin="ddpm", steps=2000,
+                                   after_metrics={"exact_copy_rate": 0.2})
+    assert learnt_training_steps([improved_but_copying], "ddpm", FEATURES) is None
+
+
+def test_steps_learnt_on_a_larger_table_are_scaled_to_this_ones_rows():
+    big = dict(FEATURES, log10_rows=FEATURES["log10_rows"] + 0.3)  # twice as many rows, otherwise the same
+    green = outcome("train_longer", UTILITY, 0.40, 0.05, plugin="ddpm", steps=3000, features=big)
+    learnt = learnt_training_steps([green], "ddpm", FEATURES)
+    assert learnt.steps == round(3000 * 10 ** -0.3) and "×0.50: this table has fewer rows" in learnt.describe()
+    small = dict(FEATURES, log10_rows=FEATURES["log10_rows"] - 0.3)  # learnt on a smaller table: never scaled up
+    assert learnt_training_steps([outcome("train_longer", UTILITY, 0.4, 0.05, plugin="ddpm", steps=3000, features=small)],
+                                 "ddpm", FEATURES).steps == 3000
