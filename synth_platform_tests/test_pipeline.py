@@ -110,7 +110,13 @@ def test_requested_run_executes_and_the_chain_stops_at_the_attempt_cap(failed_ru
         cursor = result.cursor
         if attempt < MAX_ATTEMPTS:
             (request,) = result.run_requests
-            assert request.tags[PARENT_RUN_TAG] == run.run_id
+            # The next attempt starts from this run's config, or (when this run made its target worse) from the
+            # config of the run it came from, and says so.
+            if request.tags[CHANGE_TAG].startswith("reverted to attempt"):
+                assert request.tags[PARENT_RUN_TAG] == tags[PARENT_RUN_TAG]
+            else:
+                assert request.tags[PARENT_RUN_TAG] == run.run_id
+            assert request.tags[ATTEMPT_TAG] == str(attempt + 1)
             run_config, tags = request.run_config, request.tags
         else:  # the chain ends: its best attempt is chosen
             (best,) = result.run_requests
