@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 DAGSTER_YAML ?= dagster.yaml
+SELECT ?= *
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export TQDM_DISABLE := 1
 # MLflow 3's usage telemetry would reach the network (the mlflow UI too): off.
@@ -26,7 +27,7 @@ home:
 	cp $(DAGSTER_YAML) "$(DAGSTER_HOME)/dagster.yaml"
 
 materialize: install home
-	time $(VENV)/bin/dagster asset materialize -m synth_platform.definitions --select '*' $(if $(CONFIG),--config-json '$(CONFIG)')
+	time $(VENV)/bin/dagster asset materialize -m synth_platform.definitions --select '$(SELECT)' $(if $(CONFIG),--config-json '$(CONFIG)')
 	@echo "Report: $(DAGSTER_HOME)/synth_platform/reports/latest.json"
 
 test: install

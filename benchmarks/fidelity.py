@@ -170,7 +170,7 @@ def run_ours(name: str, source: Any, work: Path, *, budget: float, seed: int, ma
     home, store = work / "dagster_home", work / "platform"
     home.mkdir(parents=True)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        job = definitions_for(source, PlatformStorage(root=str(store))).resolve_job_def("synthesis_job")
+        job = definitions_for(source, PlatformStorage(root=str(store))).resolve_job_def("adult_synthesis_job")
         started = time.perf_counter()
         result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
         row.budgeted_s = time.perf_counter() - started

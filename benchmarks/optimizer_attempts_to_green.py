@@ -95,7 +95,7 @@ def run_chain(name: str, start: str, store: Path, data_dir: Path, max_attempts: 
         for op, values in [*TABLE_CONFIG.get(name, {}).items(), *start_config(start, quick).items()]:
             config["ops"].setdefault(op, {"config": {}})["config"].update(values)
         started = time.perf_counter()
-        first = bench.resolve_job_def("synthesis_job").execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+        first = bench.resolve_job_def("adult_synthesis_job").execute_in_process(run_config=config, instance=instance, raise_on_error=False)
         log(f"{name}/{start}: first run {'green' if first.success else 'not green'} in {time.perf_counter() - started:.0f} s")
         cursor, ticks = None, []
         for _ in range(2 * max_attempts + 2):  # bounded: the sensor must stop by itself well before this

@@ -1,5 +1,7 @@
 """The asset chain: source_sample → profiled_dataset → tuned_hyperparameters → synthetic_table → privacy_utility_report.
 
+These are the template: `table_chains.py` copies them under each tables.yaml entry's key prefix and group.
+
 Thin wrappers: each asset turns its config into a call to the pure modules and shows the result as metadata.
 """
 
@@ -15,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 from dagster._core.errors import DagsterInvalidPropertyError  # what a directly invoked asset raises for context.run
@@ -49,12 +51,13 @@ from synth_platform.sampling import audit
 from synth_platform.sampling.noise import MECHANISM, NoiseBound
 from synth_platform.tuning import memory as tuning_memory
 from synth_platform.tuning.strategy import OBJECTIVES, PRUNERS, SAMPLERS
-from synth_platform import attempt_chain, preflight, privacy_ledger
+from synth_platform import attempt_chain, preflight, privacy_ledger, tables
+from synth_platform.tables import TableSpec
 from synth_platform.optimizer.attempts import SCORE_RULE, choose
 from synth_platform.optimizer.policy import MODEL_WIDTH_PARAMETER, policy_markdown
 from synth_platform.tuning.study import PrivacyConstraints, SearchSettings, TuningBudget, TuningResult, reopened_trials, run_study
 
-GROUP = "synthesis"
+ConfigT = TypeVar("ConfigT", bound=dg.Config)
 
 
 class FilterConfig(dg.Config):
@@ -259,13 +262,17 @@ def _frame_preview(frame: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
 
 
 @dg.asset(
-    group_name=GROUP,
     description="Seeded sample of the source table, drawn in the database in a read-only transaction, audited, "
     "and split into training and holdout parts.",
 )
 def source_sample(
     context: dg.AssetExecutionContext, config: SourceSampleConfig, source_database: SourceDatabase, platform_storage: PlatformStorage
 ) -> dg.Output[SourceSample]:
+    config = _table_config(context, "source_sample", config)
+    try:
+        source_database = source_database.for_table(table_spec_of(context))
+    except ValueError as error:  # the entry's URL variable is not set: nothing is read
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     configs = _run_configs(context, "source_sample", config)
     problems = preflight.config_problems(configs)  # every step's settings
     if any(p.setting.startswith("ops.source_sample.") for p in problems):
@@ -342,18 +349,58 @@ def _config_classes() -> dict[str, type[dg.Config]]:
             "synthetic_table": GenerationConfig, "privacy_utility_report": ReportConfig}
 
 
-def _run_configs(context: dg.AssetExecutionContext, asset: str, own: dg.Config) -> dict[str, dict[str, Any]]:
-    """Every asset's config in this run, defaults filled in (an asset not in the run: its defaults, which a
-    later run of it would use too unless configured). A directly invoked asset has no run: its own config only."""
-    configs = {asset: own.model_dump()}
+TABLE_ENTRY_METADATA = "table_entry"  # definition metadata of a table's chain: its tables.yaml entry (table_chains.py)
+
+
+def table_spec_of(context: dg.AssetExecutionContext) -> TableSpec | None:
+    """The tables.yaml entry of the chain this asset belongs to; None for the template assets (`ALL_ASSETS`, which
+    run with their run config and defaults only)."""
     try:
-        ops = (context.run.run_config or {}).get("ops", {})
+        metadata = context.assets_def.specs_by_key[context.asset_key].metadata
+    except (DagsterInvalidPropertyError, KeyError, AttributeError):
+        return None
+    entry = metadata.get(TABLE_ENTRY_METADATA)
+    entry = getattr(entry, "value", entry)
+    return TableSpec.from_dict(entry) if isinstance(entry, dict) else None
+
+
+def _given_ops(context: dg.AssetExecutionContext) -> dict[str, Any] | None:
+    """The run config's `ops` section as the run was given it (no defaults), or None outside a run."""
+    try:
+        return dict((context.run.run_config or {}).get("ops", {}))
     except DagsterInvalidPropertyError:
+        return None
+
+
+def _given(ops: dict[str, Any], node: str) -> dict[str, Any]:
+    return dict((ops.get(node) or {}).get("config") or {})
+
+
+def _table_config(context: dg.AssetExecutionContext, asset: str, config: ConfigT) -> ConfigT:
+    """This asset's config as the run uses it: the run config's settings over the table's tables.yaml entry (a
+    setting the run config leaves out comes from the entry, then from the default)."""
+    spec = table_spec_of(context)
+    settings = spec.settings_of(asset) if spec else {}
+    if not settings:
+        return config
+    ops = _given_ops(context)
+    given = _given(ops, context.op_execution_context.node_handle.name) if ops is not None else {}
+    return type(config)(**{**config.model_dump(), **tables.effective_settings(spec, asset, given)})
+
+
+def _run_configs(context: dg.AssetExecutionContext, asset: str, own: dg.Config) -> dict[str, dict[str, Any]]:
+    """Every asset's config in this run, over the table's tables.yaml entry, defaults filled in (an asset not in
+    the run: what a later run of it would use, unless configured). A directly invoked asset has no run: its own
+    config only."""
+    configs = {asset: own.model_dump()}
+    ops = _given_ops(context)
+    if ops is None:
         return configs
+    spec = table_spec_of(context)
     for name, cls in _config_classes().items():
         if name != asset:
             try:
-                configs[name] = cls(**((ops.get(name) or {}).get("config") or {})).model_dump()
+                configs[name] = cls(**tables.effective_settings(spec, name, _given(ops, name))).model_dump()
             except Exception:  # noqa: BLE001 - Dagster validated the types already; a section it cannot build is its asset's own error
                 continue
     return configs
@@ -389,15 +436,13 @@ def _table_ledger(
 
 
 def _ledger_budget(context: dg.AssetExecutionContext, carried: float) -> float:
-    """The table's privacy budget for this run: source_sample's setting when this run configures source_sample,
-    else `carried` (the budget the profiled dataset came with: runs starting further down the chain, as the
-    auto-optimizer's re-runs do, keep the budget of the run that read the rows)."""
-    try:
-        ops = (context.run.run_config or {}).get("ops", {})
-    except DagsterInvalidPropertyError:
-        ops = {}
-    if "source_sample" in ops:
-        return float(SourceSampleConfig(**((ops["source_sample"] or {}).get("config") or {})).privacy_budget_epsilon)
+    """The table's privacy budget for this run: source_sample's setting when this run configures source_sample or
+    the table's tables.yaml entry sets it, else `carried` (the budget the profiled dataset came with: runs starting
+    further down the chain, as the auto-optimizer's re-runs do, keep the budget of the run that read the rows)."""
+    ops, spec = _given_ops(context) or {}, table_spec_of(context)
+    given = _given(ops, "source_sample")
+    if "source_sample" in ops or (spec and "privacy_budget_epsilon" in spec.settings_of("source_sample")):
+        return float(SourceSampleConfig(**tables.effective_settings(spec, "source_sample", given)).privacy_budget_epsilon)
     return float(carried)
 
 
@@ -447,7 +492,6 @@ class ProfileConfig(dg.Config):
 
 
 @dg.asset(
-    group_name=GROUP,
     description="The source's data contract: semantic types, identifiers and quasi-identifiers, missingness, ranges, "
     "allowed values and orderings, as a profile and a Great Expectations suite; the NaN-free encoding generators train on.",
 )
@@ -455,6 +499,7 @@ def profiled_dataset(
     context: dg.AssetExecutionContext, config: ProfileConfig, source_sample: SourceSample, platform_storage: PlatformStorage,
     source_database: SourceDatabase,
 ) -> dg.Output[ProfiledDataset]:
+    config = _table_config(context, "profiled_dataset", config)
     configs = _run_configs(context, "profiled_dataset", config)
     _refuse(preflight.config_problems({"profiled_dataset": configs["profiled_dataset"]}))
     profile = profile_dataframe(
@@ -543,10 +588,11 @@ def _profile_table(profile: DatasetProfile) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, schema)
 
 
-@dg.asset(group_name=GROUP, description="Best hyperparameters from a persisted Optuna study over the generator's space.")
+@dg.asset(description="Best hyperparameters from a persisted Optuna study over the generator's space.")
 def tuned_hyperparameters(
     context: dg.AssetExecutionContext, config: TuningConfig, profiled_dataset: ProfiledDataset, platform_storage: PlatformStorage
 ) -> dg.Output[TuningResult]:
+    config = _table_config(context, "tuned_hyperparameters", config)
     _refuse(preflight.config_problems({"tuned_hyperparameters": config.model_dump()}))
     generators.check_plugin(config.plugin)
     # Runs unknown to this instance count as stale only when the storage is this instance's own (a root set in
@@ -573,7 +619,7 @@ def tuned_hyperparameters(
     if config.reopen_study:
         context.log.info(f"re-opening study {config.reopen_study!r} under {constraints}: {len(carried)} of its trials meet them")
     # An earlier attempt of this chain that fitted the same final-fit config: its parameters would repeat its fit.
-    avoid = [] if instance is None or generation is None else attempt_chain.parameters_fitted_before(instance, context.run, generation)
+    avoid = [] if instance is None or generation is None else attempt_chain.parameters_fitted_before(instance, context.run, generation, table_spec_of(context))
     if avoid:
         context.log.info(f"{len(avoid)} parameter set(s) an earlier attempt of this chain fitted with the same final-fit config are not chosen again")
     ledger, source, table_budget = _table_ledger(context, platform_storage, profiled_dataset)
@@ -663,7 +709,7 @@ def tuned_hyperparameters(
     )
 
 
-@dg.asset(group_name=GROUP, description="Synthetic rows from the tuned generator, fitted on the whole training part.")
+@dg.asset(description="Synthetic rows from the tuned generator, fitted on the whole training part.")
 def synthetic_table(
     context: dg.AssetExecutionContext,
     config: GenerationConfig,
@@ -671,6 +717,7 @@ def synthetic_table(
     tuned_hyperparameters: TuningResult,
     platform_storage: PlatformStorage,
 ) -> dg.Output[SyntheticTable]:
+    config = _table_config(context, "synthetic_table", config)
     _refuse(preflight.config_problems({"synthetic_table": config.model_dump()}))
     device = generators.resolve_device(config.device)
     threads = generators.configure_compute(config.threads)
@@ -779,7 +826,7 @@ def _trained_steps(fitted: generators.FittedGenerator, steps: int, rows: int) ->
     return int(stop["epochs"]) * math.ceil(rows / max(1, min(batch, rows)))
 
 
-@dg.asset(group_name=GROUP, description="Utility and privacy of the synthetic table against the training part and the holdout.")
+@dg.asset(description="Utility and privacy of the synthetic table against the training part and the holdout.")
 def privacy_utility_report(
     context: dg.AssetExecutionContext,
     config: ReportConfig,
@@ -788,6 +835,7 @@ def privacy_utility_report(
     synthetic_table: SyntheticTable,
     platform_storage: PlatformStorage,
 ) -> dg.Output[dict]:
+    config = _table_config(context, "privacy_utility_report", config)
     _refuse(preflight.config_problems({"privacy_utility_report": config.model_dump()}))
     thresholds = config.thresholds()  # a bad threshold fails here, before any work
     # Local: the metrics' libraries (scikit-learn, scipy, matplotlib) take seconds to load, and every command that
@@ -964,7 +1012,6 @@ CHAIN_GREEN_CHECK = "chain_ended_green"
 
 
 @dg.asset(
-    group_name=GROUP,
     deps=[privacy_utility_report],
     description="The best synthetic table of an optimizer chain (a first run and its adjusted re-runs): the best "
     "all-green attempt, or when none is green the best by a stated score, flagged as not green.",

@@ -20,6 +20,7 @@ from synth_platform.generation.generators import DEFAULT_TRAINING_STEPS
 from synth_platform.optimizer.attempts import Attempt, better_overall
 from synth_platform.optimizer.diagnosis import Diagnosis, diagnose
 from synth_platform.optimizer.policy import RULES, Plan, Situation, plan_next_attempt
+from synth_platform.tables import TableSpec, effective_settings
 
 ATTEMPT_TAG = "synth_platform/attempt"
 PARENT_RUN_TAG = "synth_platform/parent_run"
@@ -31,8 +32,11 @@ FAILED_CHECKS_TAG = "synth_platform/failed_checks"
 TRIGGER_TAG = "synth_platform/trigger"  # "sensor", "optimize_run_job" or "cli"
 STOP_TAG = "synth_platform/chain_stopped"
 
-REPORT_ASSET = dg.AssetKey("privacy_utility_report")
-SYNTHETIC_ASSET = dg.AssetKey("synthetic_table")
+TABLE_TAG = "synth_platform/table"  # the tables.yaml entry whose chain a run belongs to (on its jobs' runs)
+# Assets by name (the last part of their key: a table's chain prefixes them with the table's name; a run
+# materializes one table's chain).
+REPORT_ASSET = "privacy_utility_report"
+SYNTHETIC_ASSET = "synthetic_table"
 RESYNTHESIS_OPS = ("tuned_hyperparameters", "synthetic_table", "privacy_utility_report")
 HISTORY_PAGE = 100  # evaluation records fetched per storage query (newest first, paged back to the cursor)
 
@@ -88,17 +92,18 @@ def chain_runs(instance: dg.DagsterInstance, chain: str) -> list[dg.DagsterRun]:
     return sorted(runs, key=lambda r: (int(r.tags.get(ATTEMPT_TAG, "0")), r.run_id))
 
 
-def _materialization_metadata(instance: dg.DagsterInstance, run_id: str) -> dict[dg.AssetKey, dict[str, Any]]:
-    """The metadata of each asset a run materialized (its last materialization of each), read in one query."""
-    found: dict[dg.AssetKey, dict[str, Any]] = {}
+def _materialization_metadata(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
+    """The metadata of each asset a run materialized (its last materialization of each), by asset name (the last
+    part of its key), read in one query."""
+    found: dict[str, dict[str, Any]] = {}
     for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
         materialization = record.event_log_entry.asset_materialization
         if materialization is not None:
-            found[materialization.asset_key] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+            found[materialization.asset_key.path[-1]] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
     return found
 
 
-def _report(metadata: dict[dg.AssetKey, dict[str, Any]]) -> dict[str, Any] | None:
+def _report(metadata: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     path = metadata.get(REPORT_ASSET, {}).get("report_path")
     if not path or not Path(path).exists():
         return None
@@ -124,22 +129,23 @@ def chain_attempts(instance: dg.DagsterInstance, chain: str) -> list[Attempt]:
     return attempts
 
 
-TUNING_ASSET = dg.AssetKey("tuned_hyperparameters")
+TUNING_ASSET = "tuned_hyperparameters"
 
 
-def parameters_fitted_before(instance: dg.DagsterInstance, run: dg.DagsterRun | None, generation: dict[str, Any]) -> list[dict[str, Any]]:
+def parameters_fitted_before(instance: dg.DagsterInstance, run: dg.DagsterRun | None, generation: dict[str, Any],
+                             spec: TableSpec | None = None) -> list[dict[str, Any]]:
     """The tuned parameter sets earlier attempts of `run`'s chain fitted with this same final-fit config (and
     plugin): choosing one of them again would repeat that attempt's fit exactly, a wasted re-run. [] for a run
     outside any chain or a first run."""
     if run is None:
         return []
     place = attempt_of(run)
-    plugin = full_configs(run.run_config or {})[0]["plugin"]
+    plugin = full_configs(run.run_config or {}, spec)[0]["plugin"]
     found = []
     for earlier in chain_runs(instance, place["chain"]):
         if earlier.run_id == run.run_id:
             continue
-        tuning, earlier_generation = full_configs(earlier.run_config or {})
+        tuning, earlier_generation = full_configs(earlier.run_config or {}, spec)
         if tuning["plugin"] != plugin or earlier_generation != generation:
             continue
         params = _materialization_metadata(instance, earlier.run_id).get(TUNING_ASSET, {}).get("best_params")
@@ -152,12 +158,13 @@ def op_config(run_config: dict, op: str) -> dict:
     return dict((run_config.get("ops", {}).get(op) or {}).get("config") or {})
 
 
-def full_configs(run_config: dict) -> tuple[dict, dict]:
-    """A run's tuned_hyperparameters and synthetic_table configs with every default filled in."""
+def full_configs(run_config: dict, spec: TableSpec | None = None) -> tuple[dict, dict]:
+    """A run's tuned_hyperparameters and synthetic_table configs as the run used them: its run config over its
+    table's tables.yaml settings (`spec`), every default filled in."""
     from synth_platform.assets import GenerationConfig, TuningConfig
 
-    return (TuningConfig(**op_config(run_config, "tuned_hyperparameters")).model_dump(),
-            GenerationConfig(**op_config(run_config, "synthetic_table")).model_dump())
+    return (TuningConfig(**effective_settings(spec, "tuned_hyperparameters", op_config(run_config, "tuned_hyperparameters"))).model_dump(),
+            GenerationConfig(**effective_settings(spec, "synthetic_table", op_config(run_config, "synthetic_table"))).model_dump())
 
 
 @dataclass(frozen=True)
@@ -272,14 +279,15 @@ def learnt_ranking(recorded: list, report: dict, failures: tuple[str, ...]) -> d
 
 def plan_step(
     instance: dg.DagsterInstance, run_id: str, *, max_attempts: int, report_run_id: str | None = None, trigger: str = "sensor",
-    memory_url: str | None = None,
+    memory_url: str | None = None, spec: TableSpec | None = None,
 ) -> StepPlan:
     """Diagnose a failed run's report and plan its next attempt. Raises ValueError (with what to do) when the run
     or its report cannot be found.
 
     The chain's history decides too: a rule whose attempt made its target metric worse or changed nothing is not
     repeated, its opposite goes first, and a run that made its target worse is reverted (the change starts from its
-    parent's config). With `memory_url` (the tuning memory), rules are tried in their learnt order."""
+    parent's config). With `memory_url` (the tuning memory), rules are tried in their learnt order. `spec`: the
+    tables.yaml entry of the run's table (its settings are part of every run's config)."""
     from synth_platform.optimizer import learning
 
     run = instance.get_run_by_id(run_id)
@@ -319,8 +327,8 @@ def plan_step(
         parent_report = reports.get(own.parent_run_id) or report_of_run(instance, own.parent_run_id)
         if parent is not None and parent_report is not None and parent_report["verdicts"]:
             base, base_report = parent, parent_report
-    tuning, generation = full_configs(base.run_config or {})
-    tried = [full_configs(r.run_config or {}) for r in runs if r.run_id != base.run_id]
+    tuning, generation = full_configs(base.run_config or {}, spec)
+    tried = [full_configs(r.run_config or {}, spec) for r in runs if r.run_id != base.run_id]
     generator = base_report.get("generator") or {}
     recorded = learning.OutcomeMemory(memory_url).outcomes() if memory_url else []
     learnt_steps = learning.learnt_training_steps(

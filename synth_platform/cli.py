@@ -61,13 +61,22 @@ def policy(run_id: str | None) -> int:
 
 
 def optimize(run_id: str, *, dry_run: bool, max_attempts: int | None) -> int:
-    from synth_platform.definitions import defs
+    from synth_platform.definitions import CHAINS, defs
+    from synth_platform.jobs import resynthesis_job_name
     from synth_platform.resources import auto_optimizer_from_env
 
     cap = max_attempts if max_attempts is not None else auto_optimizer_from_env().checked_max_attempts()
     with _instance() as instance:
+        run = instance.get_run_by_id(run_id)
+        table = run.tags.get(attempt_chain.TABLE_TAG, "") if run is not None else ""
+        chain = next((c for c in CHAINS if c.spec.name == table), None)
+        if run is not None and chain is None:
+            print(f"error: run {run_id} is not a run of a table's chain in tables.yaml (its table tag: {table or 'none'}); "
+                  f"the tables are {[c.spec.name for c in CHAINS]}", file=sys.stderr)
+            return 2
         try:
-            step = attempt_chain.plan_step(instance, run_id, max_attempts=cap, trigger="cli", memory_url=memory_url(instance))
+            step = attempt_chain.plan_step(instance, run_id, max_attempts=cap, trigger="cli", memory_url=memory_url(instance),
+                                           spec=chain.spec if chain else None)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -77,7 +86,7 @@ def optimize(run_id: str, *, dry_run: bool, max_attempts: int | None) -> int:
         if dry_run:
             print("dry run: nothing launched")
             return 0
-        job = defs.resolve_job_def("resynthesis_job")
+        job = defs.resolve_job_def(resynthesis_job_name(table))
         result = job.execute_in_process(run_config=step.run_config, instance=instance, tags=step.tags, raise_on_error=False)
         report = attempt_chain.report_of_run(instance, result.run_id)
         green = bool(report and report.get("all_green"))

@@ -1,23 +1,24 @@
-"""The one Definitions object of the code location."""
+"""The one Definitions object of the code location: a chain per table of tables.yaml (see table_chains.py)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from synth_platform.assets import ALL_ASSETS
-from synth_platform.checks import ALL_CHECKS
 from synth_platform.io_managers import SealedFilesystemIOManager
-from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job, synthesis_job
+from synth_platform.jobs import optimize_run_job
 from synth_platform.resources import auto_optimizer_from_env, platform_storage_from_env, source_database_from_env
-from synth_platform.schedules import daily_synthesis_schedule
-from synth_platform.sensors import auto_optimizer_sensor, dead_run_sweep_sensor
+from synth_platform.sensors import dead_run_sweep_sensor
+from synth_platform.table_chains import build_table_chains
+from synth_platform.tables import load_tables
+
+CHAINS = build_table_chains(load_tables())
 
 defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    asset_checks=ALL_CHECKS,
-    jobs=[synthesis_job, resynthesis_job, best_attempt_job, optimize_run_job],
-    schedules=[daily_synthesis_schedule],
-    sensors=[auto_optimizer_sensor, dead_run_sweep_sensor],
+    assets=[asset for chain in CHAINS for asset in chain.assets],
+    asset_checks=[check for chain in CHAINS for check in chain.checks],
+    jobs=[job for chain in CHAINS for job in chain.jobs] + [optimize_run_job],
+    schedules=[chain.schedule for chain in CHAINS if chain.schedule is not None],
+    sensors=[chain.sensor for chain in CHAINS] + [dead_run_sweep_sensor],
     resources={
         "source_database": source_database_from_env(),
         "platform_storage": platform_storage_from_env(),

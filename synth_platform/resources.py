@@ -15,6 +15,7 @@ from synth_platform.sampling.credentials import connectable_url
 from synth_platform.sampling.drivers import with_installed_driver
 from synth_platform.sealed_storage import private_directory
 from synth_platform.sampling.source import ensure_embedded_source
+from synth_platform.tables import TableSpec
 
 
 class PlatformStorage(dg.ConfigurableResource):
@@ -132,6 +133,19 @@ class SourceDatabase(dg.ConfigurableResource):
         except Exception:  # noqa: BLE001 - never echo the URL: it may hold a secret
             raise ValueError("The source_database url cannot be parsed; expected dialect+driver://user@host/database.") from None
         return parsed.set(password=self.password).render_as_string(hide_password=False)
+
+    def for_table(self, spec: TableSpec | None) -> SourceDatabase:
+        """The database a tables.yaml entry reads from: the URL (and password) in the environment variables the
+        entry names, with this resource's TLS rule; this resource itself when the entry names none."""
+        if spec is None or not spec.source_url_env:
+            return self
+        url = os.environ.get(spec.source_url_env, "")
+        if not url:
+            raise ValueError(f"Table {spec.name!r}: its source URL comes from the environment variable "
+                             f"{spec.source_url_env} (tables.yaml, source_url_env), which is not set; set it to the "
+                             "SQLAlchemy URL of its database (e.g. postgresql://reader@host/db) where the runs run.")
+        password = os.environ.get(spec.source_password_env, "") if spec.source_password_env else ""
+        return SourceDatabase(url=url, password=password, require_tls=self.require_tls)
 
 
 def source_database_from_env() -> SourceDatabase:

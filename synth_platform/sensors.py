@@ -1,4 +1,4 @@
-"""The auto-optimizer sensor: failed threshold checks (and "optimize this run" requests) → one adjusted re-run from
+"""The auto-optimizer sensor of each table's chain: failed threshold checks (and "optimize this run" requests) → one adjusted re-run from
 `tuned_hyperparameters` down, until a run is all green, the attempt cap is reached or no untried change is left;
 then the chain's best attempt is chosen."""
 
@@ -8,19 +8,26 @@ import json
 import time
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from synth_platform import attempt_chain
-from synth_platform.assets import privacy_utility_report
 from synth_platform.evaluation.thresholds import REPORT_RULES
-from synth_platform.jobs import best_attempt_job, optimize_run_job, resynthesis_job
+from synth_platform.jobs import best_attempt_job_name, optimize_run_job, resynthesis_job_name
 from synth_platform.resources import AutoOptimizerSettings, PlatformStorage
+from synth_platform.tables import TableSpec
 
 MANUAL_CURSOR = "optimize_run_job"  # cursor keys: run ids of the last handled runs of these jobs
 ERRORED_CURSOR = "errored_attempts"
 
 
-def _finished_failures(context: dg.SensorEvaluationContext, cursor: dict[str, int]) -> dict[str, tuple[list[str], str]]:
+def auto_optimizer_sensor_name(table: str) -> str:
+    return f"{table}_auto_optimizer_sensor"
+
+
+def _finished_failures(
+    context: dg.SensorEvaluationContext, cursor: dict[str, int], report_key: dg.AssetKey
+) -> dict[str, tuple[list[str], str]]:
     """Failed checks of finished runs not handled before, by run id, with the run whose report they judged;
     advances `cursor` past what it read. Only ERROR-severity failures count: a warning (a fidelity check that is
     not made blocking) starts no re-run.
@@ -30,7 +37,7 @@ def _finished_failures(context: dg.SensorEvaluationContext, cursor: dict[str, in
     """
     failed_by_run: dict[str, tuple[list[str], str]] = {}
     for rule in REPORT_RULES:
-        key = dg.AssetCheckKey(privacy_utility_report.key, rule.check_name)
+        key = dg.AssetCheckKey(report_key, rule.check_name)
         for record in attempt_chain.check_evaluations_since(context.instance, key, cursor.get(rule.check_name, 0)):
             run = context.instance.get_run_by_id(record.run_id)
             if run is not None and not run.is_finished:
@@ -61,78 +68,97 @@ def _finished_runs_since(context: dg.SensorEvaluationContext, cursor: dict, key:
     return finished
 
 
-def _manual_requests(context: dg.SensorEvaluationContext, cursor: dict) -> list[tuple[str, dict]]:
-    """Successful `optimize_run_job` runs not handled before: (their run id, their config), oldest first."""
-    return [(run.run_id, attempt_chain.op_config(run.run_config or {}, "plan_optimizer_step"))
-            for run in _finished_runs_since(context, cursor, MANUAL_CURSOR, optimize_run_job.name)
-            if run.status == dg.DagsterRunStatus.SUCCESS]
+def _manual_requests(context: dg.SensorEvaluationContext, cursor: dict, table: str) -> list[tuple[str, dict]]:
+    """Successful `optimize_run_job` runs for a run of `table` not handled before: (their run id, their config),
+    oldest first. Requests for other tables' runs are their sensors' (each sensor keeps its own cursor)."""
+    requests = []
+    for run in _finished_runs_since(context, cursor, MANUAL_CURSOR, optimize_run_job.name):
+        config = attempt_chain.op_config(run.run_config or {}, "plan_optimizer_step")
+        target = context.instance.get_run_by_id(str(config.get("run_id", "")))
+        if run.status == dg.DagsterRunStatus.SUCCESS and target is not None and target.tags.get(attempt_chain.TABLE_TAG) == table:
+            requests.append((run.run_id, config))
+    return requests
 
 
-def _errored_attempts(context: dg.SensorEvaluationContext, cursor: dict) -> list[dg.DagsterRun]:
+def _errored_attempts(context: dg.SensorEvaluationContext, cursor: dict, job_name: str) -> list[dg.DagsterRun]:
     """Re-runs of a chain that failed before their report (a generator error, say), not handled before: their chain
     gets no check evaluation, so it ends here and its best attempt must still be chosen."""
-    return [run for run in _finished_runs_since(context, cursor, ERRORED_CURSOR, resynthesis_job.name)
+    return [run for run in _finished_runs_since(context, cursor, ERRORED_CURSOR, job_name)
             if run.status == dg.DagsterRunStatus.FAILURE and attempt_chain.CHAIN_TAG in run.tags
             and attempt_chain.report_of_run(context.instance, run.run_id) is None]
 
 
-def _best_attempt_request(chain: str, reason: str, last_run: str) -> dg.RunRequest:
+def _best_attempt_request(job_name: str, chain: str, reason: str, last_run: str) -> dg.RunRequest:
     """Choose the chain's best attempt; keyed by the run the chain stopped at (a chain a manual step extends and
     that stops again gets a new choice)."""
     return dg.RunRequest(
-        job_name=best_attempt_job.name,
+        job_name=job_name,
         run_key=f"{chain}:best-after-{last_run}",
         run_config={"ops": {"best_synthetic_table": {"config": {"chain": chain}}}},
         tags={attempt_chain.CHAIN_TAG: chain, attempt_chain.STOP_TAG: reason[:500]},
     )
 
 
-@dg.sensor(
-    jobs=[resynthesis_job, best_attempt_job],
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Diagnoses failed threshold checks and requests a re-run with the adjusted config the optimizer "
-    "policy proposes (also for optimize_run_job requests), up to the auto_optimizer resource's attempt cap; when a "
-    "chain stops without an all-green run, requests the choice of its best attempt.",
-)
-def auto_optimizer_sensor(
-    context: dg.SensorEvaluationContext, auto_optimizer: AutoOptimizerSettings, platform_storage: PlatformStorage
-) -> dg.SensorResult:
-    started = time.perf_counter()
-    cap = auto_optimizer.checked_max_attempts()
-    cursor: dict = json.loads(context.cursor) if context.cursor else {}  # check name → record id; job → run id
-    requests, notes = [], []
+def auto_optimizer_sensor_for(
+    spec: TableSpec, report_key: dg.AssetKey, jobs: list[UnresolvedAssetJobDefinition]
+) -> dg.SensorDefinition:
+    """The auto-optimizer of one table's chain: it reads the checks of that table's report only, and re-runs and
+    chooses the best attempt with that table's jobs (`jobs`: its resynthesis and best-attempt jobs)."""
+    table = spec.name
+    resynthesis, best_attempt = resynthesis_job_name(table), best_attempt_job_name(table)
 
-    work = [(run_id, cap, report_run, "sensor", None) for run_id, (_, report_run) in _finished_failures(context, cursor).items()]
-    for manual_run, config in _manual_requests(context, cursor):
-        work.append((config.get("run_id", ""), int(config.get("max_attempts") or cap), None, "optimize_run_job", manual_run))
-
-    for run in _errored_attempts(context, cursor):
-        reason = f"attempt {run.tags.get(attempt_chain.ATTEMPT_TAG)} (run {run.run_id}) failed before its report"
-        notes.append(reason)
-        requests.append(_best_attempt_request(run.tags[attempt_chain.CHAIN_TAG], reason, run.run_id))
-
-    for run_id, max_attempts, report_run, trigger, manual_run in work:
-        try:
-            step = attempt_chain.plan_step(context.instance, run_id, max_attempts=max_attempts, report_run_id=report_run,
-                                           trigger=trigger, memory_url=platform_storage.tuning_memory_database_url())
-        except ValueError as exc:
-            notes.append(str(exc))
-            continue
-        context.log.info(step.describe())
-        if step.plan.proposal is None:
-            notes.append(f"run {run_id}: {step.plan.stop_reason}")
-            if trigger == "sensor":  # the chain ends here: choose its best attempt
-                requests.append(_best_attempt_request(step.chain, step.plan.stop_reason, run_id))
-            continue
-        run_key = f"{run_id}:attempt-{step.attempt + 1}" + (f":manual-{manual_run}" if manual_run else "")
-        requests.append(dg.RunRequest(job_name=resynthesis_job.name, run_key=run_key, run_config=step.run_config, tags=step.tags))
-    context.log.info(f"auto-optimizer tick: {len(work)} item(s), {len(requests)} request(s) in {time.perf_counter() - started:.2f} s")
-    return dg.SensorResult(
-        run_requests=requests,
-        cursor=json.dumps(cursor, sort_keys=True),
-        skip_reason=None if requests else ("; ".join(notes) or "no new failed check evaluation"),
+    @dg.sensor(
+        name=auto_optimizer_sensor_name(table),
+        jobs=jobs,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Table {table}: diagnoses failed threshold checks of its report and requests a re-run with the "
+        "adjusted config the optimizer policy proposes (also for optimize_run_job requests on its runs), up to the "
+        "auto_optimizer resource's attempt cap; when a chain stops without an all-green run, requests the choice of "
+        "its best attempt.",
     )
+    def _sensor(
+        context: dg.SensorEvaluationContext, auto_optimizer: AutoOptimizerSettings, platform_storage: PlatformStorage
+    ) -> dg.SensorResult:
+        started = time.perf_counter()
+        cap = auto_optimizer.checked_max_attempts()
+        cursor: dict = json.loads(context.cursor) if context.cursor else {}  # check name → record id; job → run id
+        requests, notes = [], []
+
+        work = [(run_id, cap, report_run, "sensor", None)
+                for run_id, (_, report_run) in _finished_failures(context, cursor, report_key).items()]
+        for manual_run, config in _manual_requests(context, cursor, table):
+            work.append((config.get("run_id", ""), int(config.get("max_attempts") or cap), None, "optimize_run_job", manual_run))
+
+        for run in _errored_attempts(context, cursor, resynthesis):
+            reason = f"attempt {run.tags.get(attempt_chain.ATTEMPT_TAG)} (run {run.run_id}) failed before its report"
+            notes.append(reason)
+            requests.append(_best_attempt_request(best_attempt, run.tags[attempt_chain.CHAIN_TAG], reason, run.run_id))
+
+        for run_id, max_attempts, report_run, trigger, manual_run in work:
+            try:
+                step = attempt_chain.plan_step(context.instance, run_id, max_attempts=max_attempts, report_run_id=report_run,
+                                               trigger=trigger, memory_url=platform_storage.tuning_memory_database_url(), spec=spec)
+            except ValueError as exc:
+                notes.append(str(exc))
+                continue
+            context.log.info(step.describe())
+            if step.plan.proposal is None:
+                notes.append(f"run {run_id}: {step.plan.stop_reason}")
+                if trigger == "sensor":  # the chain ends here: choose its best attempt
+                    requests.append(_best_attempt_request(best_attempt, step.chain, step.plan.stop_reason, run_id))
+                continue
+            run_key = f"{run_id}:attempt-{step.attempt + 1}" + (f":manual-{manual_run}" if manual_run else "")
+            requests.append(dg.RunRequest(job_name=resynthesis, run_key=run_key, run_config=step.run_config, tags=step.tags))
+        context.log.info(f"auto-optimizer tick ({table}): {len(work)} item(s), {len(requests)} request(s) in "
+                         f"{time.perf_counter() - started:.2f} s")
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(cursor, sort_keys=True),
+            skip_reason=None if requests else ("; ".join(notes) or "no new failed check evaluation"),
+        )
+
+    return _sensor
 
 
 @dg.sensor(

@@ -29,12 +29,12 @@ def _re_run(instance, parent: str, chain: str, attempt: int, rule: str, **ops) -
     config["ops"].pop("source_sample")
     config["ops"].pop("profiled_dataset", None)
     tags = {CHAIN_TAG: chain, ATTEMPT_TAG: str(attempt), PARENT_RUN_TAG: parent, RULE_TAG: rule, CHANGE_TAG: "set by the test"}
-    return defs.resolve_job_def("resynthesis_job").execute_in_process(run_config=config, instance=instance, tags=tags, raise_on_error=False)
+    return defs.resolve_job_def("adult_resynthesis_job").execute_in_process(run_config=config, instance=instance, tags=tags, raise_on_error=False)
 
 
 def test_a_chain_never_fits_the_same_parameters_twice_and_reverts_a_change_that_made_things_worse():
     with dg.instance_for_test() as instance:
-        first = defs.resolve_job_def("synthesis_job").execute_in_process(run_config=_config(), instance=instance, raise_on_error=False)
+        first = defs.resolve_job_def("adult_synthesis_job").execute_in_process(run_config=_config(), instance=instance, raise_on_error=False)
         chosen = _tuning_metadata(instance, first.run_id)["best_params"]
 
         # A re-run that changes only the tuning (no new trials, the same final fit): the study's best is what the

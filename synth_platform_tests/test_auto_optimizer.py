@@ -44,14 +44,14 @@ def follow_chain(instance, cursor=None, limit=10):
 
 def test_an_under_trained_run_is_optimized_until_green_or_the_cap_and_the_best_attempt_is_chosen():
     with dg.instance_for_test() as instance:
-        first = defs.resolve_job_def("synthesis_job").execute_in_process(
+        first = defs.resolve_job_def("adult_synthesis_job").execute_in_process(
             run_config=_config(synthetic_table={"training_steps": 10}), instance=instance, raise_on_error=False)
         assert not first.success  # 10 steps of ddpm: the marginals are nowhere near
         failed = {e.check_name for e in first.get_asset_check_evaluations() if not e.passed}
         assert failed & {"ks_mean_within_threshold", "correlation_delta_within_threshold"}
 
         executed, _ = follow_chain(instance)
-        attempts = [(request, run) for request, run in executed if request.job_name == "resynthesis_job"]
+        attempts = [(request, run) for request, run in executed if request.job_name == "adult_resynthesis_job"]
         assert 1 <= len(attempts) <= DEFAULT_MAX_ATTEMPTS
         parent = first.run_id
         for number, (request, run) in enumerate(attempts, 1):
@@ -73,7 +73,7 @@ def test_an_under_trained_run_is_optimized_until_green_or_the_cap_and_the_best_a
         if green:  # the green attempt chose itself, in its own run
             assert attempts[-1][1].success and best.run_id == attempts[-1][1].run_id
         else:  # the chain stopped at the cap; a best-attempt run chose among all attempts
-            assert executed[-1][0].job_name == "best_attempt_job" and len(attempts) == DEFAULT_MAX_ATTEMPTS
+            assert executed[-1][0].job_name == "adult_best_attempt_job" and len(attempts) == DEFAULT_MAX_ATTEMPTS
         assert metadata["history"].value.count("**chosen**") == 1
         print(metadata["history"].value)  # shown with -s: how the chain went
         # A not-green best is visible as such: a WARN check, and what still fails by how much.
@@ -95,7 +95,7 @@ def test_an_under_trained_run_is_optimized_until_green_or_the_cap_and_the_best_a
 def leaking_run():
     """synthcity's dummy_sampler resamples real training rows: a generator that memorises everything."""
     with dg.instance_for_test() as instance:
-        run = defs.resolve_job_def("synthesis_job").execute_in_process(
+        run = defs.resolve_job_def("adult_synthesis_job").execute_in_process(
             run_config=_config(tuned_hyperparameters={"plugin": "dummy_sampler", "n_trials": 1}),
             instance=instance, raise_on_error=False)
         yield instance, run
@@ -119,7 +119,7 @@ def test_a_memorising_run_fails_privacy_and_moves_to_a_private_configuration(lea
     assert report["verdicts"]["duplicate_rate_within_threshold"]["passed"]
     following = _tick(instance, result.cursor)
     for later in following.run_requests:  # whatever comes next keeps differential privacy
-        if later.job_name == "resynthesis_job":
+        if later.job_name == "adult_resynthesis_job":
             assert later.run_config["ops"]["tuned_hyperparameters"]["config"]["plugin"] == "dpgan"
 
 
@@ -153,7 +153,7 @@ def test_optimize_this_run_as_a_job_and_from_the_cli(leaking_run, monkeypatch, c
 
 def test_the_deduplication_step_removes_training_copies_and_keeps_the_row_count():
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("synthesis_job").execute_in_process(
+        result = defs.resolve_job_def("adult_synthesis_job").execute_in_process(
             run_config=_config(synthetic_table={"drop_training_copies": True}), instance=instance, raise_on_error=False)
         table = result.output_for_node("synthetic_table")
         profiled = result.output_for_node("profiled_dataset")
@@ -166,12 +166,12 @@ def test_the_deduplication_step_removes_training_copies_and_keeps_the_row_count(
 def test_an_attempt_that_fails_before_its_report_ends_the_chain_with_a_best_attempt_choice():
     with dg.instance_for_test() as instance:
         tags = {CHAIN_TAG: "first-run-id", ATTEMPT_TAG: "1", PARENT_RUN_TAG: "first-run-id"}
-        errored = defs.resolve_job_def("resynthesis_job").execute_in_process(
+        errored = defs.resolve_job_def("adult_resynthesis_job").execute_in_process(
             run_config={"ops": {"tuned_hyperparameters": {"config": {"plugin": "no_such_plugin"}}}},
             instance=instance, tags=tags, raise_on_error=False)
         assert not errored.success
         tick = _tick(instance, None)
         (request,) = tick.run_requests
-        assert request.job_name == "best_attempt_job" and request.run_config["ops"]["best_synthetic_table"]["config"]["chain"] == "first-run-id"
+        assert request.job_name == "adult_best_attempt_job" and request.run_config["ops"]["best_synthetic_table"]["config"]["chain"] == "first-run-id"
         assert "failed before its report" in request.tags["synth_platform/chain_stopped"]
         assert _tick(instance, tick.cursor).run_requests == []

@@ -37,7 +37,7 @@ def instance():
 
 @pytest.fixture(scope="module")
 def failed_run(instance):
-    job = defs.resolve_job_def("synthesis_job")
+    job = defs.resolve_job_def("adult_synthesis_job")
     return job.execute_in_process(run_config=_failing_ks_config(), instance=instance, raise_on_error=False)
 
 
@@ -82,7 +82,7 @@ def test_sensor_turns_a_failed_evaluation_into_a_valid_run_request_once(failed_r
     result = _tick(instance)
     assert len(result.run_requests) == 1
     request = result.run_requests[0]
-    job = defs.resolve_job_def("resynthesis_job")
+    job = defs.resolve_job_def("adult_resynthesis_job")
     dg.validate_run_config(job, request.run_config)
     assert request.tags[ATTEMPT_TAG] == "1"
     assert request.tags[PARENT_RUN_TAG] == failed_run.run_id
@@ -96,7 +96,7 @@ def test_sensor_turns_a_failed_evaluation_into_a_valid_run_request_once(failed_r
 
 
 def test_requested_run_executes_and_the_chain_stops_at_the_attempt_cap(failed_run, instance):
-    job = defs.resolve_job_def("resynthesis_job")
+    job = defs.resolve_job_def("adult_resynthesis_job")
     first_tick = _tick(instance)
     cursor = first_tick.cursor
     # Follow the chain the sensor would launch: attempt 1, 2, 3 each fail the (impossible) KS threshold.
@@ -120,8 +120,8 @@ def test_requested_run_executes_and_the_chain_stops_at_the_attempt_cap(failed_ru
             run_config, tags = request.run_config, request.tags
         else:  # the chain ends: its best attempt is chosen
             (best,) = result.run_requests
-            assert best.job_name == "best_attempt_job" and "attempt cap 3 reached" in best.tags[STOP_TAG]
-            chosen = defs.resolve_job_def("best_attempt_job").execute_in_process(
+            assert best.job_name == "adult_best_attempt_job" and "attempt cap 3 reached" in best.tags[STOP_TAG]
+            chosen = defs.resolve_job_def("adult_best_attempt_job").execute_in_process(
                 run_config=best.run_config, instance=instance, tags=best.tags)
             metadata = chosen.asset_materializations_for_node("best_synthetic_table")[0].metadata
             assert metadata["all_green"].value is False and metadata["attempts"].value == MAX_ATTEMPTS + 1

@@ -3,12 +3,13 @@
 import dagster as dg
 
 
-def optimizer_tick(instance: dg.DagsterInstance, cursor: str | None = None, definitions: dg.Definitions | None = None):
-    """One evaluation of the auto_optimizer_sensor on `instance`, with the resources it needs from `definitions`
-    (default: the platform's)."""
+def optimizer_tick(instance: dg.DagsterInstance, cursor: str | None = None, definitions: dg.Definitions | None = None,
+                   table: str = "adult"):
+    """One evaluation of `table`'s auto-optimizer sensor on `instance`, with the resources it needs from
+    `definitions` (default: the platform's)."""
     from synth_platform.definitions import defs
-    from synth_platform.sensors import auto_optimizer_sensor
 
     definitions = definitions or defs
+    auto_optimizer_sensor = definitions.resolve_sensor_def(f"{table}_auto_optimizer_sensor")
     resources = {key: definitions.resources[key] for key in ("auto_optimizer", "platform_storage")}
     return auto_optimizer_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions, resources=resources))
