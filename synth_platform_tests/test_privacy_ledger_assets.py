@@ -158,3 +158,41 @@ def test_a_dp_run_within_the_budget_records_its_trials_and_its_fit_and_the_repor
         assert _ledger_metadata(run, "privacy_utility_report") == ledger
         written = json.loads((resources["platform_storage"].reports_dir / "latest.json").read_text())
         assert written["privacy_ledger"]["total"] == pytest.approx(1.6)
+
+
+def test_each_table_of_the_tables_file_has_its_own_ledger_and_budget(tmp_path, adult_small, pg_database, monkeypatch):
+    """Two tables' chains from one tables file, each with its source and a budget of 1.0 from its entry: a second
+    noised read of 0.6 is refused on the table that spent 0.6, while the other table's first read goes through;
+    each chain shows only its own table's spends."""
+    from synth_platform.table_chains import build_table_chains
+    from synth_platform.tables import parse_tables
+
+    engine = sa.create_engine(pg_database)
+    adult_small.to_sql("admissions", engine, index=False)
+    adult_small.to_sql("billing", engine, index=False)
+    engine.dispose()
+    monkeypatch.setenv("SYNTH_TEST_HOSPITAL_URL", pg_database)
+    chains = {chain.spec.name: chain for chain in build_table_chains(parse_tables({"tables": [
+        {"name": name, "table": name, "source_url_env": "SYNTH_TEST_HOSPITAL_URL", "privacy_budget_epsilon": 1.0,
+         "config": {"source_sample": NOISE}} for name in ("admissions", "billing")]}))}
+    resources = {"source_database": SourceDatabase(), "platform_storage": PlatformStorage(root=str(tmp_path / "platform")),
+                 "io_manager": SealedFilesystemIOManager(base_dir=str(tmp_path / "storage"))}
+
+    def read(table: str):
+        chain = chains[table]
+        with dg.instance_for_test() as instance:
+            return dg.materialize(chain.assets, selection=[chain.key("source_sample")], instance=instance,
+                                  resources=resources, raise_on_error=False)
+
+    first = read("admissions")
+    assert first.success
+    shown = _ledger_metadata(first, "source_sample")
+    assert (shown["budget_epsilon"], shown["total"]) == (1.0, 0.6)  # the budget from the table's entry
+    refused = read("admissions")
+    assert not refused.success
+    _, message = _failure(refused)
+    assert "0.6 spent + 0.6 planned = 1.2 > the table's budget of ε = 1.0" in message
+    other = read("billing")
+    assert other.success
+    shown = _ledger_metadata(other, "source_sample")
+    assert (shown["spent_before_this_run"], shown["total"]) == (0.0, 0.6) and "admissions" not in json.dumps(shown)

@@ -5,11 +5,7 @@ chains side by side, each with its schedule, checks and auto-optimizer."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,8 +17,7 @@ import yaml
 from synth_platform.definitions import defs
 from synth_platform.jobs import TRAINING_TAG
 from synth_platform_tests.conftest import REPO, tiny_config
-
-LOCATION = "synth_platform"
+from synth_platform_tests.helpers.daemon import LOCATION, most_at_once, running_daemon, submit, wait_until, write_workspace
 
 
 def _training_limit(yaml_name: str) -> int:
@@ -40,19 +35,9 @@ def _point_at(pg_database: str, monkeypatch) -> None:
     monkeypatch.setenv("DAGSTER_PG_DB", url.database)
 
 
-def _most_at_once(intervals: list[tuple[float, float]]) -> int:
-    """The largest number of the intervals that are open at one moment (one that ends as another starts: not both)."""
-    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    open_now = most = 0
-    for _, step in events:
-        open_now += step
-        most = max(most, open_now)
-    return most
-
-
 def test_most_at_once_counts_overlaps():
-    assert _most_at_once([(0, 1), (1, 2), (2, 3)]) == 1
-    assert _most_at_once([(0, 2), (1, 3), (2.5, 4)]) == 2
+    assert most_at_once([(0, 1), (1, 2), (2, 3)]) == 1
+    assert most_at_once([(0, 2), (1, 3), (2.5, 4)]) == 2
 
 
 @pytest.mark.parametrize("yaml_name", ["dagster.yaml", "dagster.postgres.yaml"])
@@ -76,19 +61,6 @@ def test_training_jobs_carry_the_tag_on_every_run_they_start():
     assert "adult_resynthesis_job" in {job.name for job in defs.resolve_sensor_def("adult_auto_optimizer_sensor").jobs}
 
 
-def _submit(instance, workspace, job_name: str, run_config: dict, tags: dict) -> str:
-    """What `dagster job launch` and the UI do: create the run from the code location and hand it to the instance's
-    run coordinator (QUEUED until the daemon dequeues it)."""
-    from dagster._cli.job import _create_run
-
-    location = workspace.get_code_location(LOCATION)
-    (repo,) = location.get_repositories().values()
-    remote_job = repo.get_full_job(job_name)
-    run = _create_run(instance=instance, code_location=location, remote_repo=repo, remote_job=remote_job,
-                      run_config=run_config, tags=tags, op_selection=None, run_id=None)
-    return instance.submit_run(run.run_id, workspace).run_id
-
-
 LENIENT = {"ks_mean_max": 1.0, "correlation_delta_max": 1.0, "mia_auc_max": 1.0, "exact_copy_rate_max": 1.0}
 
 
@@ -100,16 +72,6 @@ def _two_tables(path: Path) -> Path:
         {"name": "census", "table": "adult", "schedule": "0 4 * * *", "thresholds": {**LENIENT, "ks_mean_max": 0.001}},
     ]}))
     return path
-
-
-def _wait(instance, done, log: Path, daemon: subprocess.Popen, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if done():
-            return
-        assert daemon.poll() is None, "the daemon exited:\n" + log.read_text()[-5000:]
-        time.sleep(2)
-    pytest.fail(f"not done after {seconds:.0f} s:\n" + log.read_text()[-5000:])
 
 
 def test_two_tables_through_the_daemon(tmp_path, pg_database, monkeypatch):
@@ -125,9 +87,7 @@ def test_two_tables_through_the_daemon(tmp_path, pg_database, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     shutil.copy(REPO / "dagster.postgres.yaml", home / "dagster.yaml")
     limit = _training_limit("dagster.postgres.yaml")
-    workspace_yaml = tmp_path / "workspace.yaml"
-    workspace_yaml.write_text(yaml.safe_dump({"load_from": [{"python_module": {
-        "module_name": "synth_platform.definitions", "location_name": LOCATION, "working_directory": str(REPO)}}]}))
+    workspace_yaml = write_workspace(tmp_path / "workspace.yaml", REPO)
     submitted = ["adult", "census", "adult"]  # two tables' chains, submitted interleaved
 
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -142,13 +102,13 @@ def test_two_tables_through_the_daemon(tmp_path, pg_database, monkeypatch):
             assert {s.name for s in repo.get_sensors()} >= {"adult_auto_optimizer_sensor", "census_auto_optimizer_sensor"}
             assert {snap.asset_key.path[0] for snap in repo.get_asset_node_snaps()} == {"adult", "census"}
             training = [
-                _submit(instance, workspace, f"{table}_synthesis_job",
+                submit(instance, workspace, f"{table}_synthesis_job",
                         tiny_config(bootstrap_resamples=20, source_sample={"seed": seed}), tags={})
                 for seed, table in enumerate(submitted)
             ]
             # A cheap run without the tag, submitted last: it fails at once (no such chain) and must start beside the
             # first training run, not behind the queued ones.
-            other = _submit(instance, workspace, "adult_best_attempt_job",
+            other = submit(instance, workspace, "adult_best_attempt_job",
                             {"ops": {"best_synthetic_table": {"config": {"chain": "no-such-chain"}}}}, {})
         queued = instance.get_runs(dg.RunsFilter(run_ids=[*training, other]))
         assert {run.status for run in queued} == {dg.DagsterRunStatus.QUEUED}
@@ -162,22 +122,9 @@ def test_two_tables_through_the_daemon(tmp_path, pg_database, monkeypatch):
             return all(run.is_finished for run in runs) and bool(best) and all(run.is_finished for run in best)
 
         log = tmp_path / "daemon.log"
-        daemon_bin = Path(sys.executable).with_name("dagster-daemon")
         started = time.monotonic()
-        with log.open("w") as out:
-            daemon = subprocess.Popen([str(daemon_bin), "run", "-w", str(workspace_yaml)], cwd=REPO,
-                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            _wait(instance, chain_ended, log, daemon, 600)
-        finally:
-            try:
-                os.killpg(daemon.pid, signal.SIGTERM)  # the daemon and its code servers and run workers
-                daemon.wait(timeout=30)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait(timeout=30)
+        with running_daemon(workspace_yaml, log, REPO) as daemon:
+            wait_until(chain_ended, daemon, log, 600)
         print(f"queue drained and the census chain ended in {time.monotonic() - started:.0f} s")
 
         records = {record.dagster_run.run_id: record for record in instance.get_run_records()}
@@ -206,7 +153,7 @@ def test_two_tables_through_the_daemon(tmp_path, pg_database, monkeypatch):
     first = min(start for start, _ in intervals)
     print("training runs (s from the first start):", sorted((round(s - first, 1), round(e - first, 1)) for s, e in intervals),
           "untagged run:", round(records[other].start_time - first, 1), round(records[other].end_time - first, 1))
-    assert _most_at_once(intervals) <= limit, intervals
+    assert most_at_once(intervals) <= limit, intervals
     if limit == 1:  # first in, first out: the tables take turns (census does not wait for adult's second), none starves
         assert sorted(training, key=lambda run_id: records[run_id].start_time) == training
     # The untagged run was not held by the training limit: it started while the first training run was in progress.
