@@ -19,7 +19,7 @@ def _tuning_metadata(instance, run_id: str) -> dict:
     event = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
     for record in event:
         materialization = record.event_log_entry.asset_materialization
-        if materialization.asset_key == dg.AssetKey("tuned_hyperparameters"):
+        if materialization.asset_key == dg.AssetKey(["adult", "tuned_hyperparameters"]):
             return {k: v.value for k, v in materialization.metadata.items()}
     raise AssertionError(f"run {run_id} materialized no tuned_hyperparameters")
 

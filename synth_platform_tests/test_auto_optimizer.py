@@ -66,7 +66,7 @@ def test_an_under_trained_run_is_optimized_until_green_or_the_cap_and_the_best_a
         chain = attempt_chain.chain_attempts(instance, first.run_id)
         assert [a.attempt for a in chain] == list(range(len(attempts) + 1))
         expected, green = select_best_attempt(chain)
-        best = instance.get_latest_materialization_event(dg.AssetKey("best_synthetic_table"))
+        best = instance.get_latest_materialization_event(dg.AssetKey(["adult", "best_synthetic_table"]))
         assert best is not None
         metadata = best.asset_materialization.metadata
         assert metadata["chosen_run"].value == expected.run_id and metadata["all_green"].value is green

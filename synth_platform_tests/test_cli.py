@@ -37,7 +37,7 @@ def test_cli_materializes_the_whole_graph(tmp_path):
         (run,) = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS
         for key in ("source_sample", "profiled_dataset", "tuned_hyperparameters", "synthetic_table", "privacy_utility_report"):
-            assert instance.get_latest_materialization_event(dg.AssetKey(key)).run_id == run.run_id
+            assert instance.get_latest_materialization_event(dg.AssetKey(["adult", key])).run_id == run.run_id
 
 
 def test_workspace_yaml_loads_the_code_location(tmp_path):

@@ -11,13 +11,14 @@ import pytest
 from synth_platform.assets import ALL_ASSETS
 from synth_platform.attempt_chain import ATTEMPT_TAG, CHAIN_TAG, CHANGE_TAG, PARENT_RUN_TAG, RULE_TAG, STOP_TAG
 from synth_platform.checks import ALL_CHECKS, THRESHOLD_CHECKS
-from synth_platform.definitions import defs
+from synth_platform.definitions import CHAINS, defs
 from synth_platform.optimizer.policy import DEFAULT_MAX_ATTEMPTS as MAX_ATTEMPTS
 from synth_platform_tests.conftest import TINY_RUN_CONFIG
 from synth_platform_tests.helpers.sensor_ticks import optimizer_tick
 
-ASSET_KEYS = {a.key for a in ALL_ASSETS}
-BEST = dg.AssetKey("best_synthetic_table")
+ADULT = next(chain for chain in CHAINS if chain.spec.name == "adult")  # the repository's tables.yaml
+ASSET_KEYS = {ADULT.key(a.key.path[-1]) for a in ALL_ASSETS}
+BEST = ADULT.key("best_synthetic_table")
 
 
 def _failing_ks_config():
@@ -156,10 +157,10 @@ def test_bad_input_fails_clearly_and_keeps_the_previous_good_materialization(fai
     with sa.create_engine(url).begin() as conn:
         for statement in setup_sql.split(";"):
             conn.exec_driver_sql(statement)
-    key = dg.AssetKey("source_sample")
+    key = ADULT.key("source_sample")
     before = instance.get_latest_materialization_event(key)
     result = dg.materialize(
-        ALL_ASSETS[:2], instance=instance, raise_on_error=False,
+        ADULT.assets, selection=[key, ADULT.key("profiled_dataset")], instance=instance, raise_on_error=False,
         run_config={"ops": {"source_sample": {"config": config}}},
         resources={"source_database": SourceDatabase(url=url), "platform_storage": PlatformStorage()},
     )
@@ -177,9 +178,9 @@ def test_two_failed_runs_between_ticks_are_both_handled(failed_run, instance, mo
 
     monkeypatch.setattr(attempt_chain, "HISTORY_PAGE", 1)
     cursor = _tick(instance).cursor  # everything so far handled
-    checks_only = dg.AssetSelection.checks_for_assets(dg.AssetKey("privacy_utility_report"))
+    checks_only = dg.AssetSelection.checks_for_assets(ADULT.key("privacy_utility_report"))
     runs = [
-        dg.materialize(ALL_ASSETS + ALL_CHECKS, selection=checks_only, instance=instance,
+        dg.materialize(ADULT.assets + ADULT.checks, selection=checks_only, instance=instance,
                        resources=defs.resources, raise_on_error=False)
         for _ in range(2)
     ]

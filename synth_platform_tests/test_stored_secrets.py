@@ -97,7 +97,7 @@ def test_no_password_in_any_store_and_no_private_file_open_to_others(pg_database
     }
     outputs = [whole.stdout + whole.stderr]
     for name, (env, code) in other_forms.items():
-        done = _materialize(home, {**stores, **env}, "source_sample", only_sample)
+        done = _materialize(home, {**stores, **env}, "adult/source_sample", only_sample)
         assert done.returncode == code, (name, done.stderr[-3000:])
         outputs.append(done.stdout + done.stderr)
 
