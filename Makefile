@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 DAGSTER_YAML ?= dagster.yaml
 SELECT ?= *
+# Ports of the local UIs (all on 127.0.0.1): make ui UI_PORT=3001, make mlflow MLFLOW_PORT=5001, ...
+UI_PORT ?= 3000
+DASHBOARD_PORT ?= 8080
+MLFLOW_PORT ?= 5000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export TQDM_DISABLE := 1
 # MLflow 3's usage telemetry would reach the network (the mlflow UI too): off.
@@ -16,6 +20,7 @@ export DO_NOT_TRACK := true
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
+	@PYTHON=$(PYTHON) scripts/prerequisites.sh install
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.lock
@@ -31,19 +36,20 @@ materialize: install home
 	@echo "Report: $(DAGSTER_HOME)/synth_platform/reports/latest.json"
 
 test: install
+	@PYTHON=$(PYTHON) scripts/prerequisites.sh test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 ui: install home
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 # One auto-optimizer step for a failed run, in-process on $(DAGSTER_HOME): make optimize RUN=<run id> [ARGS=--dry-run]
 optimize: install home
 	$(VENV)/bin/python -m synth_platform.cli optimize $(RUN) $(ARGS)
 
-# Optuna studies (trials, parameters, Pareto fronts) in optuna-dashboard, on http://127.0.0.1:8080
+# Optuna studies (trials, parameters, Pareto fronts) in optuna-dashboard, on http://127.0.0.1:$(DASHBOARD_PORT)
 dashboard: install
-	$(VENV)/bin/optuna-dashboard $${SYNTH_OPTUNA_STORAGE:-sqlite:///$(DAGSTER_HOME)/synth_platform/optuna.sqlite3} --host 127.0.0.1 --port 8080
+	$(VENV)/bin/optuna-dashboard $${SYNTH_OPTUNA_STORAGE:-sqlite:///$(DAGSTER_HOME)/synth_platform/optuna.sqlite3} --host 127.0.0.1 --port $(DASHBOARD_PORT)
 
-# The MLflow runs of the studies (one per study, one nested run per trial), on http://127.0.0.1:5000
+# The MLflow runs of the studies (one per study, one nested run per trial), on http://127.0.0.1:$(MLFLOW_PORT)
 mlflow: install
-	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(DAGSTER_HOME)/synth_platform/mlflow/mlflow.db} --host 127.0.0.1 --port 5000
+	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(DAGSTER_HOME)/synth_platform/mlflow/mlflow.db} --host 127.0.0.1 --port $(MLFLOW_PORT)

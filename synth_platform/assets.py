@@ -666,7 +666,8 @@ def tuned_hyperparameters(
             f"no trial of study {result.study_name!r} met the privacy constraints; trial {result.best_trial_number} "
             f"misses them least ({result.best_scores}). Expect the privacy checks to fail."
         )
-    result.params["epsilon"] = config.epsilon  # the policy travels with the choice; only DP plugins use it
+    if dp:  # the policy travels with the choice; a non-DP plugin's parameters say nothing of epsilon (there is none)
+        result.params["epsilon"] = config.epsilon
     trials = [
         dg.TableRecord({
             "trial": t["number"], "state": t["state"], "origin": t["origin"], "feasible": t["feasible"],
@@ -894,7 +895,7 @@ def privacy_utility_report(
             "attempt": dg.MetadataValue.json(report["attempt"]),
             "privacy_ledger": dg.MetadataValue.json(report["privacy_ledger"]),
             **({"change_effect": effect} if effect else {}),
-            **{k: float(v) for k, v in metrics.items()},
+            **{k: readable(v) for k, v in metrics.items()},
         },
     )
 
@@ -947,10 +948,17 @@ def _record_attempt_outcome(context: dg.AssetExecutionContext, report: dict, pla
     return attempt_chain.lesson_of(outcome, same_fit=attempt_chain.fitted_generator(parent) == attempt_chain.fitted_generator(report))
 
 
+READABLE_DIGITS = 4  # metric values in metadata: what a person reads (the report's JSON keeps full precision)
+
+
+def readable(value: float | None) -> float:
+    """A metric value as the UI shows it: rounded to READABLE_DIGITS decimals; NaN where it does not apply."""
+    return float("nan") if value is None else round(float(value), READABLE_DIGITS)
+
+
 def _verdict_table(report: dict) -> dg.MetadataValue:
     """One row per threshold check; NaN (and conclusive None) where a metric or its interval does not apply."""
-    def number(value) -> float:
-        return float("nan") if value is None else float(value)
+    number = readable
 
     records = []
     for check, verdict in report["verdicts"].items():

@@ -7,12 +7,21 @@ import json
 
 import dagster as dg
 
-from synth_platform.assets import ProfiledDataset, SyntheticTable, privacy_utility_report, synthetic_table
+from synth_platform.assets import ProfiledDataset, SyntheticTable, privacy_utility_report, readable, synthetic_table
 from synth_platform.profiling.contract import validate_contract
 from synth_platform.profiling.disclosure import KINDS, find_disclosures
 from synth_platform.resources import PlatformStorage
 from synth_platform.sampling.source import SourceSample
 from synth_platform.evaluation.thresholds import FIDELITY_RULES, THRESHOLD_RULES, ThresholdRule, evaluate_threshold
+
+
+def _digits_apart(value: float, threshold: float, least: int = 4, most: int = 10) -> int:
+    """Decimals enough to tell a value from its threshold (4 usually; more when they differ further down: a KS
+    mean of 0.10004 failing 0.1 must not read "0.1000 > 0.1000")."""
+    digits = least
+    while digits < most and value != threshold and f"{value:.{digits}f}" == f"{threshold:.{digits}f}":
+        digits += 1
+    return digits
 
 
 def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
@@ -25,8 +34,10 @@ def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
         else:
             relation = rule.relation(verdict["passed"])
             interval = verdict.get("interval")
-            shown = f"{value:.4f}" + (f" (95% interval {interval[0]:.4f}–{interval[1]:.4f})" if interval else "")
-            text = f"{rule.metric} = {shown} {relation} {verdict['threshold']:.4f} (margin {verdict['margin']:+.4f})"
+            digits = _digits_apart(value, verdict["threshold"])
+            shown = f"{value:.{digits}f}" + (f" (95% interval {interval[0]:.4f}–{interval[1]:.4f})" if interval else "")
+            text = (f"{rule.metric} = {shown} {relation} {verdict['threshold']:.{digits}f} "
+                    f"(margin {verdict['margin']:+.{digits}f})")
             if verdict.get("conclusive") is False:
                 text += "; the threshold lies inside the interval, so this verdict is not conclusive"
             if not verdict["passed"] and not verdict["blocking"]:
@@ -34,8 +45,8 @@ def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
         interval_metadata = {}
         if verdict.get("interval"):
             interval_metadata = {
-                "interval_low": verdict["interval"][0],
-                "interval_high": verdict["interval"][1],
+                "interval_low": readable(verdict["interval"][0]),
+                "interval_high": readable(verdict["interval"][1]),
                 "conclusive": verdict["conclusive"],
             }
         return dg.AssetCheckResult(
@@ -47,9 +58,9 @@ def threshold_check(rule: ThresholdRule) -> dg.AssetChecksDefinition:
                 "metric": rule.metric,
                 "direction": rule.direction,
                 "blocking": verdict["blocking"],
-                "value": float("nan") if value is None else value,
+                "value": readable(value),
                 "threshold": verdict["threshold"],
-                "margin": float("nan") if verdict["margin"] is None else verdict["margin"],
+                "margin": readable(verdict["margin"]),
                 "summary": text,
                 **interval_metadata,
             },

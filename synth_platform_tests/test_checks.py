@@ -42,3 +42,13 @@ def test_check_passes_on_the_threshold_itself():
 def test_not_applicable_metric_passes_and_says_so():
     result = _run("correlation_delta_within_threshold", _crafted_report(correlation_delta=None))
     assert result.passed and "not applicable" in result.description
+
+
+def test_metadata_numbers_are_readable_and_the_verdict_uses_the_exact_value():
+    """A metric of 17 digits shows 4 decimals in the check's metadata; passing or failing is judged on the exact value."""
+    result = _run("ks_mean_within_threshold", _crafted_report(ks_mean=0.10004064134718737))
+    assert not result.passed  # 0.10004… > 0.1, though it reads as 0.1 at 4 decimals
+    assert result.metadata["value"].value == 0.1 and result.metadata["margin"].value == -0.0
+    assert "= 0.10004 > 0.10000 (margin -0.00004)" in result.description  # as many decimals as tell them apart
+    shown = _run("correlation_delta_within_threshold", _crafted_report(correlation_delta=0.11806064134718737))
+    assert shown.metadata["value"].value == 0.1181 and len(repr(shown.metadata["margin"].value)) <= 7

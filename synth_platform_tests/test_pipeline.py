@@ -65,6 +65,9 @@ def test_materialize_with_default_thresholds_gives_metadata():
     metadata = result.asset_materializations_for_node("privacy_utility_report")[0].metadata
     assert "| ks_mean |" in metadata["summary"].value
     assert {"verdicts", "headline_plot", "report_html"} <= set(metadata)
+    # ddpm is not differentially private: its chosen parameters carry no epsilon that would suggest otherwise.
+    best_params = result.asset_materializations_for_node("tuned_hyperparameters")[0].metadata["best_params"].value
+    assert best_params and "epsilon" not in best_params
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == len(ALL_CHECKS)
     for evaluation in evaluations:

@@ -148,6 +148,8 @@ def test_a_dp_run_within_the_budget_records_its_trials_and_its_fit_and_the_repor
         ]
         assert "1 DP trial(s) of dpgan" in entries[1].detail and "δ = " in entries[2].detail
         assert _ledger_metadata(run, "tuned_hyperparameters")["total"] == pytest.approx(1.1)
+        best_params = run.asset_materializations_for_node("tuned_hyperparameters")[0].metadata["best_params"].value
+        assert best_params["epsilon"] == 0.5  # a DP plugin's choice carries its policy
         assert _ledger_metadata(run, "synthetic_table")["total"] == pytest.approx(1.6)
         report = run.output_for_node("privacy_utility_report")
         ledger = report["privacy_ledger"]
