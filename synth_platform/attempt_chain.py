@@ -82,6 +82,18 @@ def attempt_of(run: dg.DagsterRun | None) -> dict[str, Any]:
     }
 
 
+def table_of_run(run: dg.DagsterRun | None) -> str:
+    """The tables.yaml entry a run belongs to: its table tag (every run of a table's jobs has it), else the one key
+    prefix of the assets it selected (`dagster asset materialize`, a "Materialize" in the UI); "" when neither
+    tells (no run, or assets of several tables)."""
+    if run is None:
+        return ""
+    if run.tags.get(TABLE_TAG):
+        return run.tags[TABLE_TAG]
+    prefixes = {key.path[0] for key in (run.asset_selection or ()) if len(key.path) > 1}
+    return prefixes.pop() if len(prefixes) == 1 else ""
+
+
 def chain_runs(instance: dg.DagsterInstance, chain: str) -> list[dg.DagsterRun]:
     """The chain's first run (when it still exists) and its attempts (runs tagged with the chain and an attempt
     number; the best-attempt run carries the chain tag only), in attempt order."""

@@ -68,11 +68,12 @@ def optimize(run_id: str, *, dry_run: bool, max_attempts: int | None) -> int:
     cap = max_attempts if max_attempts is not None else auto_optimizer_from_env().checked_max_attempts()
     with _instance() as instance:
         run = instance.get_run_by_id(run_id)
-        table = run.tags.get(attempt_chain.TABLE_TAG, "") if run is not None else ""
+        table = attempt_chain.table_of_run(run)
         chain = next((c for c in CHAINS if c.spec.name == table), None)
         if run is not None and chain is None:
-            print(f"error: run {run_id} is not a run of a table's chain in tables.yaml (its table tag: {table or 'none'}); "
-                  f"the tables are {[c.spec.name for c in CHAINS]}", file=sys.stderr)
+            print(f"error: run {run_id} is not a run of one table's chain in tables.yaml (table: {table or 'none found: no '
+                  'table tag, and its assets are of several tables or none'}); the tables are {[c.spec.name for c in CHAINS]}. "
+                  "Run one table's job (<table>_synthesis_job) or materialize one table's assets.", file=sys.stderr)
             return 2
         try:
             step = attempt_chain.plan_step(instance, run_id, max_attempts=cap, trigger="cli", memory_url=memory_url(instance),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from synth_platform.io_managers import SealedFilesystemIOManager
@@ -10,6 +12,10 @@ from synth_platform.resources import auto_optimizer_from_env, platform_storage_f
 from synth_platform.sensors import dead_run_sweep_sensor
 from synth_platform.table_chains import build_table_chains
 from synth_platform.tables import load_tables
+
+# Dagster rebuilds the checks of a key-prefixed chain (AssetsDefinition.with_attributes) through a constructor
+# argument it marks beta, and warns on every load of the code location: noise for whoever starts the UI.
+warnings.filterwarnings("ignore", message=r"Parameter `execution_type` of function `AssetsDefinition.__init__`")
 
 CHAINS = build_table_chains(load_tables())
 

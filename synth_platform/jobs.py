@@ -67,7 +67,7 @@ def plan_optimizer_step(
         raise ValueError("Give the failed run's id: ops.plan_optimizer_step.config.run_id.")
     cap = config.max_attempts or auto_optimizer.checked_max_attempts()
     run = context.instance.get_run_by_id(config.run_id)
-    table = run.tags.get(attempt_chain.TABLE_TAG) if run is not None else None
+    table = attempt_chain.table_of_run(run)
     spec = next((s for s in load_tables() if s.name == table), None)
     step = attempt_chain.plan_step(context.instance, config.run_id, max_attempts=cap, trigger="optimize_run_job",
                                    memory_url=platform_storage.tuning_memory_database_url(), spec=spec)

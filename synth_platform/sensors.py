@@ -75,7 +75,7 @@ def _manual_requests(context: dg.SensorEvaluationContext, cursor: dict, table: s
     for run in _finished_runs_since(context, cursor, MANUAL_CURSOR, optimize_run_job.name):
         config = attempt_chain.op_config(run.run_config or {}, "plan_optimizer_step")
         target = context.instance.get_run_by_id(str(config.get("run_id", "")))
-        if run.status == dg.DagsterRunStatus.SUCCESS and target is not None and target.tags.get(attempt_chain.TABLE_TAG) == table:
+        if run.status == dg.DagsterRunStatus.SUCCESS and attempt_chain.table_of_run(target) == table:
             requests.append((run.run_id, config))
     return requests
 

@@ -118,3 +118,16 @@ def test_an_entry_reads_its_source_from_the_variable_it_names(tmp_path, pg_datab
     metadata = _metadata(_materialize_source(chain, tmp_path), chain.key("source_sample"))
     assert (metadata["training_rows"], metadata["holdout_rows"]) == (90, 30)
     assert metadata["source"].startswith("postgresql") and metadata["columns"] == ["ward", "age"]
+
+
+def test_a_run_belongs_to_the_table_its_tag_or_its_assets_name():
+    from synth_platform.attempt_chain import TABLE_TAG, table_of_run
+
+    def run(tags=None, keys=()):
+        return dg.DagsterRun(job_name="__ASSET_JOB", run_id="r", tags=tags or {},
+                             asset_selection=frozenset(dg.AssetKey(k) for k in keys) or None)
+
+    assert table_of_run(run({TABLE_TAG: "census"}, [["adult", "source_sample"]])) == "census"  # the job's tag decides
+    assert table_of_run(run(keys=[["adult", "source_sample"], ["adult", "synthetic_table"]])) == "adult"  # asset materialize
+    assert table_of_run(run(keys=[["adult", "source_sample"], ["census", "source_sample"]])) == ""  # two tables: no answer
+    assert table_of_run(run(keys=[["source_sample"]])) == "" and table_of_run(None) == ""  # the template chain, no run
