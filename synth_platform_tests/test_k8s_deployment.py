@@ -1,4 +1,4 @@
-"""The Kubernetes recipe (deploy/, README "Deploying past one machine"), checked without a cluster and without a
+"""The Kubernetes recipe (deploy/, docs/deployment.md), checked without a cluster and without a
 network: every file is parsed and validated by the code that will read it in the cluster (Dagster's instance
 schema, dagster-postgres's and dagster-k8s's config schemas, dagster-k8s's tag parser and Job builder), the run
 queue's training limit is compared with dagster.yaml's, and values.yaml is searched for literal secrets. What this
@@ -318,7 +318,7 @@ def test_the_platform_loads_with_the_k8s_job_executor():
     for job in step_per_pod.resolve_all_job_defs():
         assert job.executor_def.name == k8s_job_executor.name, job.name
         if is_reserved_asset_job_name(job.name):
-            continue  # Dagster's implicit job of ad-hoc materializations carries no job tags (README: use the jobs)
+            continue  # Dagster's implicit job of ad-hoc materializations carries no job tags (docs/deployment.md: use the jobs)
         # The GPU steps are in training jobs only, whose runs the run queue's training limit counts.
         assert bool(TRAINING_OPS & set(job.graph.node_names())) == (job.tags.get(TRAINING_TAG) == "true"), job.name
     for job in training_jobs:

@@ -612,7 +612,7 @@ def _other_metrics_section(report: dict) -> str:
     for name, value in (report.get("metrics") or {}).items():
         if name in judged:
             continue
-        meaning, direction = OTHER_METRICS.get(name, ("See the README's metric table.", ""))
+        meaning, direction = OTHER_METRICS.get(name, ("See docs/metrics.md for its definition.", ""))
         interval = intervals.get(name)
         shown = _fmt(value) + (f" ({interval[0]:.4f} – {interval[1]:.4f})" if interval else "")
         rows.append(f'<tr><td><code>{_e(name)}</code></td><td class="num">{shown}</td><td>{_e(meaning)}</td>'

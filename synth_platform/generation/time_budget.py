@@ -34,15 +34,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 DEFAULT_BUDGET_MINUTES = 15.0
-# Tuning's share of the working time. Measured on Adult on the 2-core development machine (README: 2 constrained
+# Tuning's share of the working time. Measured on Adult on the 2-core development machine (docs/benchmarks.md, 2026-11-24: 2 constrained
 # tuning trials of 1,000 steps on 5,000 rows in 63 s, ~31 s a trial), 40 % of the default working time (5 min 24 s)
 # holds about 10 such trials: as many as Optuna's TPE sampler draws at random (its n_startup_trials) before it
 # models the search space, so a default study gets as far as informed suggestions. The other 60 % is the final fit
-# on all training rows, the model that is released (README: the default 5,000-step TabDDPM fit alone took 168 s).
+# on all training rows, the model that is released (docs/benchmarks.md, 2026-11-24: the default 5,000-step TabDDPM fit alone took 168 s).
 TUNING_SHARE = 0.40
 # The reserve after the final fit. Measured: sampling 10,000 Adult rows through 100 diffusion steps 6 s, contract
-# check 2 s, report 12.7 s on the idle machine (README); here, with a benchmark on both cores, ddpm sampled 2,000
-# rows of a 300-row model in 2.8 s (1.4 ms a row, decoding included) and the README saw the report take 167 s with
+# check 2 s, report 12.7 s on the idle machine (2026-11-24); here, with a benchmark on both cores, ddpm sampled 2,000
+# rows of a 300-row model in 2.8 s (1.4 ms a row, decoding included) and a busy machine saw the report take 167 s with
 # a test process beside it. So: 3 ms a row (twice the busy-core rate: re-draws of rejected rows, the contract
 # check) plus 45 s for the report (3.5× its idle time), and never under a tenth of the budget.
 RESERVE_SHARE = 0.10

@@ -5,7 +5,7 @@ Pure logic: no Dagster here. A config is the pair of plain dicts the re-run gets
 table of rules; each names the failure it answers, when it applies, what it changes and why. For a failed run,
 `plan_next_attempt` takes the failures in `FAILURE_PRIORITY` order (privacy first) and proposes the first rule that
 applies and yields a config no earlier attempt of the chain has tried; it stops at the attempt cap, or when no
-untried change is left. `policy_markdown()` renders the table (README, run metadata).
+untried change is left. `policy_markdown()` renders the table (docs/optimizer.md, run metadata).
 
 Each rule sets the attempt's whole budget itself, never inheriting the one before: a change to the final fit only
 adds no tuning trials (the study's best under the same budget is reused), a re-tune adds `RETUNE_TRIALS`, a new
@@ -515,7 +515,7 @@ def plan_next_attempt(
 
 
 def policy_markdown() -> str:
-    """The policy table for people (README, run metadata), in the order rules are tried."""
+    """The policy table for people (docs/optimizer.md, run metadata), in the order rules are tried."""
     lines = [
         "Failures are answered in this order: " + " > ".join(FAILURE_PRIORITY) + " (privacy first). Within a failure, "
         "the first rule that applies and gives a config no earlier attempt tried is used. Rules that change the final "
