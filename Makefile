@@ -40,7 +40,8 @@ test: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 ui: install home
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+	cd "$(DAGSTER_HOME)" && PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
+	  $(CURDIR)/scripts/ui.sh $(abspath $(VENV))/bin/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 # One auto-optimizer step for a failed run, in-process on $(DAGSTER_HOME): make optimize RUN=<run id> [ARGS=--dry-run]
 optimize: install home
