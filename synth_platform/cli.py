@@ -71,9 +71,10 @@ def optimize(run_id: str, *, dry_run: bool, max_attempts: int | None) -> int:
         table = attempt_chain.table_of_run(run)
         chain = next((c for c in CHAINS if c.spec.name == table), None)
         if run is not None and chain is None:
-            print(f"error: run {run_id} is not a run of one table's chain in tables.yaml (table: {table or 'none found: no '
-                  'table tag, and its assets are of several tables or none'}); the tables are {[c.spec.name for c in CHAINS]}. "
-                  "Run one table's job (<table>_synthesis_job) or materialize one table's assets.", file=sys.stderr)
+            found = table or "none found: no table tag, and its assets are of several tables or none"
+            print(f"error: run {run_id} is not a run of one table's chain in tables.yaml (table: {found}); the tables "
+                  f"are {[c.spec.name for c in CHAINS]}. Run one table's job (<table>_synthesis_job) or materialize one "
+                  "table's assets.", file=sys.stderr)
             return 2
         try:
             step = attempt_chain.plan_step(instance, run_id, max_attempts=cap, trigger="cli", memory_url=memory_url(instance),
