@@ -4,7 +4,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 DAGSTER_YAML ?= dagster.yaml
-SELECT ?= *
 # Ports of the local UIs (all on 127.0.0.1): make ui UI_PORT=3001, make mlflow MLFLOW_PORT=5001, ...
 UI_PORT ?= 3000
 DASHBOARD_PORT ?= 8080
@@ -31,9 +30,13 @@ home:
 	mkdir -p "$(DAGSTER_HOME)"
 	cp $(DAGSTER_YAML) "$(DAGSTER_HOME)/dagster.yaml"
 
+# Each table's synthesis job in turn (TABLE=name: that one only), so its runs carry the job's name and tags.
 materialize: install home
-	time $(VENV)/bin/dagster asset materialize -m synth_platform.definitions --select '$(SELECT)' $(if $(CONFIG),--config-json '$(CONFIG)')
-	@echo "Report: $(DAGSTER_HOME)/synth_platform/reports/latest.json"
+	@status=0; config=$$(mktemp --suffix=.json); trap 'rm -f "$$config"' EXIT; printf '%s' '$(or $(CONFIG),{})' > "$$config"; \
+	for table in $(if $(TABLE),$(TABLE),$$($(VENV)/bin/python -m synth_platform.tables)); do \
+	  echo "== table $$table: $${table}_synthesis_job"; \
+	  time $(VENV)/bin/dagster job execute -m synth_platform.definitions -j $${table}_synthesis_job -c "$$config" || status=1; \
+	done; echo "Report: $(DAGSTER_HOME)/synth_platform/reports/latest.json"; exit $$status
 
 test: install
 	@PYTHON=$(PYTHON) scripts/prerequisites.sh test

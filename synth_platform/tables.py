@@ -174,3 +174,8 @@ def _valid_cron(expression: Any) -> bool:
     from dagster._utils.schedules import is_valid_cron_string  # the parser Dagster's schedules use
 
     return is_valid_cron_string(expression)
+
+
+if __name__ == "__main__":  # `python -m synth_platform.tables`: the table names, one a line (make materialize)
+    for spec in load_tables():
+        print(spec.name)
