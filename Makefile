@@ -6,6 +6,7 @@ VENV ?= .venv
 DAGSTER_YAML ?= dagster.yaml
 # Ports of the local UIs (all on 127.0.0.1): make ui UI_PORT=3001, make mlflow MLFLOW_PORT=5001, ...
 UI_PORT ?= 3000
+FILES_PORT ?= 3001
 DASHBOARD_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
@@ -44,7 +45,8 @@ test: install
 
 ui: install home
 	cd "$(DAGSTER_HOME)" && PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
-	  $(CURDIR)/scripts/ui.sh $(abspath $(VENV))/bin/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+	  SYNTH_FILES_URL=http://127.0.0.1:$(FILES_PORT) FILES_ROOT="$(DAGSTER_HOME)/synth_platform" FILES_PORT=$(FILES_PORT) \
+	  FILES_PYTHON=$(abspath $(VENV))/bin/python $(CURDIR)/scripts/ui.sh $(abspath $(VENV))/bin/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 # One auto-optimizer step for a failed run, in-process on $(DAGSTER_HOME): make optimize RUN=<run id> [ARGS=--dry-run]
 optimize: install home

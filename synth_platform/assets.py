@@ -51,7 +51,7 @@ from synth_platform.sampling import audit
 from synth_platform.sampling.noise import MECHANISM, NoiseBound
 from synth_platform.tuning import memory as tuning_memory
 from synth_platform.tuning.strategy import OBJECTIVES, PRUNERS, SAMPLERS
-from synth_platform import attempt_chain, preflight, privacy_ledger, tables
+from synth_platform import attempt_chain, file_server, preflight, privacy_ledger, tables
 from synth_platform.tables import TableSpec
 from synth_platform.optimizer.attempts import SCORE_RULE, choose
 from synth_platform.optimizer.policy import MODEL_WIDTH_PARAMETER, policy_markdown
@@ -890,6 +890,7 @@ def privacy_utility_report(
             "all_green": report["all_green"],
             "report_path": dg.MetadataValue.path(str(path)),
             "report_html": dg.MetadataValue.path(report["html_path"]),
+            **page_links({"report_page": report["html_path"]}, platform_storage),
             "study_name": synthetic_table.study_name,
             "study_trial": synthetic_table.trial_number if synthetic_table.trial_number is not None else -1,
             "attempt": dg.MetadataValue.json(report["attempt"]),
@@ -898,6 +899,13 @@ def privacy_utility_report(
             **{k: readable(v) for k, v in metrics.items()},
         },
     )
+
+
+def page_links(paths: dict[str, str | Path], platform_storage: PlatformStorage) -> dict[str, dg.MetadataValue]:
+    """Links that open from the UI (`MetadataValue.url`) to the pages of these files, when `make ui`'s file server
+    is configured (SYNTH_FILES_URL); none otherwise (a browser opens no file:// link from the UI's page)."""
+    links = {name: file_server.link_for(path, platform_storage.root_path) for name, path in paths.items()}
+    return {name: dg.MetadataValue.url(url) for name, url in links.items() if url}
 
 
 def _instance_of_run(context: dg.AssetExecutionContext) -> dg.DagsterInstance | None:

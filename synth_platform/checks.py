@@ -7,7 +7,9 @@ import json
 
 import dagster as dg
 
-from synth_platform.assets import ProfiledDataset, SyntheticTable, privacy_utility_report, readable, synthetic_table
+from synth_platform.assets import (
+    ProfiledDataset, SyntheticTable, page_links, privacy_utility_report, readable, synthetic_table,
+)
 from synth_platform.profiling.contract import validate_contract
 from synth_platform.profiling.disclosure import KINDS, find_disclosures
 from synth_platform.resources import PlatformStorage
@@ -130,7 +132,7 @@ def synthetic_table_meets_source_contract(
             "rejected_during_generation": dg.MetadataValue.json(synthetic_table.contract_rejections),
             "expectation_suite_path": dg.MetadataValue.path(profiled_dataset.expectation_suite_path),
             "data_docs": dg.MetadataValue.path(str(validation.data_docs_index)),
-            "data_docs_url": dg.MetadataValue.url(validation.data_docs_index.as_uri()),
+            **page_links({"data_docs_page": validation.data_docs_index}, platform_storage),
         },
     )
 

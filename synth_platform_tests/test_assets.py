@@ -44,7 +44,10 @@ def chain(storage):
     profile = _value(profiled_dataset(_context(storage), ProfileConfig(), sample))
     tuned = _value(tuned_hyperparameters(_context(storage), TuningConfig(n_trials=1, trial_steps=10, tuning_rows=200), profile))
     synthetic = _value(synthetic_table(_context(storage), GenerationConfig(training_steps=10, num_rows=200), profile, tuned))
-    report = privacy_utility_report(_context(storage), ReportConfig(privacy_rows=100), sample, profile, synthetic)
+    # As under `make ui`, whose file server shows the report pages: the report links to its page.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SYNTH_FILES_URL", "http://127.0.0.1:3001")
+        report = privacy_utility_report(_context(storage), ReportConfig(privacy_rows=100), sample, profile, synthetic)
     return sample, profile, tuned, synthetic, report  # the report's dg.Output: its value and its metadata
 
 
@@ -65,7 +68,7 @@ def test_tuned_hyperparameters_records_the_study(chain, storage):
     tuned = chain[2]
     assert tuned.plugin == "ddpm" and tuned.trials_this_run == 1
     assert tuned.storage == f"sqlite:///{storage.root_path / 'optuna.sqlite3'}"
-    assert tuned.params["epsilon"] == 1.0
+    assert "epsilon" not in tuned.params  # ddpm is not differentially private: no epsilon in its parameters
 
 
 def test_synthetic_table_has_the_source_columns(chain):
@@ -88,6 +91,8 @@ def test_report_is_json_with_every_metric_and_written_to_disk(chain, storage):
     assert html_path == Path(report["html_path"]) and html_path.name == "privacy_utility_report.html"
     assert html_path.read_text() == (storage.reports_dir / "latest.html").read_text()
     assert 'data-plot="marginals"' in html_path.read_text()
+    # A link that opens from the UI (a URL on make ui's file server), beside the path to copy.
+    assert metadata["report_page"].value == f"http://127.0.0.1:3001/runs/{report['run_id']}/privacy_utility_report.html"
 
 
 def test_a_report_that_cannot_be_rendered_leaves_no_file(chain, tmp_path, monkeypatch):
