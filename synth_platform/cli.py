@@ -64,12 +64,13 @@ def optimize(run_id: str, *, dry_run: bool, max_attempts: int | None) -> int:
     from synth_platform.definitions import CHAINS, defs
     from synth_platform.jobs import resynthesis_job_name
     from synth_platform.resources import auto_optimizer_from_env
+    from synth_platform.table_chains import chain_named
 
     cap = max_attempts if max_attempts is not None else auto_optimizer_from_env().checked_max_attempts()
     with _instance() as instance:
         run = instance.get_run_by_id(run_id)
         table = attempt_chain.table_of_run(run)
-        chain = next((c for c in CHAINS if c.spec.name == table), None)
+        chain = chain_named(CHAINS, table)
         if run is not None and chain is None:
             found = table or "none found: no table tag, and its assets are of several tables or none"
             print(f"error: run {run_id} is not a run of one table's chain in tables.yaml (table: {found}); the tables "

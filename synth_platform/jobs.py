@@ -61,16 +61,18 @@ class OptimizeRunConfig(dg.Config):
 def plan_optimizer_step(
     context: dg.OpExecutionContext, config: OptimizeRunConfig, auto_optimizer: AutoOptimizerSettings, platform_storage: PlatformStorage
 ) -> dict:
-    from synth_platform.tables import load_tables
+    from synth_platform.definitions import CHAINS  # the tables the code location loaded (and its sensors plan with)
+    from synth_platform.table_chains import chain_named
 
     if not config.run_id:
         raise ValueError("Give the failed run's id: ops.plan_optimizer_step.config.run_id.")
     cap = config.max_attempts or auto_optimizer.checked_max_attempts()
     run = context.instance.get_run_by_id(config.run_id)
     table = attempt_chain.table_of_run(run)
-    spec = next((s for s in load_tables() if s.name == table), None)
+    chain = chain_named(CHAINS, table)
     step = attempt_chain.plan_step(context.instance, config.run_id, max_attempts=cap, trigger="optimize_run_job",
-                                   memory_url=platform_storage.tuning_memory_database_url(), spec=spec)
+                                   memory_url=platform_storage.tuning_memory_database_url(),
+                                   spec=chain.spec if chain else None)
     context.log.info(step.describe())
     if step.plan.proposal is None:
         raise ValueError(f"No optimizer step for run {config.run_id}: {step.plan.stop_reason}.")

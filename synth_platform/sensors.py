@@ -73,9 +73,10 @@ def _manual_requests(context: dg.SensorEvaluationContext, cursor: dict, table: s
     oldest first. Requests for other tables' runs are their sensors' (each sensor keeps its own cursor)."""
     requests = []
     for run in _finished_runs_since(context, cursor, MANUAL_CURSOR, optimize_run_job.name):
+        if run.status != dg.DagsterRunStatus.SUCCESS:
+            continue
         config = attempt_chain.op_config(run.run_config or {}, "plan_optimizer_step")
-        target = context.instance.get_run_by_id(str(config.get("run_id", "")))
-        if run.status == dg.DagsterRunStatus.SUCCESS and attempt_chain.table_of_run(target) == table:
+        if attempt_chain.table_of_run(context.instance.get_run_by_id(str(config.get("run_id", "")))) == table:
             requests.append((run.run_id, config))
     return requests
 

@@ -62,6 +62,11 @@ def build_table_chain(spec: TableSpec) -> TableChain:
     return TableChain(spec, assets, checks, jobs, schedule, sensor)
 
 
+def chain_named(chains: list[TableChain], table: str) -> TableChain | None:
+    """The chain of the table called `table` (a run's table: `attempt_chain.table_of_run`), or None."""
+    return next((chain for chain in chains if chain.spec.name == table), None)
+
+
 def build_table_chains(specs: list[TableSpec]) -> list[TableChain]:
     """The chains of every entry, after checking each entry's settings against its assets' config (a wrong name or
     type fails the code location's load with the entry and the setting named, before any run)."""
