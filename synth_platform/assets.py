@@ -66,13 +66,17 @@ class FilterConfig(dg.Config):
     value: Any = Field(default=None, description="A value; a list for in / not in; [low, high] for between; none for is (not) null. Never for a sensitive column: use value_env.")
     value_env: str = Field(default="", description="Name of an environment variable holding the value (read as JSON when it parses, else as text), so the value never enters the run config Dagster stores. Required for filters on sensitive columns.")
 
+    def writes_sensitive_value(self, sensitive: set[str]) -> bool:
+        """Whether the filter's value is written out (run config, tables.yaml) though its column is sensitive."""
+        return not self.value_env and self.column in sensitive and self.value is not None
+
     def resolve(self, sensitive: set[str]) -> Filter:
         """The filter with its value; refuses a sensitive value written into the run config."""
         if self.value_env and self.value is not None:
             raise ValueError(f"Filter on {self.column!r} gives both value and value_env; give one.")
         if self.value_env:
             return Filter(self.column, self.op, value_from_environment(self.value_env, self.column))
-        if self.column in sensitive and self.value is not None:
+        if self.writes_sensitive_value(sensitive):
             raise ValueError(
                 f"The filter on sensitive column {self.column!r} has its value in the run config, which Dagster keeps "
                 f"in its run storage. Put the value in an environment variable and give its name instead: "
@@ -124,8 +128,12 @@ class SourceSampleConfig(dg.Config):
     allow_privileged_role: bool = Field(default=False, description="Read even when the database role is privileged (a superuser, CREATEROLE, or a member of pg_execute_server_program / pg_write_server_files / pg_read_server_files), which could run shell commands from inside the read. Off by default; the audit records the role and its privileges when on.")
     allow_side_effect_functions: bool = Field(default=False, description="Read a view (or a table with row-level-security policies) that calls user-defined VOLATILE, SECURITY DEFINER or untrusted-language functions. Off by default; the audit records the functions when on.")
 
+    def all_sensitive_columns(self) -> set[str]:
+        """The declared sensitive columns and the noised ones (as `SampleRequest.all_sensitive_columns`)."""
+        return set(self.sensitive_columns) | {b.column for b in self.noise_bounds}
+
     def to_request(self) -> SampleRequest:
-        sensitive = set(self.sensitive_columns) | {b.column for b in self.noise_bounds}
+        sensitive = self.all_sensitive_columns()
         return SampleRequest(
             table=self.table,
             columns=tuple(self.columns),

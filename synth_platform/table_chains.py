@@ -81,7 +81,7 @@ def settings_problems(spec: TableSpec) -> list[str]:
     from pydantic import ValidationError
 
     from synth_platform import preflight
-    from synth_platform.assets import _config_classes
+    from synth_platform.assets import SourceSampleConfig, _config_classes
 
     problems, configs = [], {}
     for asset, cls in _config_classes().items():
@@ -95,6 +95,12 @@ def settings_problems(spec: TableSpec) -> list[str]:
             for item in error.errors():
                 where = ".".join(str(part) for part in item["loc"])
                 problems.append(f"table {spec.name!r}: {asset}.{where}: {item['msg']} (got a {type(item.get('input')).__name__})")
+    source = SourceSampleConfig(**configs["source_sample"]) if "source_sample" in configs else None
+    for item in source.filters if source is not None else []:
+        if item.writes_sensitive_value(source.all_sensitive_columns()):  # the value itself is never repeated here
+            problems.append(f"table {spec.name!r}: the filter on sensitive column {item.column!r} has its value in "
+                            "tables.yaml, which the UI shows as the chain's settings; give the name of an environment "
+                            "variable holding it instead (value_env)")
     if not problems:
         problems += [f"table {spec.name!r}: {p.setting.removeprefix('ops.').replace('.config.', '.')}: {p.message}"
                      for p in preflight.config_problems(configs)]

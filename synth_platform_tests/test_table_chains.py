@@ -131,3 +131,23 @@ def test_a_run_belongs_to_the_table_its_tag_or_its_assets_name():
     assert table_of_run(run(keys=[["adult", "source_sample"], ["adult", "synthetic_table"]])) == "adult"  # asset materialize
     assert table_of_run(run(keys=[["adult", "source_sample"], ["census", "source_sample"]])) == ""  # two tables: no answer
     assert table_of_run(run(keys=[["source_sample"]])) == "" and table_of_run(None) == ""  # the template chain, no run
+
+
+def test_an_entry_may_not_write_a_sensitive_filter_value():
+    """A literal filter value on a sensitive (or noised) column would be shown in the UI as the chain's settings: the
+    load is refused, without repeating the value; the same filter through value_env loads."""
+    literal = {"name": "patients", "table": "patients", "config": {"source_sample": {
+        "sensitive_columns": ["diagnosis"], "filters": [{"column": "diagnosis", "op": "=", "value": "HIV-positive"}]}}}
+    with pytest.raises(TablesFileError) as raised:
+        build_table_chains(parse_tables({"tables": [literal]}))
+    assert "filter on sensitive column 'diagnosis' has its value in tables.yaml" in str(raised.value)
+    assert "HIV-positive" not in str(raised.value)
+    noised = {"name": "ages", "table": "adult", "config": {"source_sample": {
+        "noise_epsilon": 1.0, "noise_bounds": [{"column": "age", "lower": 17, "upper": 90}],
+        "filters": [{"column": "age", "op": ">", "value": 40}]}}}
+    with pytest.raises(TablesFileError, match="sensitive column 'age'"):
+        build_table_chains(parse_tables({"tables": [noised]}))
+    from_env = {"name": "patients", "table": "patients", "config": {"source_sample": {
+        "sensitive_columns": ["diagnosis"], "filters": [{"column": "diagnosis", "op": "=", "value_env": "SYNTH_DX"}]}}}
+    (chain,) = build_table_chains(parse_tables({"tables": [from_env]}))
+    assert chain.spec.name == "patients"
