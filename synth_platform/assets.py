@@ -12,15 +12,17 @@ import json
 import math
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
 from dagster._core.errors import DagsterInvalidPropertyError  # what a directly invoked asset raises for context.run
+from dagster._core.errors import DagsterInvariantViolationError
 import pandas as pd
 from pydantic import Field
 
@@ -55,7 +57,11 @@ from synth_platform import attempt_chain, file_server, preflight, privacy_ledger
 from synth_platform.tables import TableSpec
 from synth_platform.optimizer.attempts import SCORE_RULE, choose
 from synth_platform.optimizer.policy import MODEL_WIDTH_PARAMETER, policy_markdown
-from synth_platform.tuning.study import PrivacyConstraints, SearchSettings, TuningBudget, TuningResult, reopened_trials, run_study
+from synth_platform.tuning.study import (
+    OpenedStudy, PrivacyConstraints, SearchSettings, TuningBudget, TuningResult, abandon_study, close_study, open_study,
+    reopened_trials, run_trials,
+)
+from synth_platform.tuning.workers import WorkerSummary, WorkersFailedError, is_sqlite
 
 ConfigT = TypeVar("ConfigT", bound=dg.Config)
 
@@ -168,7 +174,8 @@ class TuningConfig(dg.Config):
     mia_auc_max: float = Field(default=PrivacyConstraints.mia_auc_max, description="Privacy constraint on every trial: membership-inference AUC (use the report's threshold).")
     exact_copy_rate_max: float = Field(default=PrivacyConstraints.exact_copy_rate_max, description="Privacy constraint on every trial: share of synthetic rows copying a fit row.")
     epsilon: float = Field(default=1.0, description="Differential-privacy epsilon for DP generators (policy, never tuned).")
-    workers: int = Field(default=1, description="Worker processes sharing the study (more than 1 needs a PostgreSQL Optuna storage).")
+    workers: int = Field(default=1, description="Worker processes of each trial step sharing the study (more than 1 needs a PostgreSQL Optuna storage).")
+    fan_out: int = Field(default=1, description="Dagster steps the trials fan out over (tuned_hyperparameters.run_trials_step[share_i], each a share of n_trials against the shared study): at once under the multiprocess executor's or k8s_job_executor's concurrency. More than 1 needs a PostgreSQL Optuna storage.")
     warm_start: bool = Field(default=True, description="Start a new study with the best parameters of the most similar past datasets.")
     track_in_mlflow: bool = Field(default=True, description="Log the study and every trial to MLflow.")
     reopen_study: str = Field(default="", description="A study whose trials that meet this run's (stricter) privacy constraints start a new study (set by the auto-optimizer).")
@@ -361,11 +368,12 @@ TABLE_ENTRY_METADATA = "table_entry"  # definition metadata of a table's chain: 
 
 
 def table_spec_of(context: dg.AssetExecutionContext) -> TableSpec | None:
-    """The tables.yaml entry of the chain this asset belongs to; None for the template assets (`ALL_ASSETS`, which
-    run with their run config and defaults only)."""
+    """The tables.yaml entry of the chain this asset (or a step of a graph-backed asset: every asset here has one
+    key) belongs to; None for the template assets (`ALL_ASSETS`, which run with their run config and defaults only)."""
     try:
-        metadata = context.assets_def.specs_by_key[context.asset_key].metadata
-    except (DagsterInvalidPropertyError, KeyError, AttributeError):
+        (spec,) = context.assets_def.specs
+        metadata = spec.metadata
+    except (DagsterInvalidPropertyError, DagsterInvariantViolationError, KeyError, AttributeError, ValueError):
         return None
     entry = metadata.get(TABLE_ENTRY_METADATA)
     entry = getattr(entry, "value", entry)
@@ -392,7 +400,7 @@ def _table_config(context: dg.AssetExecutionContext, asset: str, config: ConfigT
     if not settings:
         return config
     ops = _given_ops(context)
-    given = _given(ops, context.op_execution_context.node_handle.name) if ops is not None else {}
+    given = _given(ops, context.op_execution_context.node_handle.root.name) if ops is not None else {}  # a graph step: its asset's node
     return type(config)(**{**config.model_dump(), **tables.effective_settings(spec, asset, given)})
 
 
@@ -596,69 +604,133 @@ def _profile_table(profile: DatasetProfile) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, schema)
 
 
-@dg.asset(description="Best hyperparameters from a persisted Optuna study over the generator's space.")
-def tuned_hyperparameters(
-    context: dg.AssetExecutionContext, config: TuningConfig, profiled_dataset: ProfiledDataset, platform_storage: PlatformStorage
-) -> dg.Output[TuningResult]:
+@dataclass
+class TrialShare:
+    """One `run_trials` step's part of a tuning session: the `index`-th of `count` shares of its trials, and once
+    run, what its workers did."""
+
+    study: OpenedStudy
+    index: int
+    count: int
+    summaries: list[WorkerSummary] = field(default_factory=list)
+
+
+def _tuning_setup(context: dg.OpExecutionContext, config: TuningConfig) -> TuningConfig:
+    """This run's tuning config (run config over the table's entry), every step of the tuning graph alike."""
     config = _table_config(context, "tuned_hyperparameters", config)
     _refuse(preflight.config_problems({"tuned_hyperparameters": config.model_dump()}))
+    return config
+
+
+def _tracking_uri(config: TuningConfig, platform_storage: PlatformStorage) -> str | None:
+    return platform_storage.mlflow_uri() if config.track_in_mlflow else None
+
+
+def _run_owner_pid() -> int:
+    """A process on this machine that outlives every step of the run, owning the study's MLflow run for the orphan
+    sweep: the parent of a step process the multiprocess executor started (its forkserver or the run worker), the
+    run worker itself when steps run in process."""
+    import multiprocessing
+
+    return os.getppid() if multiprocessing.parent_process() is not None else os.getpid()
+
+
+@dg.op(out=dg.DynamicOut(TrialShare), description="Open the tuning session: study, warm starts, sealed trial setup, MLflow run; one share of the trials per fan-out step.")
+def open_study_step(
+    context: dg.OpExecutionContext, config: TuningConfig, profiled_dataset: ProfiledDataset, platform_storage: PlatformStorage
+) -> Iterator[dg.DynamicOutput[TrialShare]]:
+    config = _tuning_setup(context, config)
     generators.check_plugin(config.plugin)
+    storage = platform_storage.optuna_url()
+    if config.fan_out > 1 and is_sqlite(storage):
+        _refuse([preflight.Problem(
+            "ops.tuned_hyperparameters.config.fan_out",
+            f"{config.fan_out} steps would write one SQLite Optuna study at once ('database is locked'); use 1, or a "
+            "PostgreSQL Optuna storage (SYNTH_OPTUNA_STORAGE, or optuna_storage of the platform_storage resource).")])
     # Runs unknown to this instance count as stale only when the storage is this instance's own (a root set in
-    # config may be shared by other instances, whose runs this one cannot see). A directly invoked asset has no run
-    # and no instance of its own (asking for one would make an ephemeral instance): nothing to clean then.
+    # config may be shared by other instances, whose runs this one cannot see).
     instance = _instance_of_run(context)
     stale = [] if instance is None else platform_storage.remove_stale_workspaces(
         lambda run_id: _run_is_active(instance, run_id, context.run_id, unknown_is_active=bool(platform_storage.root)))
     if stale:
         context.log.info(f"removed the workspaces (training rows) left by {len(stale)} run(s) that ended without cleaning up: {stale}")
     device = generators.resolve_device(config.device)
-    threads = generators.configure_compute(config.threads, workers=config.workers)
-    context.log.info(f"{config.workers} worker(s) × {threads} torch thread(s) on {device}")
     budget = TuningBudget(
         config.n_trials, config.trial_steps, config.tuning_rows, config.validation_fraction, config.timeout_s, config.trial_timeout_s
     )
-    generation = _run_configs(context, "tuned_hyperparameters", config).get("synthetic_table")  # None: invoked directly
+    generation = _run_configs(context, "tuned_hyperparameters", config).get("synthetic_table")
     clock = _time_budget(context, generation, int((generation or {}).get("num_rows") or len(profiled_dataset.encoded_training)))
     if clock is not None:
         budget = clock.tuning_budget(budget)  # no trial starts (or is expected to end) after the tuning share
         context.log.info(f"time budget: {clock.progress_line('tuning')}; tuning may run {clock.tuning_seconds_left():.0f} s more")
     constraints = PrivacyConstraints(config.mia_auc_max, config.exact_copy_rate_max)
-    carried = reopened_trials(platform_storage.optuna_url(), config.reopen_study, constraints) if config.reopen_study else []
+    carried = reopened_trials(storage, config.reopen_study, constraints) if config.reopen_study else []
     if config.reopen_study:
         context.log.info(f"re-opening study {config.reopen_study!r} under {constraints}: {len(carried)} of its trials meet them")
     # An earlier attempt of this chain that fitted the same final-fit config: its parameters would repeat its fit.
     avoid = [] if instance is None or generation is None else attempt_chain.parameters_fitted_before(instance, context.run, generation, table_spec_of(context))
     if avoid:
         context.log.info(f"{len(avoid)} parameter set(s) an earlier attempt of this chain fitted with the same final-fit config are not chosen again")
-    ledger, source, table_budget = _table_ledger(context, platform_storage, profiled_dataset)
-    dp = config.plugin in generators.DP_PLUGINS
-    if dp:  # every trial fits a DP model on the tuning rows (part of the training rows): n_trials × epsilon
+    if config.plugin in generators.DP_PLUGINS:  # every trial fits a DP model on the tuning rows: n_trials × epsilon
+        ledger, source, table_budget = _table_ledger(context, platform_storage, profiled_dataset)
         _check_privacy_budget(ledger, source, budget.n_trials * config.epsilon, table_budget,
                               f"tuning {budget.n_trials} DP trial(s) of {config.plugin} at ε = {config.epsilon:g} each")
-    result = run_study(
-        profiled_dataset.encoded_training,
-        profiled_dataset.training,
-        profiled_dataset.profile,
-        plugin=config.plugin,
-        fingerprint=profiled_dataset.fingerprint,
-        storage=platform_storage.optuna_url(),
-        budget=budget,
-        search=SearchSettings(config.sampler, config.pruner, config.objective),
-        seed=config.seed,
-        workspace=platform_storage.workspace(context.run_id),
-        privacy=generators.PrivacyPolicy(epsilon=config.epsilon),
-        constraints=constraints,
-        warm_start=carried,
-        avoid_params=avoid,
-        n_workers=config.workers,
+    opened = open_study(
+        profiled_dataset.encoded_training, profiled_dataset.training, profiled_dataset.profile,
+        plugin=config.plugin, fingerprint=profiled_dataset.fingerprint, storage=storage, budget=budget,
+        search=SearchSettings(config.sampler, config.pruner, config.objective), seed=config.seed,
+        workspace=platform_storage.workspace(context.run_id), privacy=generators.PrivacyPolicy(epsilon=config.epsilon),
+        constraints=constraints, warm_start=carried, avoid_params=avoid,
         memory_url=platform_storage.tuning_memory_database_url() if config.warm_start else None,
-        tracking_uri=platform_storage.mlflow_uri() if config.track_in_mlflow else None,
-        run_id=context.run_id,
-        threads=config.threads,
-        device=device,
-        encoder_cache_dir=platform_storage.encoders_dir,
-        log=context.log.info,
+        tracking_uri=_tracking_uri(config, platform_storage), run_id=context.run_id, device=device,
+        encoder_cache_dir=platform_storage.encoders_dir, tracker_owner_pid=_run_owner_pid(),
+        session_settings={"workers": config.workers, "fan_out": config.fan_out}, log=context.log.info,
     )
+    shares = max(1, min(config.fan_out, budget.n_trials))  # at least one step, so the choice always runs
+    context.log.info(f"{budget.n_trials} trial(s) over {shares} step(s) × {config.workers} worker(s) on {device}")
+    for index in range(shares):
+        yield dg.DynamicOutput(TrialShare(opened, index, shares), mapping_key=f"share_{index}")
+
+
+@dg.op(description="Run one share of the session's trials against the shared Optuna study (any machine that reaches it).")
+def run_trials_step(
+    context: dg.OpExecutionContext, config: TuningConfig, share: TrialShare, platform_storage: PlatformStorage
+) -> TrialShare:
+    config = _tuning_setup(context, config)
+    # the cores of this machine shared among every worker of every share (set `threads` where each step has a machine)
+    threads = config.threads or generators.threads_for(config.workers * share.count)
+    generators.configure_compute(threads)
+    context.log.info(f"share {share.index + 1} of {share.count}: {share.study.trials_of_share(share.index, share.count)} "
+                     f"trial(s), {config.workers} worker(s) × {generators.threads_for(config.workers, threads)} torch thread(s)")
+    try:
+        summaries = run_trials(share.study, platform_storage.optuna_url(), share=share.index, shares=share.count,
+                               n_workers=config.workers, threads=threads,
+                               tracking_uri=_tracking_uri(config, platform_storage), log=context.log.info)
+    except WorkersFailedError as error:  # the choice step decides with what the other shares did
+        context.log.warning(f"share {share.index + 1} of {share.count}: {error}")
+        summaries = [WorkerSummary(None, os.getpid(), socket.gethostname(), None,
+                                   share.study.trials_of_share(share.index, share.count), error=str(error))]
+    return replace(share, summaries=summaries)
+
+
+@dg.op(description="Choose the best trial of the study under this budget, log the choice, spend the privacy ledger.")
+def choose_parameters_step(
+    context: dg.OpExecutionContext, config: TuningConfig, profiled_dataset: ProfiledDataset,
+    shares: list[TrialShare], platform_storage: PlatformStorage,
+) -> dg.Output[TuningResult]:
+    config = _tuning_setup(context, config)
+    summaries = [summary for share in sorted(shares, key=lambda s: s.index) for summary in share.summaries]
+    opened = shares[0].study  # every share carries the same session
+    tracking_uri = _tracking_uri(config, platform_storage)
+    if summaries and not any(s.ok for s in summaries):
+        error = WorkersFailedError("No tuning worker finished: " + "; ".join(str(s.error) for s in summaries))
+        abandon_study(opened, tracking_uri, error)
+        raise error
+    result = close_study(opened, platform_storage.optuna_url(), summaries,
+                         memory_url=platform_storage.tuning_memory_database_url() if config.warm_start else None,
+                         tracking_uri=tracking_uri, run_id=context.run_id, log=context.log.info)
+    ledger, source, table_budget = _table_ledger(context, platform_storage, profiled_dataset)
+    dp = config.plugin in generators.DP_PLUGINS
     trained = [t["state"] for t in result.trials if t["state"] != "WAITING"]  # started: complete, pruned, failed
     if dp and trained:
         ledger.record(privacy_ledger.Spend(
@@ -676,6 +748,12 @@ def tuned_hyperparameters(
         )
     if dp:  # the policy travels with the choice; a non-DP plugin's parameters say nothing of epsilon (there is none)
         result.params["epsilon"] = config.epsilon
+    return dg.Output(result, metadata=_tuning_metadata(result, ledger, source, table_budget, context.run_id))
+
+
+def _tuning_metadata(
+    result: TuningResult, ledger: privacy_ledger.PrivacyLedger, source: str, table_budget: float, run_id: str
+) -> dict[str, Any]:
     trials = [
         dg.TableRecord({
             "trial": t["number"], "state": t["state"], "origin": t["origin"], "feasible": t["feasible"],
@@ -684,38 +762,52 @@ def tuned_hyperparameters(
         })
         for t in result.trials
     ]
-    return dg.Output(
-        result,
-        metadata={
-            "plugin": result.plugin,
-            "study_name": result.study_name,
-            "optuna_storage": result.storage.split("://")[0] + "://…",
-            "best_value": result.best_value,
-            "best_trial": result.best_trial_number,
-            "best_trial_feasible": result.feasible,
-            "fallback": result.fallback or "none: chosen from the study's trials",
-            "avoided_parameter_sets": result.avoided,
-            "best_scores": dg.MetadataValue.json(result.best_scores),
-            "selection_rule": result.selection_rule,
-            "privacy_policy": result.policy,
-            "search": dg.MetadataValue.json(result.search),
-            "pareto_front": dg.MetadataValue.json(result.pareto_front),
-            "timed_out": result.timed_out,
-            "warm_start": dg.MetadataValue.json(result.warm_start),
-            "tuning_memory_record": result.memory_record_id if result.memory_record_id is not None else -1,
-            "mlflow_run_id": result.mlflow_run_id or "",
-            "workers": dg.MetadataValue.json(result.workers),
-            "best_params": dg.MetadataValue.json(result.params),
-            "privacy_ledger": _ledger_metadata(ledger, source, table_budget, context.run_id),
-            "trials_this_run": result.trials_this_run,
-            "trials_in_study": result.trials_in_study,
-            "failed_trials_this_run": result.failed_trials_this_run,
-            "trials": dg.MetadataValue.table(trials, dg.TableSchema(columns=[
-                dg.TableColumn("trial", "int"), dg.TableColumn("state", "string"), dg.TableColumn("origin", "string"),
-                dg.TableColumn("feasible", "bool"), dg.TableColumn("utility_distance", "float"), dg.TableColumn("mia_auc", "float"),
-                dg.TableColumn("exact_copy_rate", "float"), dg.TableColumn("params", "string")])),
-        },
-    )
+    return {
+        "plugin": result.plugin,
+        "study_name": result.study_name,
+        "optuna_storage": result.storage.split("://")[0] + "://…",
+        "best_value": result.best_value,
+        "best_trial": result.best_trial_number,
+        "best_trial_feasible": result.feasible,
+        "fallback": result.fallback or "none: chosen from the study's trials",
+        "avoided_parameter_sets": result.avoided,
+        "best_scores": dg.MetadataValue.json(result.best_scores),
+        "selection_rule": result.selection_rule,
+        "privacy_policy": result.policy,
+        "search": dg.MetadataValue.json(result.search),
+        "pareto_front": dg.MetadataValue.json(result.pareto_front),
+        "timed_out": result.timed_out,
+        "warm_start": dg.MetadataValue.json(result.warm_start),
+        "tuning_memory_record": result.memory_record_id if result.memory_record_id is not None else -1,
+        "mlflow_run_id": result.mlflow_run_id or "",
+        "workers": dg.MetadataValue.json(result.workers),
+        "best_params": dg.MetadataValue.json(result.params),
+        "privacy_ledger": _ledger_metadata(ledger, source, table_budget, run_id),
+        "trials_this_run": result.trials_this_run,
+        "trials_in_study": result.trials_in_study,
+        "failed_trials_this_run": result.failed_trials_this_run,
+        "trials": dg.MetadataValue.table(trials, dg.TableSchema(columns=[
+            dg.TableColumn("trial", "int"), dg.TableColumn("state", "string"), dg.TableColumn("origin", "string"),
+            dg.TableColumn("feasible", "bool"), dg.TableColumn("utility_distance", "float"), dg.TableColumn("mia_auc", "float"),
+            dg.TableColumn("exact_copy_rate", "float"), dg.TableColumn("params", "string")])),
+    }
+
+
+@dg.config_mapping
+def _every_tuning_step(config: TuningConfig) -> dict[str, Any]:
+    """`ops.tuned_hyperparameters.config` (one TuningConfig, as for a one-step asset) to each step of the graph."""
+    given = {"config": config.model_dump() if isinstance(config, dg.Config) else dict(config)}
+    return {"open_study_step": given, "run_trials_step": given, "choose_parameters_step": given}
+
+
+@dg.graph_asset(
+    config=_every_tuning_step,
+    description="Best hyperparameters from a persisted Optuna study over the generator's space: the trials fan out "
+                "over `fan_out` steps (run_trials_step[share_i]) sharing the study.",
+)
+def tuned_hyperparameters(profiled_dataset: ProfiledDataset) -> TuningResult:
+    shares = open_study_step(profiled_dataset)
+    return choose_parameters_step(profiled_dataset, shares.map(run_trials_step).collect())
 
 
 @dg.asset(description="Synthetic rows from the tuned generator, fitted on the whole training part.")

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -36,13 +37,26 @@ def _value(output):
     return output.value if isinstance(output, dg.Output) else output
 
 
+def _tune(storage, config: TuningConfig, profile, **materialize):
+    """tuned_hyperparameters is a graph of steps (open, trials fanned out, choice): it is materialized, not invoked,
+    on the given profiled dataset (an asset that returns it)."""
+
+    @dg.asset(name="profiled_dataset")
+    def given_profile():
+        return profile
+
+    result = dg.materialize([given_profile, tuned_hyperparameters], resources={"platform_storage": storage},
+                            run_config={"ops": {"tuned_hyperparameters": {"config": config.model_dump()}}}, **materialize)
+    return result.output_for_node("tuned_hyperparameters") if result.success else result
+
+
 @pytest.fixture(scope="module")
 def chain(storage):
     """The five assets called one after the other, as the job would."""
     ctx = _context(storage)
     sample = _value(source_sample(ctx, SourceSampleConfig(max_rows=500, seed=1)))
     profile = _value(profiled_dataset(_context(storage), ProfileConfig(), sample))
-    tuned = _value(tuned_hyperparameters(_context(storage), TuningConfig(n_trials=1, trial_steps=10, tuning_rows=200), profile))
+    tuned = _tune(storage, TuningConfig(n_trials=1, trial_steps=10, tuning_rows=200), profile)
     synthetic = _value(synthetic_table(_context(storage), GenerationConfig(training_steps=10, num_rows=200), profile, tuned))
     # As under `make ui`, whose file server shows the report pages: the report links to its page.
     with pytest.MonkeyPatch.context() as patch:
@@ -115,8 +129,20 @@ def test_missing_table_fails_clearly(storage):
 
 
 def test_unknown_plugin_fails_before_any_training(chain, storage):
-    with pytest.raises(dg.Failure, match=r"ops.tuned_hyperparameters.config.plugin: must be one of \['ddpm'.*got 'gpt4'"):
-        tuned_hyperparameters(_context(storage), TuningConfig(plugin="gpt4"), chain[1])
+    failed = _tune(storage, TuningConfig(plugin="gpt4"), chain[1], raise_on_error=False)
+    (failure,) = failed.get_step_failure_events()
+    assert failure.step_key == "tuned_hyperparameters.open_study_step"
+    assert re.search(r"ops.tuned_hyperparameters.config.plugin: must be one of \['ddpm'.*got 'gpt4'", failure.event_specific_data.error.message)
+    assert not any(e.step_key and "run_trials" in e.step_key for e in failed.all_events)  # no trial started
+
+
+def test_trials_fanned_out_over_steps_on_one_sqlite_study_are_refused_before_any_trial(chain, storage):
+    failed = _tune(storage, TuningConfig(n_trials=2, fan_out=2), chain[1], raise_on_error=False)
+    (failure,) = failed.get_step_failure_events()
+    assert failure.step_key == "tuned_hyperparameters.open_study_step"
+    message = failure.event_specific_data.error.message
+    assert "ops.tuned_hyperparameters.config.fan_out" in message and "SYNTH_OPTUNA_STORAGE" in message
+    assert not any(e.step_key and "run_trials" in e.step_key for e in failed.all_events)
 
 
 def test_threshold_out_of_range_fails_before_any_work(chain, storage):

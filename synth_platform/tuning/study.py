@@ -494,6 +494,234 @@ def reopened_trials(storage: str, study_name: str, constraints: PrivacyConstrain
     return [{**t.params, "origin": f"re-opened from {study_name} trial {t.number}"} for t in scored[:limit]]
 
 
+@dataclass
+class OpenedStudy:
+    """A tuning session of a persisted study between `open_study` and `close_study`: everything its later phases
+    need, picklable, so its trials may run in other processes, Dagster steps or machines (`run_trials`). It holds no
+    credential and no row: the storage, memory and tracking URLs are given to each phase again, and the training
+    rows are in the sealed setup file at `setup_path` (removed by `close_study` or `abandon_study`)."""
+
+    name: str
+    plugin: str
+    fingerprint: str
+    policy: str
+    budget: TuningBudget
+    search: SearchSettings
+    privacy: generators.PrivacyPolicy
+    seed: int
+    directions: list[str]
+    before: list[int]  # trial numbers the study held when the session opened
+    names: list[str]  # the search space's parameter names
+    avoid: list[dict[str, Any]]
+    features: dict[str, float]  # the dataset's meta-features (tuning memory)
+    setup_path: str | None  # None: no trial to run (n_trials = 0)
+    started: float  # time.time() when the session opened
+    deadline: float  # time.time() after which no trial starts
+    mlflow_parent_run_id: str | None = None
+    mlflow_experiment_id: str | None = None
+    tracking_problems: list[str] = field(default_factory=list)
+
+    def trials_of_share(self, share: int, shares: int) -> int:
+        """Trials the `share`-th of `shares` equal parts of the session runs (`workers.trials_per_worker`)."""
+        return workers.trials_per_worker(self.budget.n_trials, shares)[share] if self.setup_path else 0
+
+
+def open_study(
+    encoded_training: pd.DataFrame,
+    training: pd.DataFrame,
+    profile: DatasetProfile,
+    *,
+    plugin: str,
+    fingerprint: str,
+    storage: str,
+    budget: TuningBudget = TuningBudget(),
+    search: SearchSettings = SearchSettings(),
+    seed: int = 0,
+    workspace: Path,
+    privacy: generators.PrivacyPolicy = generators.PrivacyPolicy(),
+    constraints: PrivacyConstraints = PrivacyConstraints(),
+    memory_url: str | None = None,
+    tracking_uri: str | None = None,
+    run_id: str = "",
+    warm_start: list[dict[str, Any]] = (),
+    avoid_params: Sequence[Mapping[str, Any]] = (),
+    device: str = "cpu",
+    encoder_cache_dir: Path | None = None,
+    session_settings: Mapping[str, Any] | None = None,
+    tracker_owner_pid: int | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> OpenedStudy:
+    """The first phase of `run_study`: validate, split the tuning rows, create or load the study, enqueue the plugin
+    defaults, `warm_start` and the tuning memory's warm starts into a new study, write the sealed trial setup and
+    (with `tracking_uri`) start the MLflow parent run (owned by `tracker_owner_pid`, default this process), logging
+    `session_settings` on it."""
+    budget.validate()
+    search.validate()
+    generators.check_plugin(plugin)
+    budget = budget.for_sample(len(training))
+    setup = prepare_setup(
+        encoded_training, training, profile, plugin=plugin, budget=budget, search=search, privacy=privacy,
+        constraints=constraints, seed=seed, workspace=workspace, device=device, encoder_cache_dir=encoder_cache_dir,
+    )
+    policy = policy_signature(plugin, privacy, constraints)
+    name = study_name_for(fingerprint, plugin, policy, budget, len(training), search.objective)
+    directions = strategy.directions(search.objective)
+    study = workers.ensure_study(storage, name, directions)
+    before = sorted(t.number for t in study.trials)
+    features = memory.meta_features(training, profile)
+    names = [d.name for d in setup.space]
+    avoid = [dict(a) for a in avoid_params]
+
+    def enqueue(params: Mapping[str, Any], user_attrs: dict[str, Any]) -> None:
+        params = {k: v for k, v in params.items() if k != "origin"}
+        if is_avoided(params, avoid, names):
+            log(f"not enqueued ({user_attrs.get('origin')}): an earlier attempt already fitted {params}")
+        elif not any(same_params(params, _params_of(t), names) for t in study.get_trials(deepcopy=False)):
+            study.enqueue_trial(params, user_attrs=user_attrs)
+
+    if not before and budget.n_trials > 0:
+        enqueue(default_params(plugin, setup.space), {"origin": "plugin defaults"})
+        for item in warm_start:
+            enqueue(item, {"origin": item.get("origin", "warm start (given)")})
+        if memory_url:
+            for start in memory.warm_start_params(
+                memory.TuningMemory(memory_url), plugin, memory.policy_signature(plugin, privacy), features, setup.space,
+                exclude_fingerprint=fingerprint,
+            ):
+                enqueue(start.params, start.user_attrs)
+                log(f"warm start: {start.origin} (meta-feature distance {start.distance:.2f})")
+    log(
+        f"study {name!r}: {len(before)} earlier trials; running {budget.n_trials} more on {len(setup.fit_frame)} + "
+        f"{len(setup.validation)} rows ({search.sampler} sampler, {search.pruner} pruner, {search.objective} objective)"
+    )
+    started = time.time()
+    opened = OpenedStudy(
+        name=name, plugin=plugin, fingerprint=fingerprint, policy=policy, budget=budget, search=search, privacy=privacy,
+        seed=seed, directions=list(directions), before=before, names=names, avoid=avoid, features=features,
+        setup_path=str(setup.save(workspace / "trial_setup.pkl")) if budget.n_trials > 0 else None,
+        started=started, deadline=started + budget.timeout_s,
+    )
+    if tracking_uri:
+        tracker = tracking.StudyTracker(tracking_uri, study_name=name, dagster_run_id=run_id, owner_pid=tracker_owner_pid,
+                                        tags={"plugin": plugin, "policy": policy}).start()
+        tracker.log_params({"plugin": plugin, "policy": policy, "seed": seed, **dict(session_settings or {}),
+                            **asdict(budget), **asdict(search)})
+        opened.mlflow_parent_run_id, opened.mlflow_experiment_id = tracker.parent_run_id, tracker.experiment_id
+        opened.tracking_problems = list(tracker.problems)
+    return opened
+
+
+def run_trials(
+    opened: OpenedStudy,
+    storage: str,
+    *,
+    share: int = 0,
+    shares: int = 1,
+    n_workers: int = 1,
+    threads: int = 0,
+    tracking_uri: str | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> list[workers.WorkerSummary]:
+    """The `share`-th of `shares` equal parts of the session's trials (the second phase; shares run anywhere the
+    storage is reachable: steps of one Dagster run, other machines), on `n_workers` processes with `threads` torch
+    threads each (0: the cores shared among them). No trial starts after the session's deadline. Each share draws
+    with sampler seeds of its own; every finished trial is logged to the session's MLflow run."""
+    trials = opened.trials_of_share(share, shares)
+    time_left = opened.deadline - time.time()
+    if trials == 0:
+        return []
+    if time_left <= 0:
+        log(f"share {share + 1} of {shares}: the study's {opened.budget.timeout_s:g} s ended before its {trials} trial(s) started")
+        return []
+    trial_logger = (tracking.StudyTracker.resume(tracking_uri, study_name=opened.name, parent_run_id=opened.mlflow_parent_run_id,
+                                                 experiment_id=opened.mlflow_experiment_id).trial_logger(),) if tracking_uri else ()
+    identity = (len(opened.before),) if share == 0 else (len(opened.before), share)  # a continued study draws new points
+    spec = workers.WorkerSpec(
+        storage_url=storage, study_name=opened.name, objective="synth_platform.tuning.study:objective_from_file",
+        objective_kwargs={"setup_path": opened.setup_path, "torch_threads": generators.threads_for(n_workers, threads)},
+        timeout_s=time_left, sampler=opened.search.sampler, pruner=opened.search.pruner,
+        base_seed=workers.derive_seed(opened.seed, *identity), directions=tuple(opened.directions),
+        constraints=opened.search.sampler != "cmaes",
+        trial_callbacks=trial_logger + (StopWhenNoTimeForATrial(opened.deadline),),
+    )
+    forward = _LogForwarder(log)
+    LOGGER.addHandler(forward)
+    LOGGER.setLevel(logging.INFO)
+    propagate, LOGGER.propagate = LOGGER.propagate, False  # to `log` only, not also to whatever the root prints
+    try:
+        return workers.run_workers(spec, n_workers, total_trials=trials, log=log)
+    finally:
+        LOGGER.removeHandler(forward)
+        LOGGER.propagate = propagate
+
+
+def abandon_study(opened: OpenedStudy, tracking_uri: str | None, error: BaseException) -> None:
+    """End a session that cannot be closed: its MLflow run FAILED with `error`, its setup file (training rows) removed."""
+    try:
+        if tracking_uri:
+            tracking.StudyTracker.resume(tracking_uri, study_name=opened.name, parent_run_id=opened.mlflow_parent_run_id,
+                                         experiment_id=opened.mlflow_experiment_id).finish(error)
+    finally:
+        if opened.setup_path:
+            Path(opened.setup_path).unlink(missing_ok=True)
+
+
+def close_study(
+    opened: OpenedStudy,
+    storage: str,
+    summaries: Sequence[workers.WorkerSummary],
+    *,
+    memory_url: str | None = None,
+    tracking_uri: str | None = None,
+    run_id: str = "",
+    log: Callable[[str], None] = lambda message: None,
+) -> TuningResult:
+    """The last phase: the study's best trial under the session's budget by `SELECTION_RULE` (a fallback when none
+    is left), logged on the MLflow run, which ends; the setup file removed; the choice recorded in the tuning memory
+    at `memory_url` when it met the privacy constraints. `summaries`: what every share's workers did."""
+    budget, plugin = opened.budget, opened.plugin
+    tracker = tracking.StudyTracker.resume(tracking_uri, study_name=opened.name, parent_run_id=opened.mlflow_parent_run_id,
+                                           experiment_id=opened.mlflow_experiment_id) if tracking_uri else None
+    try:
+        study = optuna.load_study(study_name=opened.name, storage=storage)
+        result = summarize(
+            study, set(opened.before), plugin=plugin, storage=mask_url(storage), budget=budget, search=opened.search,
+            policy=opened.policy,
+            # fewer trials than asked with every worker ok: the time ended the study
+            timed_out=time.time() - opened.started >= budget.timeout_s or all(s.ok for s in summaries),
+            avoid=opened.avoid, names=opened.names, log=log,
+            fallback=lambda: fallback_params(plugin, search_space(plugin), fingerprint=opened.fingerprint, privacy=opened.privacy,
+                                             memory_url=memory_url, avoid=opened.avoid),
+        )
+        if tracker is not None:
+            tracker.log_choice(opened.name, result.best_trial_number, result.params,
+                               {"feasible": float(result.feasible), "fallback": float(bool(result.fallback)), **result.best_scores})
+            tracker.finish()
+            result.mlflow_run_id = tracker.parent_run_id
+            result.tracking_problems = [*opened.tracking_problems, *tracker.problems]
+    except BaseException as error:
+        abandon_study(opened, tracking_uri, error)
+        raise
+    if opened.setup_path:
+        Path(opened.setup_path).unlink(missing_ok=True)  # training rows: never left behind
+    result.workers = [w.to_dict() for w in summaries]
+    comparable = _comparable(study.get_trials(deepcopy=False), budget)
+    result.warm_start = {
+        **memory.warm_start_outcome(comparable),
+        "sources": [t.user_attrs.get("origin") for t in study.trials if memory.is_warm_start(t)],
+    }
+    if memory_url and result.feasible:  # only parameters that met the privacy constraints are worth reusing
+        result.memory_record_id = memory.TuningMemory(memory_url).record(memory.TuningMemoryEntry(
+            plugin=plugin, privacy_policy=memory.policy_signature(plugin, opened.privacy), dataset_fingerprint=opened.fingerprint,
+            meta_features=opened.features, best_params=result.params, best_value=result.best_value, study_name=opened.name,
+            metrics={**result.best_scores, "feasible": result.feasible}, storage=storage,
+            best_trial_number=result.best_trial_number, budget=budget.signature, run_id=run_id or None,
+            trials_in_study=result.trials_in_study,
+            **{k: v for k, v in result.warm_start.items() if k != "sources"},
+        ))
+    return result
+
+
 def run_study(
     encoded_training: pd.DataFrame,
     training: pd.DataFrame,
@@ -520,7 +748,8 @@ def run_study(
     log: Callable[[str], None] = lambda message: None,
 ) -> TuningResult:
     """Run `budget.n_trials` more trials (0: none) of the persisted study of comparable trials (`study_name_for`,
-    on `n_workers` processes) and return its best trial under this budget by `SELECTION_RULE`.
+    on `n_workers` processes) and return its best trial under this budget by `SELECTION_RULE`: `open_study`, then
+    all of `run_trials` here, then `close_study` (the tuning asset runs the same phases as separate Dagster steps).
 
     `encoded_training` is what the generator sees; `training` (same rows, source-shaped) is what samples are
     compared with. A new study starts with the plugin defaults, then `warm_start` parameter sets (each optionally
@@ -531,108 +760,18 @@ def run_study(
     fallback (`TuningResult.fallback`), not an error. With `tracking_uri` the study is an MLflow run with one nested
     run per trial. A trial whose generator fails is recorded as FAIL and does not stop the study.
     """
-    budget.validate()
-    search.validate()
-    generators.check_plugin(plugin)
-    budget = budget.for_sample(len(training))
-    setup = prepare_setup(
-        encoded_training, training, profile, plugin=plugin, budget=budget, search=search, privacy=privacy,
-        constraints=constraints, seed=seed, workspace=workspace, device=device, encoder_cache_dir=encoder_cache_dir,
+    opened = open_study(
+        encoded_training, training, profile, plugin=plugin, fingerprint=fingerprint, storage=storage, budget=budget,
+        search=search, seed=seed, workspace=workspace, privacy=privacy, constraints=constraints, memory_url=memory_url,
+        tracking_uri=tracking_uri, run_id=run_id, warm_start=warm_start, avoid_params=avoid_params, device=device,
+        encoder_cache_dir=encoder_cache_dir, session_settings={"workers": n_workers}, log=log,
     )
-    policy = policy_signature(plugin, privacy, constraints)
-    name = study_name_for(fingerprint, plugin, policy, budget, len(training), search.objective)
-    directions = strategy.directions(search.objective)
-    study = workers.ensure_study(storage, name, directions)
-    before = {t.number for t in study.trials}
-    features = memory.meta_features(training, profile)
-    past = memory.TuningMemory(memory_url) if memory_url else None
-    names = [d.name for d in setup.space]
-    avoid = [dict(a) for a in avoid_params]
-
-    def enqueue(params: Mapping[str, Any], user_attrs: dict[str, Any]) -> None:
-        params = {k: v for k, v in params.items() if k != "origin"}
-        if is_avoided(params, avoid, names):
-            log(f"not enqueued ({user_attrs.get('origin')}): an earlier attempt already fitted {params}")
-        elif not any(same_params(params, _params_of(t), names) for t in study.get_trials(deepcopy=False)):
-            study.enqueue_trial(params, user_attrs=user_attrs)
-
-    if not before and budget.n_trials > 0:
-        enqueue(default_params(plugin, setup.space), {"origin": "plugin defaults"})
-        for item in warm_start:
-            enqueue(item, {"origin": item.get("origin", "warm start (given)")})
-        if past is not None:
-            for start in memory.warm_start_params(
-                past, plugin, memory.policy_signature(plugin, privacy), features, setup.space, exclude_fingerprint=fingerprint
-            ):
-                enqueue(start.params, start.user_attrs)
-                log(f"warm start: {start.origin} (meta-feature distance {start.distance:.2f})")
-    log(
-        f"study {name!r}: {len(before)} earlier trials; running {budget.n_trials} more on {len(setup.fit_frame)} + "
-        f"{len(setup.validation)} rows with {n_workers} worker(s) ({search.sampler} sampler, {search.pruner} pruner, "
-        f"{search.objective} objective)"
-    )
-
-    def fallback() -> tuple[dict[str, Any], str]:
-        return fallback_params(plugin, setup.space, fingerprint=fingerprint, privacy=privacy, memory_url=memory_url, avoid=avoid)
-
-    setup_path = setup.save(workspace / "trial_setup.pkl") if budget.n_trials > 0 else None
-    tracker = (
-        tracking.StudyTracker(tracking_uri, study_name=name, dagster_run_id=run_id, tags={"plugin": plugin, "policy": policy})
-        if tracking_uri else contextlib.nullcontext()
-    )
-    forward = _LogForwarder(log)
-    LOGGER.addHandler(forward)
-    LOGGER.setLevel(logging.INFO)
-    propagate, LOGGER.propagate = LOGGER.propagate, False  # to `log` only, not also to whatever the root prints
-    started = time.monotonic()
     try:
-        with tracker:
-            if tracking_uri:
-                tracker.log_params({"plugin": plugin, "policy": policy, "seed": seed, "workers": n_workers, **asdict(budget), **asdict(search)})
-            summaries: list[workers.WorkerSummary] = []
-            if setup_path is not None:
-                spec = workers.WorkerSpec(
-                    storage_url=storage, study_name=name, objective="synth_platform.tuning.study:objective_from_file",
-                    objective_kwargs={"setup_path": str(setup_path), "torch_threads": generators.threads_for(n_workers, threads)},
-                    timeout_s=budget.timeout_s, sampler=search.sampler, pruner=search.pruner,
-                    base_seed=workers.derive_seed(seed, len(before)),  # a continued study draws new points
-                    directions=tuple(directions), constraints=search.sampler != "cmaes",
-                    trial_callbacks=((tracker.trial_logger(),) if tracking_uri else ())
-                    + (StopWhenNoTimeForATrial(time.time() + budget.timeout_s),),
-                )
-                summaries = workers.run_workers(spec, n_workers, total_trials=budget.n_trials, log=log)
-            study = optuna.load_study(study_name=name, storage=storage)
-            result = summarize(study, before, plugin=plugin, storage=mask_url(storage), budget=budget, search=search, policy=policy,
-                               # fewer trials than asked with every worker ok: the time ended the study
-                               timed_out=time.monotonic() - started >= budget.timeout_s or all(s.ok for s in summaries),
-                               avoid=avoid, names=names,
-                               fallback=fallback, log=log)
-            if tracking_uri:
-                tracker.log_choice(name, result.best_trial_number, result.params,
-                                   {"feasible": float(result.feasible), "fallback": float(bool(result.fallback)), **result.best_scores})
-                result.mlflow_run_id = tracker.parent_run_id
-                result.tracking_problems = list(tracker.problems)
-    finally:
-        LOGGER.removeHandler(forward)
-        LOGGER.propagate = propagate
-        if setup_path is not None:
-            setup_path.unlink(missing_ok=True)  # training rows: never left behind, also when tuning fails
-    result.workers = [w.to_dict() for w in summaries]
-    comparable = _comparable(study.get_trials(deepcopy=False), budget)
-    result.warm_start = {
-        **memory.warm_start_outcome(comparable),
-        "sources": [t.user_attrs.get("origin") for t in study.trials if memory.is_warm_start(t)],
-    }
-    if past is not None and result.feasible:  # only parameters that met the privacy constraints are worth reusing
-        result.memory_record_id = past.record(memory.TuningMemoryEntry(
-            plugin=plugin, privacy_policy=memory.policy_signature(plugin, privacy), dataset_fingerprint=fingerprint,
-            meta_features=features, best_params=result.params, best_value=result.best_value, study_name=name,
-            metrics={**result.best_scores, "feasible": result.feasible}, storage=storage,
-            best_trial_number=result.best_trial_number, budget=budget.signature, run_id=run_id or None,
-            trials_in_study=result.trials_in_study,
-            **{k: v for k, v in result.warm_start.items() if k != "sources"},
-        ))
-    return result
+        summaries = run_trials(opened, storage, n_workers=n_workers, threads=threads, tracking_uri=tracking_uri, log=log)
+    except BaseException as error:
+        abandon_study(opened, tracking_uri, error)
+        raise
+    return close_study(opened, storage, summaries, memory_url=memory_url, tracking_uri=tracking_uri, run_id=run_id, log=log)
 
 
 class _LogForwarder(logging.Handler):

@@ -128,8 +128,9 @@ def _process_alive(pid: int, started: str) -> bool:
     return not started or len(fields) <= 19 or fields[19] == started
 
 
-def _process_tags() -> dict[str, str]:
-    pid = os.getpid()
+def _process_tags(pid: int | None = None) -> dict[str, str]:
+    """The owner tags the orphan sweep reads: this process, or `pid` (a process on this host that outlives the run)."""
+    pid = os.getpid() if pid is None else pid
     return {TAG_HOST: socket.gethostname(), TAG_PID: str(pid), TAG_PID_START: _process_start(pid)}
 
 
@@ -349,6 +350,10 @@ class StudyTracker:
 
     Tracking failures become warnings and entries in `problems`; then `parent_run_id` may be None and the trial
     logger does nothing. Tuning is never stopped by tracking.
+
+    A session split over Dagster steps (`study.open_study` → `run_trials` → `close_study`) starts the run with
+    `owner_pid` set to a process that outlives every step (the run's own process), so the orphan sweep of a study
+    starting meanwhile does not end it, and a later step ends it through `resume(...)` and `finish`.
     """
 
     def __init__(
@@ -359,8 +364,10 @@ class StudyTracker:
         study_name: str,
         dagster_run_id: str = "",
         tags: Mapping[str, str] | None = None,
+        owner_pid: int | None = None,
     ):
         self.tracking_uri = tracking_uri
+        self.owner_pid = owner_pid  # the process whose end makes a RUNNING parent run an orphan (default: this one)
         self.experiment = experiment
         self.study_name = study_name
         self.dagster_run_id = dagster_run_id
@@ -371,12 +378,25 @@ class StudyTracker:
         self.problems: list[str] = []
         self._disabled = False
 
-    def __enter__(self) -> "StudyTracker":
+    @classmethod
+    def resume(
+        cls, tracking_uri: str, *, study_name: str, parent_run_id: str | None, experiment_id: str | None,
+        experiment: str = DEFAULT_EXPERIMENT,
+    ) -> "StudyTracker":
+        """The tracker of a parent run another process started (`start`), known by its ids: a tuning session whose
+        phases run as separate steps (open, trials, choice) ends its parent run from the last one (`finish`)."""
+        tracker = cls(tracking_uri, experiment=experiment, study_name=study_name)
+        tracker.parent_run_id, tracker.experiment_id = parent_run_id, experiment_id
+        tracker._disabled = parent_run_id is None or experiment_id is None
+        return tracker
+
+    def start(self) -> "StudyTracker":
+        """Create or get the experiment, start the parent run and sweep orphaned runs (what entering does)."""
         try:
             client = _client(self.tracking_uri)
             self.experiment_id = _experiment_id(client, self.experiment, self.tracking_uri, create=True)
             tags = {**{k: str(v) for k, v in self.extra_tags.items()}, TAG_STUDY_NAME: self.study_name,
-                    **_process_tags()}
+                    **_process_tags(self.owner_pid)}
             if self.dagster_run_id:
                 tags[TAG_DAGSTER_RUN_ID] = self.dagster_run_id
             run = client.create_run(self.experiment_id, tags=tags, run_name=self.study_name)
@@ -390,21 +410,28 @@ class StudyTracker:
             self._problem("sweeping orphaned runs", error, disable=False)
         return self
 
-    def __exit__(self, exc_type, exc, traceback) -> bool:
+    def finish(self, error: BaseException | None = None) -> None:
+        """End the parent run: FINISHED, or FAILED with tag `failure` saying why when `error` is given."""
         if self.parent_run_id is None:
-            return False
+            return
         try:
             client = _client(self.tracking_uri)
-            if exc_type is None:
+            if error is None:
                 client.set_terminated(self.parent_run_id, "FINISHED")
             else:
-                reason = f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__
+                reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
                 try:
                     client.set_tag(self.parent_run_id, TAG_FAILURE, _text(reason, 1000))
                 finally:
                     client.set_terminated(self.parent_run_id, "FAILED")
-        except Exception as error:  # tried even after earlier failures: the final status matters most
-            self._problem("ending the parent run", error)
+        except Exception as problem:  # tried even after earlier failures: the final status matters most
+            self._problem("ending the parent run", problem)
+
+    def __enter__(self) -> "StudyTracker":
+        return self.start()
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        self.finish(None if exc_type is None else (exc if exc is not None else exc_type()))
         return False  # never swallow the exception
 
     def trial_logger(self) -> TrialLogger:

@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import optuna
 import pytest
@@ -11,9 +12,13 @@ from synth_platform.tuning.study import (
     PrivacyConstraints,
     SearchSettings,
     TuningBudget,
+    abandon_study,
     checkpoint_epochs,
+    close_study,
+    open_study,
     pareto_front,
     run_study,
+    run_trials,
     select_best,
     trial_scores,
     utility_distance,
@@ -383,3 +388,56 @@ def test_a_tuning_result_never_holds_the_storage_password_nor_leaves_the_setup_b
     assert password not in result.storage and "***" in result.storage
     assert password.encode() not in pickle.dumps(result)
     assert not list((tmp_path / "ws").rglob("trial_setup.pkl"))
+
+
+def _run_share(opened, storage, share, shares, tracking_uri):
+    """One share of a session's trials in a process of its own, as a fanned-out Dagster step runs it."""
+    return run_trials(opened, storage, share=share, shares=shares, tracking_uri=tracking_uri)
+
+
+def test_a_session_opened_once_runs_its_trials_as_shares_in_other_processes_and_is_closed_once(tmp_path, encoded_adult, pg_database):
+    """The phases of `run_study` as the tuning asset's steps run them: `open_study` here, two shares of `run_trials`
+    in two spawned processes at once (each with the OpenedStudy pickled, as Dagster hands a dynamic output to a
+    step), `close_study` here. One study, one MLflow session, every trial counted once, the setup file gone."""
+    import multiprocessing
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mlflow.tracking import MlflowClient
+
+    encoded, frame, profile = encoded_adult
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    opened = open_study(encoded, frame, profile, plugin="ddpm", fingerprint="adult", storage=pg_database,
+                        workspace=tmp_path / "ws", tracking_uri=uri, budget=TuningBudget(n_trials=3, trial_steps=20, tuning_rows=400))
+    assert opened == pickle.loads(pickle.dumps(opened)) and pg_database.split("@")[0] not in repr(opened)
+    assert [opened.trials_of_share(i, 2) for i in (0, 1)] == [2, 1]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        shares = list(pool.map(_run_share, [opened] * 2, [pg_database] * 2, [0, 1], [2, 2], [uri] * 2))
+    summaries = [summary for share in shares for summary in share]
+    assert [s.n_trials_asked for s in summaries] == [2, 1] and len({s.pid for s in summaries}) == 2
+    assert len({s.sampler_seed for s in summaries}) == 2  # each share draws with seeds of its own
+
+    result = close_study(opened, pg_database, summaries, tracking_uri=uri)
+    study = optuna.load_study(study_name=result.study_name, storage=pg_database)
+    assert result.trials_this_run == len(study.trials) == 3 and len({t.user_attrs["worker_pid"] for t in study.trials}) == 2
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 3
+    assert not Path(opened.setup_path).exists()  # the training rows are not left behind
+    client = MlflowClient(uri)
+    parent = client.get_run(result.mlflow_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["chosen_trial"] == str(result.best_trial_number)
+    nested = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(int(r.data.tags["trial_number"]) for r in nested) == [0, 1, 2]  # one nested run per trial, from both shares
+
+
+def test_a_session_whose_trials_failed_to_run_is_abandoned_its_mlflow_run_failed_and_its_rows_removed(tmp_path, encoded_adult):
+    from mlflow.tracking import MlflowClient
+
+    encoded, frame, profile = encoded_adult
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    opened = open_study(encoded, frame, profile, plugin="ddpm", fingerprint="adult", storage=f"sqlite:///{tmp_path / 'o.db'}",
+                        workspace=tmp_path / "ws", tracking_uri=uri, budget=TuningBudget(n_trials=1, trial_steps=5, tuning_rows=200))
+    assert Path(opened.setup_path).exists()
+    abandon_study(opened, uri, RuntimeError("the trial step's machine was lost"))
+    run = MlflowClient(uri).get_run(opened.mlflow_parent_run_id)
+    assert run.info.status == "FAILED" and "machine was lost" in run.data.tags["failure"]
+    assert not Path(opened.setup_path).exists()

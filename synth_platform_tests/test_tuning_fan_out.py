@@ -1,0 +1,69 @@
+"""Tuning trials fanned out as Dagster steps (`tuned_hyperparameters` is a graph: open_study_step → one
+run_trials_step per share → choose_parameters_step) on the multiprocess executor, sharing one PostgreSQL study."""
+
+import dagster as dg
+import optuna
+import pytest
+
+from synth_platform_tests.helpers.fan_out_job import tuning_job
+
+SHARES = ("tuned_hyperparameters.run_trials_step[share_0]", "tuned_hyperparameters.run_trials_step[share_1]")
+
+
+def _step_times(instance, run_id: str) -> dict[str, dict[str, float]]:
+    times: dict[str, dict[str, float]] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is not None and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+            times.setdefault(event.step_key, {})[event.event_type_value] = record.timestamp
+    return times
+
+
+@pytest.fixture(scope="module")
+def fanned_out(tmp_path_factory, pg_database_for_module):
+    """One run: 4 trials over 2 steps on a PostgreSQL Optuna storage (the steps' processes read it from the
+    environment, as a deployment's would)."""
+    with pytest.MonkeyPatch.context() as patch, dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("home"))) as instance:
+        patch.setenv("SYNTH_OPTUNA_STORAGE", pg_database_for_module)
+        run_config = {"ops": {"source_sample": {"config": {"max_rows": 600}},
+                              "tuned_hyperparameters": {"config": {"n_trials": 4, "fan_out": 2, "trial_steps": 20, "tuning_rows": 300}}}}
+        with dg.execute_job(dg.reconstructable(tuning_job), instance, run_config=run_config) as result:
+            assert result.success
+            (materialization,) = [e.materialization for e in result.get_asset_materialization_events()
+                                  if e.asset_key.path[-1] == "tuned_hyperparameters"]
+            yield instance, result.run_id, materialization.metadata
+
+
+def test_the_trials_run_as_concurrent_steps_of_the_run(fanned_out):
+    instance, run_id, _ = fanned_out
+    times = _step_times(instance, run_id)
+    assert set(SHARES) <= set(times) and "tuned_hyperparameters.choose_parameters_step" in times
+    (first, second) = (times[s] for s in SHARES)
+    # the two shares ran at once: each started before the other ended
+    assert first["STEP_START"] < second["STEP_SUCCESS"] and second["STEP_START"] < first["STEP_SUCCESS"]
+    choice = times["tuned_hyperparameters.choose_parameters_step"]["STEP_START"]
+    assert choice >= max(first["STEP_SUCCESS"], second["STEP_SUCCESS"])  # the choice waits for every share
+
+
+def test_the_steps_share_one_postgresql_study_and_the_choice_counts_every_trial(fanned_out, pg_database_for_module):
+    _, _, metadata = fanned_out
+    study_name = metadata["study_name"].value
+    study = optuna.load_study(study_name=study_name, storage=pg_database_for_module)
+    assert len(study.trials) == 4 and {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
+    assert len({t.user_attrs["worker_pid"] for t in study.trials}) == 2  # two step processes
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4
+    assert metadata["trials_this_run"].value == 4 and metadata["optuna_storage"].value.startswith("postgresql")
+    workers = metadata["workers"].data
+    assert sorted(w["n_trials_asked"] for w in workers) == [2, 2] and len({w["sampler_seed"] for w in workers}) == 2
+
+
+def test_the_session_is_one_mlflow_run_ended_by_the_choice(fanned_out):
+    from mlflow.tracking import MlflowClient
+
+    instance, _, metadata = fanned_out
+    uri = f"sqlite:///{instance.root_directory}/synth_platform/mlflow/mlflow.db"
+    client = MlflowClient(uri)
+    parent = client.get_run(metadata["mlflow_run_id"].value)
+    assert parent.info.status == "FINISHED" and parent.data.params["fan_out"] == "2"
+    nested = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(nested) == 4 and {r.info.status for r in nested} == {"FINISHED"}
