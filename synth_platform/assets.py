@@ -26,7 +26,7 @@ from dagster._core.errors import DagsterInvariantViolationError
 import pandas as pd
 from pydantic import Field
 
-from synth_platform.evaluation.thresholds import RISK_ATTACKS, Thresholds
+from synth_platform.evaluation.thresholds import AT_LEAST, RISK_ATTACKS, Thresholds
 from synth_platform.generation import generators
 from synth_platform.generation.encoder_cache import EncoderCache
 from synth_platform.generation.rejection import DEFAULT_MAX_ROUNDS
@@ -1065,22 +1065,44 @@ def readable(value: float | None) -> float:
 
 
 def _verdict_table(report: dict) -> dg.MetadataValue:
-    """One row per threshold check; NaN (and conclusive None) where a metric or its interval does not apply."""
-    number = readable
+    """One row per threshold check, as a person reads it in the UI: the metric it judges, its value, its 95% interval,
+    the threshold with its direction and the verdict in words (as the HTML report's table).
+
+    Narrow enough to be seen whole at 1600 px in the asset's Events tab (synth_platform_tests/test_report_in_browser.py):
+    Dagster lays a table entry out inside its metadata table's value column (about 610 px there) and cannot wrap an
+    identifier, so there is no check-name column (41 characters: the metric names the check, one per metric), the
+    interval is one string and the verdict one word or a few. Empty cells where a metric does not apply (never NaN:
+    Dagster sends each record as JSON, and the browser refuses NaN there: "Could not parse record"). The checks'
+    own metadata keeps the typed value, threshold, interval ends and conclusiveness."""
+
+    def shown(value: float) -> str:
+        return f"{readable(value):g}"
 
     records = []
-    for check, verdict in report["verdicts"].items():
-        interval = verdict.get("interval") or [None, None]
+    for verdict in report["verdicts"].values():
+        value, interval = verdict["value"], verdict.get("interval")
+        if value is None:
+            result = "pass (not applicable)"
+        elif verdict["passed"]:
+            result = "pass"
+        else:
+            result = "FAIL" if verdict.get("blocking", True) else "FAIL (warning)"
+        if verdict.get("conclusive") is False:
+            result += ", inconclusive"
         records.append(dg.TableRecord({
-            "check": check, "metric": verdict["metric"], "value": number(verdict["value"]),
-            "interval_low": number(interval[0]), "interval_high": number(interval[1]),
-            "threshold": float(verdict["threshold"]), "passed": bool(verdict["passed"]),
-            "conclusive": verdict.get("conclusive"),  # None: no interval (metric not applicable)
+            "metric": verdict["metric"],
+            "value": None if value is None else readable(value),
+            "95% interval": f"{shown(interval[0])} – {shown(interval[1])}" if interval else "",
+            "threshold": f"{'≥' if verdict.get('direction') == AT_LEAST else '≤'} {float(verdict['threshold']):g}",
+            "verdict": result,
         }))
     schema = dg.TableSchema(columns=[
-        dg.TableColumn("check", "string"), dg.TableColumn("metric", "string"), dg.TableColumn("value", "float"),
-        dg.TableColumn("interval_low", "float"), dg.TableColumn("interval_high", "float"),
-        dg.TableColumn("threshold", "float"), dg.TableColumn("passed", "bool"), dg.TableColumn("conclusive", "bool"),
+        dg.TableColumn("metric", "string", description="The metric a threshold check judges (one check per metric)."),
+        dg.TableColumn("value", "float", description="The metric's value; empty where it does not apply to this table."),
+        dg.TableColumn("95% interval", "string", description="Bootstrap 95% interval of the value; empty when none."),
+        dg.TableColumn("threshold", "string", description="≤: the value passes at or below it; ≥: at or above it."),
+        dg.TableColumn("verdict", "string", description="pass or FAIL (a warning: a fidelity check that blocks nothing); "
+                       "inconclusive: the threshold lies inside the interval, so a larger sample could flip it."),
     ])
     return dg.MetadataValue.table(records, schema)
 

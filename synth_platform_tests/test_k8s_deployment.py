@@ -50,7 +50,9 @@ NAMESPACE = "synth-platform"
 IMAGE = "registry.example.com/synth-platform:0.1.0"
 GPU = "nvidia.com/gpu"
 GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
-TRAINING_OPS = {"tuned_hyperparameters", "synthetic_table"}
+# The ops that train, named as k8s_job_executor keys per_step_k8s_config (a step's innermost op name): each share of
+# the tuning trials (inside the tuned_hyperparameters graph) and the final fit.
+TRAINING_OPS = {"run_trials_step", "synthetic_table"}
 # What the platform reads from its environment that may hold a credential (each table's source env names too).
 SECRET_ENV = {"SYNTH_SOURCE_URL", "SYNTH_SOURCE_PASSWORD", "SYNTH_OPTUNA_STORAGE", "SYNTH_AUDIT_URL",
               "SYNTH_TUNING_MEMORY_URL", "MLFLOW_TRACKING_URI", "SYNTH_STORAGE_KEY"} | {
@@ -307,6 +309,11 @@ def test_executor_config_is_k8s_job_executor_config():
     assert not process_config(k8s_job_executor.config_schema.config_type, broken).success
 
 
+def _op_names(job: dg.JobDefinition) -> set[str]:
+    """The op names of the job's steps, ops inside graph-backed assets included: what per_step_k8s_config matches."""
+    return {handle.name for handle in job.graph.iterate_node_handles() if not isinstance(job.graph.get_node(handle).definition, dg.GraphDefinition)}
+
+
 def test_the_platform_loads_with_the_k8s_job_executor():
     executor = k8s_job_executor.configured(executor_config())
     step_per_pod = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
@@ -320,9 +327,9 @@ def test_the_platform_loads_with_the_k8s_job_executor():
         if is_reserved_asset_job_name(job.name):
             continue  # Dagster's implicit job of ad-hoc materializations carries no job tags (docs/deployment.md: use the jobs)
         # The GPU steps are in training jobs only, whose runs the run queue's training limit counts.
-        assert bool(TRAINING_OPS & set(job.graph.node_names())) == (job.tags.get(TRAINING_TAG) == "true"), job.name
+        assert bool(TRAINING_OPS & _op_names(job)) == (job.tags.get(TRAINING_TAG) == "true"), job.name
     for job in training_jobs:
-        assert TRAINING_OPS <= set(job.graph.node_names()), job.name
+        assert TRAINING_OPS <= _op_names(job), job.name
     assert set(executor_config()["per_step_k8s_config"]) == TRAINING_OPS
 
 
@@ -334,8 +341,9 @@ def test_only_training_steps_get_a_gpu(k8s_env, tmp_path):
         assert template.spec.node_selector == GPU_NODE_LABEL, op
         assert template.spec.containers[0].resources.requests == {"cpu": "2", "memory": "8Gi"}, op  # deep-merged
         assert template.spec.security_context.fs_group == 1000, op  # the run launcher's run_k8s_config too
-    other = step_pod(launcher, executor_config(), "profiled_dataset")
-    assert gpu_limit(other) is None and not other.spec.node_selector and not gpu_tolerated(other)
+    for op in ("profiled_dataset", "open_study_step", "choose_parameters_step"):
+        other = step_pod(launcher, executor_config(), op)
+        assert gpu_limit(other) is None and not other.spec.node_selector and not gpu_tolerated(other), op
 
 
 # (d) run per pod: the dagster-k8s/config tag of training runs

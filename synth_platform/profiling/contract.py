@@ -30,6 +30,7 @@ from urllib.request import url2pathname
 import numpy as np
 import pandas as pd
 
+from synth_platform.profiling.data_docs import make_data_docs_offline
 from synth_platform.profiling.profile import (
     ColumnProfile, DatasetProfile, align_for_comparison, apply_disclosure_control, as_number, special_masks,
 )
@@ -251,7 +252,9 @@ def validate_contract(
     frame: pd.DataFrame, suite: dict, *, table_name: str = "synthetic_table", data_docs_dir: Path | None = None
 ) -> ContractValidation:
     """Validate `frame` against the suite. With `data_docs_dir`, through a GE checkpoint in a file project there,
-    which also writes GE's Data Docs (HTML) of the suite and this validation; `data_docs_index` is their index page."""
+    which also writes GE's Data Docs (HTML) of the suite and this validation; `data_docs_index` is their index page,
+    which lists the validations of the project. The pages load their CSS, JavaScript and fonts from copies beside
+    them (`data_docs.make_data_docs_offline`), so they work without a network."""
     import great_expectations as gx
 
     result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 200}
@@ -275,6 +278,7 @@ def validate_contract(
         ))
         (result,) = checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()
         index = Path(url2pathname(urlparse(context.get_docs_sites_urls()[0]["site_url"]).path))
+        make_data_docs_offline(index.parent)  # GE's pages load their CSS and JS from CDNs: local copies instead
     failed = [_failed(r, original_names) for r in result.results if not r.success]
     return ContractValidation(
         success=not any(f.severity == "critical" for f in failed), evaluated=len(result.results), failed=failed,
