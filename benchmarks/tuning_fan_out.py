@@ -36,7 +36,7 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from synth_platform_tests.helpers.fan_out_job import tuning_job  # noqa: E402
+from synth_platform_tests.helpers.fan_out_job import step_times, tuning_job  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("SYNTH_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 SETTINGS = (("1 step", 1, 1), ("2 steps", 2, 1), ("1 step × 2 workers", 1, 2))
@@ -58,14 +58,6 @@ class Database:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         self.admin.dispose()
 
-
-def step_times(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, float]]:
-    times: dict[str, dict[str, float]] = {}
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is not None and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
-            times.setdefault(event.step_key, {})[event.event_type_value] = record.timestamp
-    return times
 
 
 def run_setting(fan_out: int, workers: int, args: argparse.Namespace) -> dict:

@@ -969,13 +969,20 @@ def privacy_utility_report(
                          "meta_features": tuning_memory.meta_features(profiled_dataset.training, profile)}
     # Rendered before anything is written: a plot that fails leaves no file behind.
     page = render_html_report(report, training, synthetic_table.frame, profile)
-    headline = base64.b64encode(headline_png(report)).decode("ascii")
+    headline = headline_png(report)  # metric values, intervals and thresholds only: no source value
     # Every epsilon spent on the source table, this run's and earlier runs' (read here, written by the spending
     # steps; after rendering, so a page that fails touches no store).
     ledger, source, table_budget = _table_ledger(context, platform_storage, profiled_dataset)
     report["privacy_ledger"] = ledger.standing(source, table_budget, context.run_id).to_dict()
     report["html_path"] = str(platform_storage.run_dir(context.run_id) / "privacy_utility_report.html")
-    path = write_report(report, platform_storage, context.run_id, html=page)
+    # Dagster 1.13 shows a markdown entry inline only under 1,000 characters (ui-core MetadataEntry.tsx), else
+    # behind a "[Show Markdown]" click. Under `make ui` (SYNTH_FILES_URL set) the plot is a PNG beside the run's
+    # page, served by the file server, and the entry a short image link to it: shown inline. Without the file server
+    # (`dagster asset materialize` alone) no such file is written and the entry keeps the PNG as a data: URL, far
+    # over 1,000 characters, so it is shown behind the click (it still renders there).
+    headline_link = file_server.link_for(platform_storage.run_dir(context.run_id) / HEADLINE_PNG, platform_storage.root_path)
+    path = write_report(report, platform_storage, context.run_id, html=page,
+                        headline=headline if headline_link else None)
     context.log.info(f"report written to {path} and {report['html_path']}; all green: {report['all_green']}")
     effect = _record_attempt_outcome(context, report, platform_storage)
     if effect:
@@ -985,7 +992,7 @@ def privacy_utility_report(
         report,
         metadata={
             "summary": dg.MetadataValue.md(report_markdown(report)),
-            "headline_plot": dg.MetadataValue.md(f"![Checks: value, 95% interval and threshold](data:image/png;base64,{headline})"),
+            "headline_plot": headline_markdown(headline, headline_link),
             "verdicts": _verdict_table(report),
             "all_green": report["all_green"],
             "report_path": dg.MetadataValue.path(str(path)),
@@ -999,6 +1006,16 @@ def privacy_utility_report(
             **{k: readable(v) for k, v in metrics.items()},
         },
     )
+
+
+HEADLINE_ALT = "Checks: value, 95% interval and threshold"
+
+
+def headline_markdown(png: bytes, link: str | None) -> dg.MetadataValue:
+    """The headline plot as a markdown image: a link to its PNG on the file server when there is one (a short entry,
+    which Dagster shows inline), else the PNG itself as a data: URL (which Dagster shows behind "[Show Markdown]")."""
+    src = link or "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return dg.MetadataValue.md(f"![{HEADLINE_ALT}]({src})")
 
 
 def page_links(paths: dict[str, str | Path], platform_storage: PlatformStorage) -> dict[str, dg.MetadataValue]:
@@ -1107,28 +1124,36 @@ def _verdict_table(report: dict) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, schema)
 
 
-def _write_temporary(directory: Path, suffix: str, text: str) -> str:
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=suffix)
+def _write_temporary(directory: Path, suffix: str, content: str | bytes) -> str:
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=suffix)  # mkstemp creates it 0600: owner-only
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
     except BaseException:
         os.unlink(tmp)
         raise
     return tmp
 
 
-def write_report(report: dict, storage: PlatformStorage, run_id: str, html: str | None = None) -> Path:
+HEADLINE_PNG = "privacy_utility_report_headline.png"  # beside the run's page; file_server.ALLOWED shows it
+
+
+def write_report(report: dict, storage: PlatformStorage, run_id: str, html: str | None = None,
+                 headline: bytes | None = None) -> Path:
     """The run's report (JSON, and the HTML page when given) in `runs/<run_id>/`, and the same as
-    `reports/latest.json` / `reports/latest.html`. Every file is written to a temporary name first and moved into
-    place only once all of them are complete, so a failed run never leaves half a file (nor a new JSON beside an
-    old HTML page). Returns the run's JSON path."""
+    `reports/latest.json` / `reports/latest.html`; the headline plot's PNG (when given: only under the file server,
+    which shows it in the UI) as `runs/<run_id>/privacy_utility_report_headline.png`. Every file is written
+    owner-only (0600) to a temporary name first and moved into place only once all of them are complete, so a failed
+    run never leaves half a file (nor a new JSON beside an old HTML page). Returns the run's JSON path."""
     text = json.dumps(report, indent=2, default=str)
     run_dir = storage.run_dir(run_id)
     storage.reports_dir.mkdir(parents=True, exist_ok=True)
-    files = [(run_dir, "privacy_utility_report.json", text), (storage.reports_dir, "latest.json", text)]
+    files: list[tuple[Path, str, str | bytes]] = [
+        (run_dir, "privacy_utility_report.json", text), (storage.reports_dir, "latest.json", text)]
     if html is not None:
         files += [(run_dir, "privacy_utility_report.html", html), (storage.reports_dir, "latest.html", html)]
+    if headline is not None:
+        files.append((run_dir, HEADLINE_PNG, headline))
     written: list[tuple[str, Path]] = []
     try:
         for directory, name, content in files:

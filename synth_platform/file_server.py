@@ -4,11 +4,12 @@ A browser does not open a `file://` link from an `http://` page (the Dagster UI)
 to copy. `make ui` starts this server beside `dagster dev` and sets `SYNTH_FILES_URL`; the assets then add links
 (`MetadataValue.url`) to the pages it serves.
 
-It serves an allow-list, not a directory: the HTML report of a run (and `reports/latest.html`) and Great
-Expectations' Data Docs of a run's contract check. Nothing else under the platform root is reachable — the
-embedded source database, the audit log, the tuning memory, generator workspaces, sealed asset values and the
-synthetic tables stay files (when in doubt, left out). Paths with `..`, and files whose real location (symlinks
-resolved) is outside the root, are refused. It binds to a loopback address only.
+It serves an allow-list, not a directory: the HTML report of a run (and `reports/latest.html`), the PNG of its
+headline plot (shown inline by the report asset's metadata) and Great Expectations' Data Docs of a run's contract
+check. Nothing else under the platform root is reachable — the embedded source database, the audit log, the
+tuning memory, generator workspaces, sealed asset values and the synthetic tables stay files (when in doubt, left
+out). Paths with `..`, and files whose real location (symlinks resolved) is outside the root, are refused. It binds
+to a loopback address only.
 
     python -m synth_platform.file_server --root "$DAGSTER_HOME/synth_platform" --port 3001
 """
@@ -29,6 +30,9 @@ FILES_URL_ENV = "SYNTH_FILES_URL"
 RUN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}"
 ALLOWED = (
     re.compile(rf"^runs/{RUN}/privacy_utility_report\.html$"),
+    # The report's headline plot (metric values, intervals, thresholds; no source value), which the asset's
+    # `headline_plot` metadata shows inline in the UI. No other PNG of a run.
+    re.compile(rf"^runs/{RUN}/privacy_utility_report_headline\.png$"),
     re.compile(r"^reports/latest\.html$"),
     re.compile(rf"^runs/{RUN}/great_expectations/(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+\.(?:html|css|js|png|svg|ico|woff2?|ttf)$"),
 )

@@ -100,13 +100,32 @@ def test_report_is_json_with_every_metric_and_written_to_disk(chain, storage):
     assert {"verdicts", "headline_plot", "report_html", "report_path"} <= set(metadata)
     assert len(metadata["verdicts"].records) == 6  # the four "all green" thresholds and the two fidelity checks
     assert report["metrics"]["tstr_ratio"] is not None and isinstance(report["fidelity_green"], bool)
-    assert metadata["headline_plot"].value.startswith("![") and "data:image/png;base64," in metadata["headline_plot"].value
+    # Under the file server the headline plot is a short image link to its PNG beside the page, under the 1,000
+    # characters below which Dagster shows a markdown entry inline (else behind a "[Show Markdown]" click).
+    headline_url = f"http://127.0.0.1:3001/runs/{report['run_id']}/privacy_utility_report_headline.png"
+    assert metadata["headline_plot"].value == f"![Checks: value, 95% interval and threshold]({headline_url})"
+    assert len(metadata["headline_plot"].value) < 1000
+    png = storage.run_dir(report["run_id"]) / "privacy_utility_report_headline.png"
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and png.stat().st_mode & 0o777 == 0o600
     html_path = Path(metadata["report_html"].value)
     assert html_path == Path(report["html_path"]) and html_path.name == "privacy_utility_report.html"
     assert html_path.read_text() == (storage.reports_dir / "latest.html").read_text()
     assert 'data-plot="marginals"' in html_path.read_text()
     # A link that opens from the UI (a URL on make ui's file server), beside the path to copy.
     assert metadata["report_page"].value == f"http://127.0.0.1:3001/runs/{report['run_id']}/privacy_utility_report.html"
+
+
+def test_without_the_file_server_the_headline_plot_is_embedded(chain, tmp_path, monkeypatch):
+    """`dagster asset materialize` alone: no server to show a PNG file, so none is written and the entry embeds the
+    plot as a data: URL (Dagster shows it behind "[Show Markdown]")."""
+    sample, profile, _, synthetic, computed = chain
+    alone = PlatformStorage(root=str(tmp_path))
+    monkeypatch.delenv("SYNTH_FILES_URL", raising=False)
+    output = privacy_utility_report(_context(alone), ReportConfig(privacy_rows=100), sample, profile, synthetic)
+    headline = output.metadata["headline_plot"].value
+    assert headline.startswith("![Checks: value, 95% interval and threshold](data:image/png;base64,")
+    assert "report_page" not in output.metadata
+    assert not list((tmp_path / "runs").rglob("*.png"))
 
 
 def test_a_report_that_cannot_be_rendered_leaves_no_file(chain, tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
 """The report asset as a person sees it: headless Chromium, 1600 px wide, against a real `make ui` (`dagster dev`
 and the report pages' file server) on free loopback ports, after one tiny real run of the adult chain. The links
-of its metadata are anchors whose targets open, its headline plot is an image in the page, and its verdict table
-is fully visible.
+of its metadata are anchors whose targets open, its headline plot is an image shown in the page without a click
+(a PNG the file server serves), and its verdict table is fully visible.
 
 The page checked is the asset's Events tab (`?view=events`), where Dagster shows the latest materialization's
 metadata in full (the verdict table gets about 610 px there). Not checked: its Overview tab, which shows the same
@@ -38,13 +38,15 @@ VERDICTS_SHOWN = ROW + "(() => { const r = row('verdicts'); const t = r && r.que
 ANCHORS = ROW + """(key => [...row(key).querySelectorAll('a[href]')].map(a => [a.href, a.innerText.trim()]))"""
 EXTERNAL_ANCHORS = ROW + """(key => { const table = row(key).closest('table');
   return [...table.querySelectorAll('a[href]')].map(a => a.href).filter(h => !h.startsWith(location.origin)); })"""
-INLINE_IMAGES = ROW + "row('headline_plot').querySelectorAll('img').length"
-SHOW_MARKDOWN = ROW + """(() => { const link = [...row('headline_plot').querySelectorAll('a')].find(
-  a => a.innerText.trim() === '[Show Markdown]'); if (link) link.click(); return !!link; })()"""
-HEADLINE_IMAGE = """(() => { const img = [...document.querySelectorAll('img')].find(i => i.alt === %s);
-  if (!img || !img.complete || !img.naturalWidth) return null; const r = img.getBoundingClientRect();
-  return {png: img.src.startsWith('data:image/png;base64,'), natural: [img.naturalWidth, img.naturalHeight], shown: [r.width, r.height]}; })()
+# The headline plot's <img> in its own metadata row (no dialog, nothing clicked), once loaded and decoded.
+HEADLINE_IMAGE = ROW + """(() => { const r = row('headline_plot'); if (!r) return null;
+  const img = [...r.querySelectorAll('img')].find(i => i.alt === %s);
+  if (!img || !img.complete || !img.naturalWidth) return null; const box = img.getBoundingClientRect();
+  return {src: img.src, natural: [img.naturalWidth, img.naturalHeight], shown: [box.width, box.height],
+          visible: box.width > 0 && box.height > 0 && getComputedStyle(img).visibility !== 'hidden'}; })()
 """ % json.dumps(HEADLINE_ALT)
+SHOW_MARKDOWN_LINKS = ROW + """[...row('headline_plot').querySelectorAll('a')].filter(
+  a => a.innerText.trim() === '[Show Markdown]').length"""
 # The verdict table, its scroll container (the nearest ancestor that scrolls or clips sideways), their edges.
 TABLE_LAYOUT = ROW + """(() => {
   const table = row('verdicts').querySelector('table');
@@ -58,8 +60,13 @@ TABLE_LAYOUT = ROW + """(() => {
 
 
 def _get(url: str) -> tuple[int, str, str]:
+    status, content_type, body = _get_bytes(url)
+    return status, content_type, body.decode(errors="replace")
+
+
+def _get_bytes(url: str) -> tuple[int, str, bytes]:
     with LOOPBACK.open(url, timeout=10) as answer:
-        return answer.status, answer.headers.get("Content-Type", ""), answer.read().decode(errors="replace")
+        return answer.status, answer.headers.get("Content-Type", ""), answer.read()
 
 
 def _materialize(home: Path, files_url: str, log: Path) -> str:
@@ -177,15 +184,18 @@ def test_report_asset_in_chromium_links_open_plot_is_an_image_verdicts_fit(tmp_p
             f"columns (name, left, right): {layout['columns']}")
         assert layout["tableScroll"][0] <= layout["tableScroll"][1], layout
 
-        # (b) The headline plot, an image in the page. Dagster 1.13 renders a markdown entry inline only when it is
-        # shorter than 1,000 characters (ui-core MetadataEntry.tsx: `expandSmallValues && entry.mdStr.length < 1000`);
-        # this one embeds a PNG as a data: URL, so Dagster shows it behind its "[Show Markdown]" link, which the test
-        # clicks (a person has to as well); the dialog then shows the markdown with the plot as an <img>.
-        if not browser.evaluate(INLINE_IMAGES):
-            assert browser.evaluate(SHOW_MARKDOWN), "headline_plot shows neither an image nor a [Show Markdown] link"
-        image = browser.wait_for(HEADLINE_IMAGE, timeout=20, what=f"the headline plot as a decoded <img alt={HEADLINE_ALT!r}>")
-        assert image["png"], image
-        assert image["natural"][0] >= 400 and image["natural"][1] >= 200 and image["shown"][0] >= 400, image
+        # (b) The headline plot, an image shown in its metadata row without any click. Dagster 1.13 renders a
+        # markdown entry inline only when it is shorter than 1,000 characters (ui-core MetadataEntry.tsx:
+        # `expandSmallValues && entry.mdStr.length < 1000`), else behind a "[Show Markdown]" link; under `make ui`
+        # the entry is a short image link to the plot's PNG on the file server, so it is inline. Nothing is clicked.
+        image = browser.wait_for(HEADLINE_IMAGE, timeout=20,
+                                 what=f"the headline plot as a decoded <img alt={HEADLINE_ALT!r}> in the headline_plot row")
+        assert not browser.evaluate(SHOW_MARKDOWN_LINKS), "headline_plot is behind a [Show Markdown] link"
+        assert image["src"] == f"{files_url}/runs/{run_id}/privacy_utility_report_headline.png", image
+        assert image["visible"] and image["shown"][0] >= 400 and image["shown"][1] >= 100, image
+        assert image["natural"][0] >= 400 and image["natural"][1] >= 200, image
+        status, content_type, png = _get_bytes(image["src"])
+        assert (status, content_type) == (200, "image/png") and png.startswith(b"\x89PNG\r\n\x1a\n"), (status, content_type)
 
         # (a) The links: anchors whose targets the file server serves (the report's page; the Data Docs of the
         # contract check, on the report's upstream synthetic table).

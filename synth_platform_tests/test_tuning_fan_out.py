@@ -5,18 +5,10 @@ import dagster as dg
 import optuna
 import pytest
 
-from synth_platform_tests.helpers.fan_out_job import tuning_job
+from synth_platform_tests.helpers.fan_out_job import step_times, tuning_job
 
 SHARES = ("tuned_hyperparameters.run_trials_step[share_0]", "tuned_hyperparameters.run_trials_step[share_1]")
 
-
-def _step_times(instance, run_id: str) -> dict[str, dict[str, float]]:
-    times: dict[str, dict[str, float]] = {}
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is not None and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
-            times.setdefault(event.step_key, {})[event.event_type_value] = record.timestamp
-    return times
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +28,7 @@ def fanned_out(tmp_path_factory, pg_database_for_module):
 
 def test_the_trials_run_as_concurrent_steps_of_the_run(fanned_out):
     instance, run_id, _ = fanned_out
-    times = _step_times(instance, run_id)
+    times = step_times(instance, run_id)
     assert set(SHARES) <= set(times) and "tuned_hyperparameters.choose_parameters_step" in times
     (first, second) = (times[s] for s in SHARES)
     # the two shares ran at once: each started before the other ended

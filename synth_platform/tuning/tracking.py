@@ -56,6 +56,12 @@ TAG_CHOSEN_STUDY = "chosen_study"
 TAG_CHOSEN_TRIAL = "chosen_trial"
 TAG_CHOSEN_TRIAL_RUN_ID = "chosen_trial_run_id"
 TAG_PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own key: the UI nests runs by it
+# MLflow's own experiment tag for the kind of work an experiment holds: `custom_model_development` ("Machine
+# learning", ours) or `genai_development` (what MLflow's UI writes when that kind is chosen, and its demo experiment
+# carries). MLflow 3.17's UI does not read it: it shows every experiment in the view chosen in its sidebar ("GenAI",
+# the default, or "Model training", kept per browser; `?workflowType=machine_learning` in a URL). Recorded anyway.
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_CLASSIC_ML = "custom_model_development"
 
 # Schemes MLflow 3.17 serves with a database or a tracking server. Not `file:` / plain paths: the file store is in
 # maintenance mode and MLflow 3.17 refuses it unless MLFLOW_ALLOW_FILE_STORE=true.
@@ -179,12 +185,15 @@ def _log_batch(client, run_id: str, *, metrics: Mapping[str, float] = {}, params
 
 
 def _experiment_id(client, experiment: str, tracking_uri: str, *, create: bool) -> str | None:
+    """The id of the active experiment `experiment`; with `create`, created if missing (tagged as classic ML), and an
+    existing one without a kind tag gets it (one that has a kind keeps it: a person chose it)."""
     found = client.get_experiment_by_name(experiment)
     if found is None and create:
         from mlflow.exceptions import MlflowException
 
         try:
-            return client.create_experiment(experiment, artifact_location=_artifact_location(tracking_uri))
+            return client.create_experiment(experiment, artifact_location=_artifact_location(tracking_uri),
+                                            tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND_CLASSIC_ML})
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":  # another process created it meanwhile: use that
                 raise
@@ -196,6 +205,8 @@ def _experiment_id(client, experiment: str, tracking_uri: str, *, create: bool) 
             f"MLflow experiment {experiment!r} at {tracking_uri} is deleted: restore it "
             f"(`mlflow experiments restore --experiment-id {found.experiment_id}`) or choose another experiment name."
         )
+    if create and not found.tags.get(TAG_EXPERIMENT_KIND):
+        client.set_experiment_tag(found.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND_CLASSIC_ML)
     return found.experiment_id
 
 

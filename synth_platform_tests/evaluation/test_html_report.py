@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import html.parser
 import io
-import shutil
 import subprocess
 
 import matplotlib.figure
@@ -19,6 +18,7 @@ from synth_platform.evaluation import metrics
 from synth_platform.evaluation.html_report import headline_png, render_html_report
 from synth_platform.evaluation.report import Thresholds, build_report
 from synth_platform.profiling.profile import profile_dataframe
+from synth_platform_tests.helpers.cdp import chromium
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOT_KINDS = {"verdicts", "marginals", "correlation", "association", "dcr", "tstr"}
@@ -72,20 +72,13 @@ class _Dom(html.parser.HTMLParser):
         return "".join(self.text)
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("Chromium is not installed, and the HTML report is checked in headless Chromium: install "
-                    "Debian's `chromium` package (apt-get install chromium).")
-    return path
-
 
 def _browser_dom(page: str, tmp_path, name: str = "report.html") -> _Dom:
     """Write the page, let headless Chromium load it (its load handler marks the decoded images) and parse the DOM."""
     path = tmp_path / name
     path.write_text(page, encoding="utf-8")
     result = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions", "--no-first-run",
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions", "--no-first-run",
          f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000", "--dump-dom", path.as_uri()],
         capture_output=True, text=True, timeout=300,
     )

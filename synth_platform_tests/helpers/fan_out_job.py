@@ -13,3 +13,13 @@ def tuning_job() -> dg.JobDefinition:
     job = dg.define_asset_job(FAN_OUT_JOB, selection=dg.AssetSelection.assets(adult.key("tuned_hyperparameters")).upstream(),
                               executor_def=dg.multiprocess_executor)
     return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(FAN_OUT_JOB)
+
+
+def step_times(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, float]]:
+    """{step key: {"STEP_START": t, "STEP_SUCCESS": t}} of a run, from its event log."""
+    times: dict[str, dict[str, float]] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is not None and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+            times.setdefault(event.step_key, {})[event.event_type_value] = record.timestamp
+    return times

@@ -108,6 +108,32 @@ def test_file_store_and_unknown_schemes_are_refused_with_what_to_give_instead(tm
         tracking_uri_for(tmp_path, configured)
 
 
+# --- the experiment --------------------------------------------------------------------------------------------------
+
+
+def test_experiment_is_created_as_classic_ml_and_an_existing_one_without_a_kind_gets_it(tracking_uri):
+    # MLflow's own key and value for a "Machine learning" experiment (what its UI writes when one chooses that kind).
+    kind = ("mlflow.experimentKind", "custom_model_development")
+    with StudyTracker(tracking_uri, study_name="created") as tracker:
+        pass
+    client = MlflowClient(tracking_uri)
+    assert tracker.problems == []
+    assert kind in client.get_experiment(tracker.experiment_id).tags.items()
+
+    existing = client.create_experiment("made-elsewhere")  # e.g. by an older version of this tracker
+    assert "mlflow.experimentKind" not in client.get_experiment(existing).tags
+    with StudyTracker(tracking_uri, experiment="made-elsewhere", study_name="tagged-later") as later:
+        pass
+    assert later.experiment_id == existing
+    assert kind in client.get_experiment(existing).tags.items()
+
+    chosen = client.create_experiment("chosen-kind", tags={"mlflow.experimentKind": "genai_development"})
+    with StudyTracker(tracking_uri, experiment="chosen-kind", study_name="kept"):
+        pass
+    assert client.get_experiment(chosen).tags["mlflow.experimentKind"] == "genai_development"  # a choice is kept
+    assert_no_run_left_running(tracking_uri)
+
+
 # --- studies ---------------------------------------------------------------------------------------------------------
 
 
@@ -421,3 +447,71 @@ def test_trial_logging_outage_mid_study_warns_once_and_the_parent_still_finishes
     assert f"this process logs no more trials to {unreachable_server}" in warning
     runs = assert_no_run_left_running(tracking_uri)
     assert [(r.info.run_name, r.info.status) for r in runs] == [("flaky", "FINISHED")]
+
+
+# --- make mlflow -----------------------------------------------------------------------------------------------------
+
+
+def _process_group(pgid: int) -> list[str]:
+    """The command lines of the live processes in process group `pgid`."""
+    members = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:  # state, parent, group: the fields after the command name, which may hold spaces
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            state, _, group = stat[stat.rfind(")") + 2 :].split()[:3]
+            if group == str(pgid) and state not in ("Z", "X"):
+                members.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+    return members
+
+
+def test_make_mlflow_serves_the_store_from_one_worker_without_the_job_runner(tracking_uri, tmp_path):
+    import json
+    import urllib.request
+
+    with StudyTracker(tracking_uri, study_name="browsed"):
+        pass
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "mlflow-ui.log"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    with log.open("w") as out:  # a session of its own, as a terminal's foreground job: Ctrl-C reaches every process
+        make = subprocess.Popen(["make", "mlflow", f"MLFLOW_PORT={port}"], cwd=REPO, env=env, start_new_session=True,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search", method="POST",
+                                         data=b'{"max_results": 10}', headers={"Content-Type": "application/json"})
+        while True:
+            try:
+                experiments = json.load(urllib.request.urlopen(request, timeout=5))["experiments"]
+                break
+            except OSError:
+                assert make.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "make mlflow did not answer in 180 s:\n" + log.read_text()[-3000:]
+                time.sleep(0.5)
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).status == 200
+        (ours,) = [e for e in experiments if e["name"] == DEFAULT_EXPERIMENT]
+        assert {"key": "mlflow.experimentKind", "value": "custom_model_development"} in ours["tags"]
+
+        processes = _process_group(make.pid)
+        assert not [p for p in processes if "huey" in p or "_job_runner" in p], processes  # no job runner
+        servers = [p for p in processes if "-m uvicorn" in p or "multiprocessing" in p]
+        assert len(servers) == 1 and "--workers 1" in servers[0], processes  # one worker, in the uvicorn process
+    finally:
+        os.killpg(make.pid, signal.SIGINT)
+        try:
+            make.wait(timeout=60)
+        finally:
+            if make.poll() is None:
+                os.killpg(make.pid, signal.SIGKILL)
+                make.wait()
+    for _ in range(20):  # Ctrl-C stops the server too; its last process may take a moment to be reaped
+        left = _process_group(make.pid)
+        if not left:
+            break
+        time.sleep(0.5)
+    assert not left, left
+    assert f"http://127.0.0.1:{port}" in log.read_text()
