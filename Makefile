@@ -45,7 +45,8 @@ test: install
 
 ui: install home
 	cd "$(DAGSTER_HOME)" && PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
-	  SYNTH_FILES_URL=http://127.0.0.1:$(FILES_PORT) FILES_ROOT="$(DAGSTER_HOME)/synth_platform" FILES_PORT=$(FILES_PORT) \
+	  SYNTH_FILES_URL=http://127.0.0.1:$(FILES_PORT) SYNTH_MLFLOW_URL=http://127.0.0.1:$(MLFLOW_PORT) \
+	  SYNTH_OPTUNA_DASHBOARD_URL=http://127.0.0.1:$(DASHBOARD_PORT) FILES_ROOT="$(DAGSTER_HOME)/synth_platform" FILES_PORT=$(FILES_PORT) \
 	  FILES_PYTHON=$(abspath $(VENV))/bin/python $(CURDIR)/scripts/ui.sh $(abspath $(VENV))/bin/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 # One auto-optimizer step for a failed run, in-process on $(DAGSTER_HOME): make optimize RUN=<run id> [ARGS=--dry-run]

@@ -53,7 +53,7 @@ from synth_platform.sampling import audit
 from synth_platform.sampling.noise import MECHANISM, NoiseBound
 from synth_platform.tuning import memory as tuning_memory
 from synth_platform.tuning.strategy import OBJECTIVES, PRUNERS, SAMPLERS
-from synth_platform import attempt_chain, file_server, preflight, privacy_ledger, tables
+from synth_platform import attempt_chain, file_server, preflight, privacy_ledger, tables, ui_links
 from synth_platform.tables import TableSpec
 from synth_platform.optimizer.attempts import SCORE_RULE, choose
 from synth_platform.optimizer.policy import MODEL_WIDTH_PARAMETER, policy_markdown
@@ -780,6 +780,9 @@ def _tuning_metadata(
         "warm_start": dg.MetadataValue.json(result.warm_start),
         "tuning_memory_record": result.memory_record_id if result.memory_record_id is not None else -1,
         "mlflow_run_id": result.mlflow_run_id or "",
+        **{name: dg.MetadataValue.url(link) for name, link in (
+            ("mlflow_run", ui_links.mlflow_run_link(result.mlflow_experiment_id, result.mlflow_run_id)),
+            ("optuna_study", ui_links.optuna_study_link(result.optuna_study_id))) if link},
         "workers": dg.MetadataValue.json(result.workers),
         "best_params": dg.MetadataValue.json(result.params),
         "privacy_ledger": _ledger_metadata(ledger, source, table_budget, run_id),

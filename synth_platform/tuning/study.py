@@ -175,6 +175,8 @@ class TuningResult:
     warm_start: dict = field(default_factory=dict)  # warm-start trials, their sources and whether they beat the cold ones
     memory_record_id: int | None = None
     mlflow_run_id: str | None = None
+    mlflow_experiment_id: str | None = None
+    optuna_study_id: int | None = None  # the study's id in its storage (optuna-dashboard's pages use it)
     tracking_problems: list[str] = field(default_factory=list)
     workers: list[dict] = field(default_factory=list)
     fallback: str = ""  # what was used instead of a trial, and why; empty when the params come from a trial
@@ -697,7 +699,7 @@ def close_study(
             tracker.log_choice(opened.name, result.best_trial_number, result.params,
                                {"feasible": float(result.feasible), "fallback": float(bool(result.fallback)), **result.best_scores})
             tracker.finish()
-            result.mlflow_run_id = tracker.parent_run_id
+            result.mlflow_run_id, result.mlflow_experiment_id = tracker.parent_run_id, tracker.experiment_id
             result.tracking_problems = [*opened.tracking_problems, *tracker.problems]
     except BaseException as error:
         abandon_study(opened, tracking_uri, error)
@@ -705,6 +707,7 @@ def close_study(
     if opened.setup_path:
         Path(opened.setup_path).unlink(missing_ok=True)  # training rows: never left behind
     result.workers = [w.to_dict() for w in summaries]
+    result.optuna_study_id = study._study_id  # no public getter; optuna-dashboard's URLs name studies by it
     comparable = _comparable(study.get_trials(deepcopy=False), budget)
     result.warm_start = {
         **memory.warm_start_outcome(comparable),
