@@ -55,7 +55,7 @@ from synth_platform.tuning import memory as tuning_memory
 from synth_platform.tuning.strategy import OBJECTIVES, PRUNERS, SAMPLERS
 from synth_platform import attempt_chain, file_server, preflight, privacy_ledger, tables, ui_links
 from synth_platform.tables import TableSpec
-from synth_platform.optimizer.attempts import SCORE_RULE, choose
+from synth_platform.optimizer.attempts import HISTORY_COLUMNS, SCORE_RULE, choose
 from synth_platform.optimizer.policy import MODEL_WIDTH_PARAMETER, policy_markdown
 from synth_platform.tuning.study import (
     OpenedStudy, PrivacyConstraints, SearchSettings, TuningBudget, TuningResult, abandon_study, close_study, open_study,
@@ -1220,7 +1220,7 @@ def best_synthetic_table(
             "all_green": choice.all_green,
             "still_failing": dg.MetadataValue.json(shortfalls),
             "attempts": len(attempts),
-            "history": dg.MetadataValue.md(choice.history),
+            "history": _history_table(choice.history_rows),
             "score_rule": SCORE_RULE,
             "diagnosis_of_chosen": dg.MetadataValue.json(choice.diagnosis),
             "policy": dg.MetadataValue.md(policy_markdown()),
@@ -1238,6 +1238,14 @@ def best_synthetic_table(
                      + "; ".join(shortfalls)),
         metadata={"chosen_attempt": best.attempt, "attempts": len(attempts), "still_failing": dg.MetadataValue.json(shortfalls)},
     )
+
+
+def _history_table(rows: list[dict[str, Any]]) -> dg.MetadataValue:
+    """The chain's attempts as a table the UI shows inline (a markdown entry this long hides behind a click)."""
+    kinds = {"attempt": "int", "KS mean": "float", "corr Δ": "float", "MIA AUC": "float", "copies": "float"}
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kinds.get(name, "string")) for name in HISTORY_COLUMNS])
+    return dg.MetadataValue.table([dg.TableRecord({k: (readable(v) if isinstance(v, float) else v) for k, v in row.items()})
+                                   for row in rows], schema)
 
 
 def _sensitive_columns_of(run_dir: Path) -> list[str]:

@@ -74,8 +74,10 @@ def test_an_under_trained_run_is_optimized_until_green_or_the_cap_and_the_best_a
             assert attempts[-1][1].success and best.run_id == attempts[-1][1].run_id
         else:  # the chain stopped at the cap; a best-attempt run chose among all attempts
             assert executed[-1][0].job_name == "adult_best_attempt_job" and len(attempts) == DEFAULT_MAX_ATTEMPTS
-        assert metadata["history"].value.count("**chosen**") == 1
-        print(metadata["history"].value)  # shown with -s: how the chain went
+        history = [record.data for record in metadata["history"].records]
+        assert [row["verdict"].startswith("chosen, ") for row in history].count(True) == 1
+        assert [row["attempt"] for row in history] == [a.attempt for a in chain]
+        print(*history, sep="\n")  # shown with -s: how the chain went
         # A not-green best is visible as such: a WARN check, and what still fails by how much.
         best_run = next(run for _, run in [(None, first), *executed] if run.run_id == best.run_id)
         (verdict,) = [e for e in best_run.get_asset_check_evaluations() if e.check_name == "chain_ended_green"]
@@ -147,7 +149,7 @@ def test_optimize_this_run_as_a_job_and_from_the_cli(leaking_run, monkeypatch, c
     assert "dp_for_memorisation" in printed and "Membership-inference AUC" in printed and "dry run" in printed
     assert cli.main(["optimize", "no-such-run"]) == 2
     assert cli.main(["history", run.run_id]) == 0
-    assert "**chosen**" in capsys.readouterr().out
+    assert "| chosen, " in capsys.readouterr().out  # the attempt the chain keeps
     assert cli.main(["policy"]) == 0 and "`dp_for_memorisation`" in capsys.readouterr().out
 
 

@@ -129,7 +129,7 @@ def test_requested_run_executes_and_the_chain_stops_at_the_attempt_cap(failed_ru
                 run_config=best.run_config, instance=instance, tags=best.tags)
             metadata = chosen.asset_materializations_for_node("best_synthetic_table")[0].metadata
             assert metadata["all_green"].value is False and metadata["attempts"].value == MAX_ATTEMPTS + 1
-            assert metadata["history"].value.count("\n| ") == MAX_ATTEMPTS + 1
+            assert len(metadata["history"].records) == MAX_ATTEMPTS + 1
             assert _tick(instance, cursor=cursor).run_requests == []
 
 

@@ -48,15 +48,16 @@ HEADLINE_IMAGE = ROW + """(() => { const r = row('headline_plot'); if (!r) retur
 SHOW_MARKDOWN_LINKS = ROW + """[...row('headline_plot').querySelectorAll('a')].filter(
   a => a.innerText.trim() === '[Show Markdown]').length"""
 # The verdict table, its scroll container (the nearest ancestor that scrolls or clips sideways), their edges.
-TABLE_LAYOUT = ROW + """(() => {
-  const table = row('verdicts').querySelector('table');
+TABLE_LAYOUT = ROW + """(key => {
+  const table = row(key).querySelector('table');
   let box = table.parentElement;
   while (box !== document.body && !['auto', 'scroll', 'hidden'].includes(getComputedStyle(box).overflowX)) box = box.parentElement;
   const edges = e => { const r = e.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.right)]; };
   return {viewport: innerWidth, table: edges(table), tableScroll: [table.scrollWidth, table.clientWidth],
           container: edges(box), containerScroll: [box.scrollWidth, box.clientWidth, box.scrollLeft],
           columns: [...table.querySelectorAll('thead th')].map(th => [th.innerText, ...edges(th)])};
-})()"""
+})"""
+BEST_PAGE = "/assets/adult/best_synthetic_table?view=events"
 
 
 def _get(url: str) -> tuple[int, str, str]:
@@ -157,7 +158,23 @@ def _check_links(browser: Browser, ui: str, files_url: str, run_id: str, page: s
     assert not outside, f"metadata anchors not served by the file server {files_url}: {outside}"
 
 
-def test_report_asset_in_chromium_links_open_plot_is_an_image_verdicts_fit(tmp_path):
+def _assert_table_fits(browser: Browser, key: str) -> None:
+    """The table entry `key` is fully visible at WIDTH px: inside the viewport and the visible part of its scroll
+    container (not scrolled), no column cut off, nothing overflowing inside the table."""
+    layout = browser.evaluate(TABLE_LAYOUT + f"({json.dumps(key)})")
+    assert layout["viewport"] == WIDTH, layout
+    visible_right = min(layout["viewport"], layout["container"][1])
+    cut = [name for name, left, right in layout["columns"] if right > visible_right]
+    assert layout["containerScroll"][2] == 0, layout
+    assert layout["container"][0] <= layout["table"][0] and layout["table"][1] <= visible_right and not cut, (
+        f"the {key} table is cut off at {WIDTH} px: it spans x={layout['table'][0]}..{layout['table'][1]}, its "
+        f"scroll container shows x={layout['container'][0]}..{layout['container'][1]} (scrollWidth "
+        f"{layout['containerScroll'][0]} > clientWidth {layout['containerScroll'][1]}); columns cut off: {cut}; "
+        f"columns (name, left, right): {layout['columns']}")
+    assert layout["tableScroll"][0] <= layout["tableScroll"][1], layout
+
+
+def test_report_asset_in_chromium_links_open_plot_is_an_image_tables_fit(tmp_path):
     chromium()  # fails with "apt-get install chromium" before anything starts
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -172,17 +189,7 @@ def test_report_asset_in_chromium_links_open_plot_is_an_image_verdicts_fit(tmp_p
 
         # (c) The verdict table, fully visible at 1600 px: inside the viewport and inside the visible part of its
         # scroll container (which is not scrolled), no column cut off, nothing overflowing inside the table.
-        layout = browser.evaluate(TABLE_LAYOUT)
-        assert layout["viewport"] == WIDTH, layout
-        visible_right = min(layout["viewport"], layout["container"][1])
-        cut = [name for name, left, right in layout["columns"] if right > visible_right]
-        assert layout["containerScroll"][2] == 0, layout
-        assert layout["container"][0] <= layout["table"][0] and layout["table"][1] <= visible_right and not cut, (
-            f"the verdict table is cut off at {WIDTH} px: it spans x={layout['table'][0]}..{layout['table'][1]}, its "
-            f"scroll container shows x={layout['container'][0]}..{layout['container'][1]} (scrollWidth "
-            f"{layout['containerScroll'][0]} > clientWidth {layout['containerScroll'][1]}); columns cut off: {cut}; "
-            f"columns (name, left, right): {layout['columns']}")
-        assert layout["tableScroll"][0] <= layout["tableScroll"][1], layout
+        _assert_table_fits(browser, "verdicts")
 
         # (b) The headline plot, an image shown in its metadata row without any click. Dagster 1.13 renders a
         # markdown entry inline only when it is shorter than 1,000 characters (ui-core MetadataEntry.tsx:
@@ -203,3 +210,9 @@ def test_report_asset_in_chromium_links_open_plot_is_an_image_verdicts_fit(tmp_p
                      f"{files_url}/runs/{run_id}/privacy_utility_report.html")
         _check_links(browser, ui, files_url, run_id, CONTRACT_CHECK_PAGE, "data_docs_page",
                      f"{files_url}/runs/{run_id}/great_expectations/")
+
+        # The chain's history of attempts on the best attempt's page: a table shown whole, without a click.
+        browser.open(ui + BEST_PAGE)
+        browser.wait_for(ROW + "(() => { const r = row('history'); return !!r && !!r.querySelector('table tbody tr'); })()",
+                         what="the best attempt's metadata with its history table")
+        _assert_table_fits(browser, "history")

@@ -118,22 +118,34 @@ def _cell(value: Any) -> str:
     return "" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value).replace("|", "\\|"))
 
 
-def history_markdown(attempts: list[Attempt], chosen_run_id: str | None = None) -> str:
-    """One row per attempt, in order: what changed, the judged metrics, the verdict, which one was chosen."""
-    lines = [
-        "| attempt | run | plugin | change | failure answered | KS mean | corr Δ | MIA AUC | copies | still failing (value > threshold, excess) | green | chosen |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+HISTORY_COLUMNS = ("attempt", "run", "change", "KS mean", "corr Δ", "MIA AUC", "copies", "verdict")
+
+
+def history_rows(attempts: list[Attempt], chosen_run_id: str | None = None) -> list[dict[str, Any]]:
+    """One row per attempt, in order, keyed by `HISTORY_COLUMNS` (short, so the UI shows the table whole): what
+    changed and which failure it answered, the four judged metrics (None without a report), and the verdict in words:
+    "green" or what still fails, "chosen" first for the attempt the chain keeps."""
+    rows = []
     for a in sorted(attempts, key=lambda a: a.attempt):
         m = (a.report or {}).get("metrics", {})
-        plugin = ((a.report or {}).get("generator") or {}).get("plugin", "")
-        failed = "; ".join(a.shortfalls()) if a.report else f"no report ({a.status})"
-        lines.append(
-            f"| {a.attempt} | `{a.run_id[:8]}` | {plugin} | {_cell(a.change) or 'first run'} | {a.failure} | "
-            f"{_cell(m.get('ks_mean'))} | {_cell(m.get('correlation_delta'))} | {_cell(m.get('membership_inference_auc'))} | "
-            f"{_cell(m.get('exact_copy_rate'))} | {failed or '—'} | {'yes' if a.all_green else 'no'} | "
-            f"{'**chosen**' if a.run_id == chosen_run_id else ''} |"
-        )
+        if not a.report:
+            verdict = f"no report ({a.status})"
+        else:
+            verdict = "green" if a.all_green else "still failing: " + "; ".join(a.shortfalls())
+        change = _cell(a.change) or "first run"
+        rows.append({
+            "attempt": a.attempt, "run": a.run_id[:8], "change": f"{change} (answers {a.failure})" if a.failure else change,
+            "KS mean": m.get("ks_mean"), "corr Δ": m.get("correlation_delta"), "MIA AUC": m.get("membership_inference_auc"),
+            "copies": m.get("exact_copy_rate"), "verdict": ("chosen, " if a.run_id == chosen_run_id else "") + verdict,
+        })
+    return rows
+
+
+def history_markdown(attempts: list[Attempt], chosen_run_id: str | None = None) -> str:
+    """`history_rows` as a markdown table (the CLI prints it)."""
+    lines = ["| " + " | ".join(HISTORY_COLUMNS) + " |", "|" + "---|" * len(HISTORY_COLUMNS)]
+    for row in history_rows(attempts, chosen_run_id):
+        lines.append("| " + " | ".join(_cell(row[c]) for c in HISTORY_COLUMNS) + " |")
     return "\n".join(lines)
 
 
@@ -143,8 +155,10 @@ class Choice:
     all_green: bool
     history: str
     diagnosis: dict = field(default_factory=dict)  # of the chosen attempt, when it is not green
+    history_rows: list[dict] = field(default_factory=list)  # `history_rows`: the same history, for a table
 
 
 def choose(attempts: list[Attempt]) -> Choice:
     best, green = select_best_attempt(attempts)
-    return Choice(best, green, history_markdown(attempts, best.run_id), {} if green else diagnose(best.report).to_dict())
+    return Choice(best, green, history_markdown(attempts, best.run_id), {} if green else diagnose(best.report).to_dict(),
+                  history_rows(attempts, best.run_id))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from synth_platform.optimizer.attempts import Attempt, attempt_score, better_overall, choose, history_markdown, select_best_attempt
+from synth_platform.optimizer.attempts import HISTORY_COLUMNS, Attempt, attempt_score, better_overall, choose, history_markdown, select_best_attempt
 
 RULES = {"ks_mean_within_threshold": ("ks_mean", 0.10), "correlation_delta_within_threshold": ("correlation_delta", 0.10),
          "membership_inference_auc_within_threshold": ("membership_inference_auc", 0.60),
@@ -63,10 +63,13 @@ def test_history_table_has_a_row_per_attempt_and_marks_the_choice():
     lines = choice.history.splitlines()
     assert len(lines) == 2 + 3
     assert lines[2].startswith("| 0 |") and "first run" in lines[2]
-    assert "**chosen**" in lines[3] and "change 1" in lines[3]
+    assert "chosen, " in lines[3] and "change 1" in lines[3]
     assert "no report (FAILURE)" in lines[4]
     assert choice.all_green is False and choice.diagnosis["kind"] == "utility"
-    assert history_markdown([attempt(0)], "run-0-0000").count("**chosen**") == 1
+    assert history_markdown([attempt(0)], "run-0-0000").count("chosen, ") == 1
+    rows = choice.history_rows  # the same history as the UI's table: one row per attempt, keyed by its columns
+    assert [r["attempt"] for r in rows] == [0, 1, 2] and all(set(r) == set(HISTORY_COLUMNS) for r in rows)
+    assert rows[1]["verdict"].startswith("chosen, ") and rows[2]["KS mean"] is None and rows[0]["KS mean"] == 0.3
 
 
 def test_a_re_run_that_worsened_its_own_target_can_still_be_better_as_a_whole():
