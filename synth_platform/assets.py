@@ -701,7 +701,7 @@ def run_trials_step(
     threads = config.threads or generators.threads_for(config.workers * share.count)
     generators.configure_compute(threads)
     context.log.info(f"share {share.index + 1} of {share.count}: {share.study.trials_of_share(share.index, share.count)} "
-                     f"trial(s), {config.workers} worker(s) × {generators.threads_for(config.workers, threads)} torch thread(s)")
+                     f"trial(s), {config.workers} worker(s) × {threads} torch thread(s)")
     try:
         summaries = run_trials(share.study, platform_storage.optuna_url(), share=share.index, shares=share.count,
                                n_workers=config.workers, threads=threads,

@@ -141,24 +141,30 @@ def history_rows(attempts: list[Attempt], chosen_run_id: str | None = None) -> l
     return rows
 
 
-def history_markdown(attempts: list[Attempt], chosen_run_id: str | None = None) -> str:
+def rows_markdown(rows: list[dict[str, Any]]) -> str:
     """`history_rows` as a markdown table (the CLI prints it)."""
     lines = ["| " + " | ".join(HISTORY_COLUMNS) + " |", "|" + "---|" * len(HISTORY_COLUMNS)]
-    for row in history_rows(attempts, chosen_run_id):
-        lines.append("| " + " | ".join(_cell(row[c]) for c in HISTORY_COLUMNS) + " |")
+    lines += ["| " + " | ".join(_cell(row[c]) for c in HISTORY_COLUMNS) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def history_markdown(attempts: list[Attempt], chosen_run_id: str | None = None) -> str:
+    return rows_markdown(history_rows(attempts, chosen_run_id))
 
 
 @dataclass(frozen=True)
 class Choice:
     best: Attempt
     all_green: bool
-    history: str
+    history_rows: list[dict]  # `history_rows`: the UI's table
     diagnosis: dict = field(default_factory=dict)  # of the chosen attempt, when it is not green
-    history_rows: list[dict] = field(default_factory=list)  # `history_rows`: the same history, for a table
+
+    @property
+    def history(self) -> str:
+        """The same history as markdown."""
+        return rows_markdown(self.history_rows)
 
 
 def choose(attempts: list[Attempt]) -> Choice:
     best, green = select_best_attempt(attempts)
-    return Choice(best, green, history_markdown(attempts, best.run_id), {} if green else diagnose(best.report).to_dict(),
-                  history_rows(attempts, best.run_id))
+    return Choice(best, green, history_rows(attempts, best.run_id), {} if green else diagnose(best.report).to_dict())

@@ -523,6 +523,11 @@ class OpenedStudy:
     mlflow_experiment_id: str | None = None
     tracking_problems: list[str] = field(default_factory=list)
 
+    def tracker(self, tracking_uri: str) -> tracking.StudyTracker:
+        """The session's MLflow parent run (started by `open_study`, perhaps in another process), by its ids."""
+        return tracking.StudyTracker.resume(tracking_uri, study_name=self.name, parent_run_id=self.mlflow_parent_run_id,
+                                            experiment_id=self.mlflow_experiment_id)
+
     def trials_of_share(self, share: int, shares: int) -> int:
         """Trials the `share`-th of `shares` equal parts of the session runs (`workers.trials_per_worker`)."""
         return workers.trials_per_worker(self.budget.n_trials, shares)[share] if self.setup_path else 0
@@ -635,8 +640,7 @@ def run_trials(
     if time_left <= 0:
         log(f"share {share + 1} of {shares}: the study's {opened.budget.timeout_s:g} s ended before its {trials} trial(s) started")
         return []
-    trial_logger = (tracking.StudyTracker.resume(tracking_uri, study_name=opened.name, parent_run_id=opened.mlflow_parent_run_id,
-                                                 experiment_id=opened.mlflow_experiment_id).trial_logger(),) if tracking_uri else ()
+    trial_logger = (opened.tracker(tracking_uri).trial_logger(),) if tracking_uri else ()
     identity = (len(opened.before),) if share == 0 else (len(opened.before), share)  # a continued study draws new points
     spec = workers.WorkerSpec(
         storage_url=storage, study_name=opened.name, objective="synth_platform.tuning.study:objective_from_file",
@@ -661,8 +665,7 @@ def abandon_study(opened: OpenedStudy, tracking_uri: str | None, error: BaseExce
     """End a session that cannot be closed: its MLflow run FAILED with `error`, its setup file (training rows) removed."""
     try:
         if tracking_uri:
-            tracking.StudyTracker.resume(tracking_uri, study_name=opened.name, parent_run_id=opened.mlflow_parent_run_id,
-                                         experiment_id=opened.mlflow_experiment_id).finish(error)
+            opened.tracker(tracking_uri).finish(error)
     finally:
         if opened.setup_path:
             Path(opened.setup_path).unlink(missing_ok=True)
@@ -682,8 +685,7 @@ def close_study(
     is left), logged on the MLflow run, which ends; the setup file removed; the choice recorded in the tuning memory
     at `memory_url` when it met the privacy constraints. `summaries`: what every share's workers did."""
     budget, plugin = opened.budget, opened.plugin
-    tracker = tracking.StudyTracker.resume(tracking_uri, study_name=opened.name, parent_run_id=opened.mlflow_parent_run_id,
-                                           experiment_id=opened.mlflow_experiment_id) if tracking_uri else None
+    tracker = opened.tracker(tracking_uri) if tracking_uri else None
     try:
         study = optuna.load_study(study_name=opened.name, storage=storage)
         result = summarize(
