@@ -945,7 +945,7 @@ def privacy_utility_report(
     # Local: the metrics' libraries (scikit-learn, scipy, matplotlib) take seconds to load, and every command that
     # loads the definitions (a refused run included) would pay for them.
     from synth_platform.evaluation.html_report import headline_png, render_html_report
-    from synth_platform.evaluation.report import build_report, report_markdown
+    from synth_platform.evaluation.report import build_report, worst_columns_text
 
     context.log.info("computing utility and privacy metrics")
     profile = profiled_dataset.profile
@@ -994,7 +994,8 @@ def privacy_utility_report(
     return dg.Output(
         report,
         metadata={
-            "summary": dg.MetadataValue.md(report_markdown(report)),
+            "summary": _metrics_table(report),
+            **({"worst_columns": worst} if (worst := worst_columns_text(report)) else {}),
             "headline_plot": headline_markdown(headline, headline_link),
             "verdicts": _verdict_table(report),
             "all_green": report["all_green"],
@@ -1082,6 +1083,31 @@ READABLE_DIGITS = 4  # metric values in metadata: what a person reads (the repor
 def readable(value: float | None) -> float:
     """A metric value as the UI shows it: rounded to READABLE_DIGITS decimals; NaN where it does not apply."""
     return float("nan") if value is None else round(float(value), READABLE_DIGITS)
+
+
+def _metrics_table(report: dict) -> dg.MetadataValue:
+    """Every metric of the report, one row each: its value, its 95% interval and, for a judged one, its threshold.
+    A table entry, which Dagster shows inline (a markdown table over 1,000 characters sits behind "[Show Markdown]")."""
+    judged = {verdict["metric"]: verdict for verdict in report["verdicts"].values()}
+    intervals = report.get("intervals") or {}
+    records = []
+    for name, value in report["metrics"].items():
+        interval, verdict = intervals.get(name), judged.get(name)
+        threshold = "" if verdict is None else (
+            f"{'≥' if verdict.get('direction') == AT_LEAST else '≤'} {float(verdict['threshold']):g}")
+        records.append(dg.TableRecord({
+            "metric": name,
+            "value": None if value is None else readable(value),
+            "95% interval": f"{readable(interval[0]):g} – {readable(interval[1]):g}" if interval else "",
+            "threshold": threshold,
+        }))
+    schema = dg.TableSchema(columns=[
+        dg.TableColumn("metric", "string", description="A metric of the report (docs/metrics.md)."),
+        dg.TableColumn("value", "float", description="Its value; empty where it does not apply to this table."),
+        dg.TableColumn("95% interval", "string", description="Bootstrap 95% interval of the value; empty when none."),
+        dg.TableColumn("threshold", "string", description="The threshold a check judges it by (verdicts); empty: none."),
+    ])
+    return dg.MetadataValue.table(records, schema)
 
 
 def _verdict_table(report: dict) -> dg.MetadataValue:

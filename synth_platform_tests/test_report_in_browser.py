@@ -190,6 +190,10 @@ def test_report_asset_in_chromium_links_open_plot_is_an_image_tables_fit(tmp_pat
         # (c) The verdict table, fully visible at 1600 px: inside the viewport and inside the visible part of its
         # scroll container (which is not scrolled), no column cut off, nothing overflowing inside the table.
         _assert_table_fits(browser, "verdicts")
+        # Every metric with its interval (the summary), also a table shown whole without a click.
+        _assert_table_fits(browser, "summary")
+        assert not browser.evaluate(ROW + """[...row('summary').querySelectorAll('a')].filter(
+          a => a.innerText.trim() === '[Show Markdown]').length"""), "the summary is behind a [Show Markdown] link"
 
         # (b) The headline plot, an image shown in its metadata row without any click. Dagster 1.13 renders a
         # markdown entry inline only when it is shorter than 1,000 characters (ui-core MetadataEntry.tsx:
