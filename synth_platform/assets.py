@@ -1085,29 +1085,35 @@ def readable(value: float | None) -> float:
     return float("nan") if value is None else round(float(value), READABLE_DIGITS)
 
 
+def _metric_cells(name: str, value: float | None, interval: list | None, verdict: dict | None) -> dict:
+    """A metric's cells in the report's metadata tables: its name, value, 95% interval as one string, and the
+    threshold a check judges it by with its direction (empty cells where none applies: never NaN, which Dagster's
+    JSON records cannot carry to the browser)."""
+    return {
+        "metric": name,
+        "value": None if value is None else readable(value),
+        "95% interval": f"{readable(interval[0]):g} – {readable(interval[1]):g}" if interval else "",
+        "threshold": "" if verdict is None else (
+            f"{'≥' if verdict.get('direction') == AT_LEAST else '≤'} {float(verdict['threshold']):g}"),
+    }
+
+
+METRIC_COLUMNS = (
+    dg.TableColumn("metric", "string", description="The metric (docs/metrics.md); a check judges it when it has a threshold."),
+    dg.TableColumn("value", "float", description="The metric's value; empty where it does not apply to this table."),
+    dg.TableColumn("95% interval", "string", description="Bootstrap 95% interval of the value; empty when none."),
+    dg.TableColumn("threshold", "string", description="≤: the value passes at or below it; ≥: at or above it; empty: not judged."),
+)
+
+
 def _metrics_table(report: dict) -> dg.MetadataValue:
     """Every metric of the report, one row each: its value, its 95% interval and, for a judged one, its threshold.
     A table entry, which Dagster shows inline (a markdown table over 1,000 characters sits behind "[Show Markdown]")."""
     judged = {verdict["metric"]: verdict for verdict in report["verdicts"].values()}
     intervals = report.get("intervals") or {}
-    records = []
-    for name, value in report["metrics"].items():
-        interval, verdict = intervals.get(name), judged.get(name)
-        threshold = "" if verdict is None else (
-            f"{'≥' if verdict.get('direction') == AT_LEAST else '≤'} {float(verdict['threshold']):g}")
-        records.append(dg.TableRecord({
-            "metric": name,
-            "value": None if value is None else readable(value),
-            "95% interval": f"{readable(interval[0]):g} – {readable(interval[1]):g}" if interval else "",
-            "threshold": threshold,
-        }))
-    schema = dg.TableSchema(columns=[
-        dg.TableColumn("metric", "string", description="A metric of the report (docs/metrics.md)."),
-        dg.TableColumn("value", "float", description="Its value; empty where it does not apply to this table."),
-        dg.TableColumn("95% interval", "string", description="Bootstrap 95% interval of the value; empty when none."),
-        dg.TableColumn("threshold", "string", description="The threshold a check judges it by (verdicts); empty: none."),
-    ])
-    return dg.MetadataValue.table(records, schema)
+    records = [dg.TableRecord(_metric_cells(name, value, intervals.get(name), judged.get(name)))
+               for name, value in report["metrics"].items()]
+    return dg.MetadataValue.table(records, dg.TableSchema(columns=list(METRIC_COLUMNS)))
 
 
 def _verdict_table(report: dict) -> dg.MetadataValue:
@@ -1120,10 +1126,6 @@ def _verdict_table(report: dict) -> dg.MetadataValue:
     interval is one string and the verdict one word or a few. Empty cells where a metric does not apply (never NaN:
     Dagster sends each record as JSON, and the browser refuses NaN there: "Could not parse record"). The checks'
     own metadata keeps the typed value, threshold, interval ends and conclusiveness."""
-
-    def shown(value: float) -> str:
-        return f"{readable(value):g}"
-
     records = []
     for verdict in report["verdicts"].values():
         value, interval = verdict["value"], verdict.get("interval")
@@ -1135,18 +1137,9 @@ def _verdict_table(report: dict) -> dg.MetadataValue:
             result = "FAIL" if verdict.get("blocking", True) else "FAIL (warning)"
         if verdict.get("conclusive") is False:
             result += ", inconclusive"
-        records.append(dg.TableRecord({
-            "metric": verdict["metric"],
-            "value": None if value is None else readable(value),
-            "95% interval": f"{shown(interval[0])} – {shown(interval[1])}" if interval else "",
-            "threshold": f"{'≥' if verdict.get('direction') == AT_LEAST else '≤'} {float(verdict['threshold']):g}",
-            "verdict": result,
-        }))
+        records.append(dg.TableRecord({**_metric_cells(verdict["metric"], value, interval, verdict), "verdict": result}))
     schema = dg.TableSchema(columns=[
-        dg.TableColumn("metric", "string", description="The metric a threshold check judges (one check per metric)."),
-        dg.TableColumn("value", "float", description="The metric's value; empty where it does not apply to this table."),
-        dg.TableColumn("95% interval", "string", description="Bootstrap 95% interval of the value; empty when none."),
-        dg.TableColumn("threshold", "string", description="≤: the value passes at or below it; ≥: at or above it."),
+        *METRIC_COLUMNS,
         dg.TableColumn("verdict", "string", description="pass or FAIL (a warning: a fidelity check that blocks nothing); "
                        "inconclusive: the threshold lies inside the interval, so a larger sample could flip it."),
     ])
