@@ -7,6 +7,8 @@ What it measures. For each dataset (Adult, credit_data, penguins, the built pati
             instance and a fresh platform store, every setting at its default except
             synthetic_table.time_budget_minutes = the budget (and the seeds, and source_sample.max_rows with
             --max-rows). Its metrics are read from the report JSON the run wrote.
+    arfpy   adversarial random forests (arfpy, which synthcity's `arf` wraps) with synthcity's arf defaults, called
+            directly so that categorical columns stay categories (see ARFPY); otherwise as a plain plugin below.
     ddpm, ctgan, tvae (or any synthcity plugin named in --methods)
             `Plugins().get(name)` with synthcity's default parameters (only random_state = --seed, a temporary
             workspace and strict=False are given: see below), fitted on the training rows our job's generator saw
@@ -103,6 +105,40 @@ NETWORK_PLUGINS = frozenset({"great"})
 # row is ample).
 PLAIN_SAMPLING = {"ddpm": (15.0, 0.008)}
 CALIBRATION_EPOCHS = 4  # a plugin without an epoch hook: extra epochs of its second timing fit
+# arfpy 0.1.1 (the adversarial random forests synthcity's `arf` plugin wraps) called directly, with synthcity's arf
+# defaults (30 trees, min_node_size 5, delta 0, at most 10 rounds, early stop), on the rows with their categorical
+# columns as pandas categories. synthcity's plugin hands arf its label-encoded integers instead, which arf models as
+# continuous columns and samples outside the codes: "y contains previously unseen labels" on Adult.
+ARFPY = "arfpy"
+ARFPY_DEFAULTS = {"num_trees": 30, "delta": 0, "max_iters": 10, "early_stop": True, "min_node_size": 5}
+
+
+class ArfpyModel:
+    """arfpy fitted on `encoded` (forest rounds, then the leaves' densities), sampled like a synthcity plugin."""
+
+    def __init__(self, encoded: Any, seed: int) -> None:
+        import numpy as np
+        from arfpy import arf
+
+        self.columns, self.dtypes = list(encoded.columns), encoded.dtypes
+        frame = encoded.copy()
+        for column in frame.columns:
+            if frame[column].dtype == object or str(frame[column].dtype) in ("bool", "string"):
+                frame[column] = frame[column].astype("category")
+        np.random.seed(seed)
+        self.model = arf.arf(x=frame, verbose=False, random_state=seed, **ARFPY_DEFAULTS)
+        self.model.forde()
+
+    def generate(self, count: int, random_state: int) -> Any:
+        import types
+
+        import numpy as np
+
+        np.random.seed(random_state)
+        frame = self.model.forge(n=count)[self.columns]
+        for column in self.columns:
+            frame[column] = frame[column].astype(object if self.dtypes[column] == object else self.dtypes[column])
+        return types.SimpleNamespace(dataframe=lambda: frame)
 # Short names of the judged metrics (report verdicts), for the "all green" column's failures.
 SHORT = {"ks_mean": "KS", "correlation_delta": "corr", "membership_inference_auc": "MIA", "exact_copy_rate": "copies",
          "detection_auc": "detection", "tstr_ratio": "TSTR"}
@@ -257,6 +293,10 @@ def fit_plain(plugin: str, encoded: Any, *, seed: int, limit_s: float, workspace
 
     from synth_platform.generation.training_hooks import EpochWatcher, TimeLimitReached, watching
 
+    if plugin == ARFPY:
+        row.notes.append("not time-limited: arfpy has no epoch hook (its forest rounds end at its early stop); "
+                         "categorical columns given as categories")
+        return ArfpyModel(encoded, seed)
     loader = plugin_loader(plugin)
     n_iter = default_n_iter(loader, plugin)
     data = GenericDataLoader(encoded)
@@ -466,9 +506,9 @@ def main() -> int:
         parser.error("--max-rows and --plain-rows must be 0 (the default) or positive")
     plain = [m for m in methods if m != "ours"]
     if plain:
-        known = set(plugin_loader(plain[0]).list()) | set(generators.synthcity_plugins().list())
+        known = set(plugin_loader(plain[0]).list()) | set(generators.synthcity_plugins().list()) | {ARFPY}
         if unknown := [m for m in plain if m not in known]:
-            parser.error(f"unknown method(s) {unknown}: 'ours' or a synthcity plugin")
+            parser.error(f"unknown method(s) {unknown}: 'ours', {ARFPY!r} or a synthcity plugin")
 
     command = shlex.join([".venv/bin/python", *sys.argv])
     rows: list[Row] = []
