@@ -994,10 +994,10 @@ def privacy_utility_report(
     return dg.Output(
         report,
         metadata={
-            "summary": _metrics_table(report),
+            "summary": metrics_table(report),
             **({"worst_columns": worst} if (worst := worst_columns_text(report)) else {}),
             "headline_plot": headline_markdown(headline, headline_link),
-            "verdicts": _verdict_table(report),
+            "verdicts": verdict_table(report),
             "all_green": report["all_green"],
             "report_path": dg.MetadataValue.path(str(path)),
             "report_html": dg.MetadataValue.path(report["html_path"]),
@@ -1106,7 +1106,7 @@ METRIC_COLUMNS = (
 )
 
 
-def _metrics_table(report: dict) -> dg.MetadataValue:
+def metrics_table(report: dict) -> dg.MetadataValue:
     """Every metric of the report, one row each: its value, its 95% interval and, for a judged one, its threshold.
     A table entry, which Dagster shows inline (a markdown table over 1,000 characters sits behind "[Show Markdown]")."""
     judged = {verdict["metric"]: verdict for verdict in report["verdicts"].values()}
@@ -1116,7 +1116,7 @@ def _metrics_table(report: dict) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, dg.TableSchema(columns=list(METRIC_COLUMNS)))
 
 
-def _verdict_table(report: dict) -> dg.MetadataValue:
+def verdict_table(report: dict) -> dg.MetadataValue:
     """One row per threshold check, as a person reads it in the UI: the metric it judges, its value, its 95% interval,
     the threshold with its direction and the verdict in words (as the HTML report's table).
 

@@ -45,8 +45,8 @@ HEADLINE_IMAGE = ROW + """(() => { const r = row('headline_plot'); if (!r) retur
   return {src: img.src, natural: [img.naturalWidth, img.naturalHeight], shown: [box.width, box.height],
           visible: box.width > 0 && box.height > 0 && getComputedStyle(img).visibility !== 'hidden'}; })()
 """ % json.dumps(HEADLINE_ALT)
-SHOW_MARKDOWN_LINKS = ROW + """[...row('headline_plot').querySelectorAll('a')].filter(
-  a => a.innerText.trim() === '[Show Markdown]').length"""
+SHOW_MARKDOWN_LINKS = ROW + """(key => [...row(key).querySelectorAll('a')].filter(
+  a => a.innerText.trim() === '[Show Markdown]').length)"""
 # The verdict table, its scroll container (the nearest ancestor that scrolls or clips sideways), their edges.
 TABLE_LAYOUT = ROW + """(key => {
   const table = row(key).querySelector('table');
@@ -192,8 +192,7 @@ def test_report_asset_in_chromium_links_open_plot_is_an_image_tables_fit(tmp_pat
         _assert_table_fits(browser, "verdicts")
         # Every metric with its interval (the summary), also a table shown whole without a click.
         _assert_table_fits(browser, "summary")
-        assert not browser.evaluate(ROW + """[...row('summary').querySelectorAll('a')].filter(
-          a => a.innerText.trim() === '[Show Markdown]').length"""), "the summary is behind a [Show Markdown] link"
+        assert not browser.evaluate(SHOW_MARKDOWN_LINKS + "('summary')"), "the summary is behind a [Show Markdown] link"
 
         # (b) The headline plot, an image shown in its metadata row without any click. Dagster 1.13 renders a
         # markdown entry inline only when it is shorter than 1,000 characters (ui-core MetadataEntry.tsx:
@@ -201,7 +200,7 @@ def test_report_asset_in_chromium_links_open_plot_is_an_image_tables_fit(tmp_pat
         # the entry is a short image link to the plot's PNG on the file server, so it is inline. Nothing is clicked.
         image = browser.wait_for(HEADLINE_IMAGE, timeout=20,
                                  what=f"the headline plot as a decoded <img alt={HEADLINE_ALT!r}> in the headline_plot row")
-        assert not browser.evaluate(SHOW_MARKDOWN_LINKS), "headline_plot is behind a [Show Markdown] link"
+        assert not browser.evaluate(SHOW_MARKDOWN_LINKS + "('headline_plot')"), "headline_plot is behind a [Show Markdown] link"
         assert image["src"] == f"{files_url}/runs/{run_id}/privacy_utility_report_headline.png", image
         assert image["visible"] and image["shown"][0] >= 400 and image["shown"][1] >= 100, image
         assert image["natural"][0] >= 400 and image["natural"][1] >= 200, image

@@ -472,30 +472,6 @@ def _default_target(profile: DatasetProfile) -> str:
     return candidates[-1] if candidates else ""
 
 
-def report_markdown(report: dict) -> str:
-    """The headline table people read in the Dagster UI."""
-    lines = ["| metric | value | 95% interval | threshold | verdict |", "|---|---|---|---|---|"]
-    judged = {v["metric"]: v for v in report["verdicts"].values()}
-    for name, value in report["metrics"].items():
-        verdict = judged.get(name)
-        shown = "n/a" if value is None else f"{value:.4f}"
-        interval = (report.get("intervals") or {}).get(name)
-        interval_text = f"{interval[0]:.4f} – {interval[1]:.4f}" if interval else ""
-        if verdict:
-            outcome = "pass" if verdict["passed"] else "**FAIL**"
-            if verdict.get("conclusive") is False:
-                outcome += " (threshold inside the interval)"
-            rule = RULE_OF_METRIC.get(name)
-            sign = rule.limit_sign if rule is not None else "≤"
-            if not verdict["passed"] and not verdict.get("blocking", True):
-                outcome += " (warning)"
-            lines.append(f"| {name} | {shown} | {interval_text} | {sign} {verdict['threshold']:.2f} | {outcome} |")
-        else:
-            lines.append(f"| {name} | {shown} | {interval_text} | | |")
-    worst = worst_columns_text(report)
-    return "\n".join(lines + (["", f"Worst columns: {worst}"] if worst else []))
-
-
 def worst_columns_text(report: dict, count: int = 5) -> str:
     """The columns whose marginals the synthetic table matches worst, with their statistic (names only, no value of
     the source): "`age` (ks 0.112), ..."; empty when the report has no per-column statistic."""

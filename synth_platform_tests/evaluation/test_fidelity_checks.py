@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from synth_platform import preflight
-from synth_platform.assets import ReportConfig
+from synth_platform.assets import ReportConfig, metrics_table, verdict_table
 from synth_platform.checks import ALL_CHECKS, FIDELITY_CHECKS, THRESHOLD_CHECKS
-from synth_platform.evaluation.report import build_report, report_markdown
+from synth_platform.evaluation.report import build_report
 from synth_platform.evaluation.thresholds import (
     AT_LEAST,
     AT_MOST,
@@ -30,6 +30,11 @@ from synth_platform.profiling.profile import profile_dataframe
 
 DETECTION, TSTR = "detection_auc_within_threshold", "tstr_ratio_at_least"
 REPORT_KEY = dg.AssetKey("privacy_utility_report")
+
+
+def _rows(table) -> dict[str, dict]:
+    """A metadata table of the report (summary or verdicts) by metric, as the UI shows its cells."""
+    return {record.data["metric"]: record.data for record in table.value.records}
 
 
 # --- the generalised threshold: "at least" beside "at most" ----------------------------------------------------
@@ -160,7 +165,8 @@ def test_real_rows_from_the_population_pass_both_fidelity_checks(fresh_report):
     assert report["verdicts"][DETECTION]["passed"] and report["verdicts"][TSTR]["passed"]
     assert report["verdicts"][TSTR]["margin"] == pytest.approx(m["tstr_ratio"] - 0.96)
     assert report["all_green"] and report["fidelity_green"]
-    assert "| tstr_ratio |" in report_markdown(report) and "≥ 0.96 | pass |" in report_markdown(report)
+    shown = _rows(verdict_table(report))["tstr_ratio"]  # as the UI shows it
+    assert shown["threshold"] == "≥ 0.96" and shown["verdict"] == "pass"
 
 
 def test_a_copy_of_the_holdout_is_undetectable_and_its_tstr_passes_above_one(parts):
@@ -229,7 +235,8 @@ def test_with_fidelity_checks_blocking_the_same_failure_is_an_error_that_blocks(
     assert not result.success
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert materialized == {REPORT_KEY}  # the downstream asset never ran
-    assert "| detection_auc |" in report_markdown(report) and "**FAIL** (warning)" not in report_markdown(report)
+    assert _rows(verdict_table(report))["detection_auc"]["verdict"].startswith("FAIL")  # blocking: not a warning
+    assert "warning" not in _rows(verdict_table(report))["detection_auc"]["verdict"]
 
 
 def test_a_blocking_run_of_passing_fidelity_checks_blocks_nothing(fresh_report):
@@ -264,10 +271,11 @@ def test_the_report_gives_both_fidelity_metrics_an_interval(fresh_report):
         method = report["interval_method"][name]
         assert "20 " in method and "not the refit noise" in method and "bootstrap" in method
     _assert_interval_verdicts(report)
-    markdown = report_markdown(report)
+    shown = _rows(metrics_table(report))
     for name in FIDELITY_METRICS:
         low, high = report["intervals"][name]
-        assert f"| {name} | {report['metrics'][name]:.4f} | {low:.4f} – {high:.4f} |" in markdown
+        assert shown[name]["value"] == round(report["metrics"][name], 4)
+        assert shown[name]["95% interval"] == f"{round(low, 4):g} – {round(high, 4):g}"
 
 
 def test_real_rows_give_a_detection_interval_around_one_half_and_a_tstr_interval_around_one(fresh_report):
