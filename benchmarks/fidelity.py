@@ -156,6 +156,7 @@ class Row:
     metrics: dict[str, Any] = field(default_factory=dict)
     all_green: bool | None = None
     failed: list[str] = field(default_factory=list)  # blocking checks that failed
+    checks_not_passed: list[str] = field(default_factory=list)  # ours: every asset check of the run that did not pass
     rows: dict[str, int] = field(default_factory=dict)
     fit_sample_s: float | None = None
     budgeted_s: float | None = None
@@ -215,6 +216,8 @@ def run_ours(name: str, source: Any, work: Path, *, budget: float, seed: int, ma
         if fit is not None and fit.start_time and fit.end_time:
             row.fit_sample_s = fit.end_time - fit.start_time
         report = attempt_chain.report_of_run(instance, result.run_id)
+        row.checks_not_passed = sorted(f"{e.check_name} ({e.severity.value.lower()})"
+                                       for e in result.get_asset_check_evaluations() if not e.passed)
         prepared = None
         try:
             prepared = prepared_from(result.output_for_node("source_sample"), result.output_for_node("profiled_dataset"))
@@ -228,6 +231,8 @@ def run_ours(name: str, source: Any, work: Path, *, budget: float, seed: int, ma
     plan = report.get("generator", {})
     if plan.get("training_steps"):
         row.notes.append(f"final fit: {plan.get('plugin')}, {plan['training_steps']:,} steps in {plan.get('fit_seconds', 0):.0f} s")
+    row.notes.append("asset checks not passed: " + ", ".join(row.checks_not_passed) if row.checks_not_passed
+                     else "every asset check passed (the contract's included)")
     return row, prepared
 
 
@@ -356,14 +361,22 @@ def fit_plain(plugin: str, encoded: Any, *, seed: int, limit_s: float, workspace
         model = loader.get(plugin, **kwargs)
         model.fit(data)
         return model
-    record = limit.record(time.monotonic() - started)
-    stopped = record.get("stopped_early_at_epoch")
-    if not record["epochs"]:
-        row.notes.append("not time-limited: its epoch hook never fired (ran as synthcity runs it)")
-    else:
-        row.notes.append(f"cut by the time limit ({limit_s:.0f} s) after epoch {stopped} of {n_iter}" if stopped
-                         else f"all {n_iter} default epochs within the time limit ({limit_s:.0f} s)")
+    row.notes.append(plain_fit_note(limit.record(time.monotonic() - started), n_iter))
     return model
+
+
+def plain_fit_note(record: dict[str, Any], n_iter: int | None) -> str:
+    """How a hooked plain fit ended, from its FitTimeLimit record: cut by the time limit, its own early stop
+    (synthcity's GAN and VAE loops stop when their validation loss stops improving), or all its epochs."""
+    limit_s, epochs, stopped = record["time_limit_s"], record["epochs"], record.get("stopped_early_at_epoch")
+    if not epochs:
+        return "not time-limited: its epoch hook never fired (ran as synthcity runs it)"
+    if stopped:
+        return f"cut by the time limit ({limit_s:.0f} s) after epoch {stopped} of {n_iter}"
+    if n_iter and epochs < n_iter:
+        return (f"ended by its own early stop after epoch {epochs} of {n_iter}, {record['seconds']:.0f} s into its "
+                f"time limit ({limit_s:.0f} s)")
+    return f"all {epochs} default epochs within the time limit ({limit_s:.0f} s)"
 
 
 def run_plain(plugin: str, prepared: Prepared, *, budget: float, seed: int, target: str, dataset: str,
