@@ -48,6 +48,7 @@ Commands (from the repository root, with the project's venv):
     .venv/bin/python benchmarks/fidelity.py --budget-minutes 1 --max-rows 3000  # quick
     .venv/bin/python benchmarks/fidelity.py --datasets penguins --methods ours,tvae --budget-minutes 0.5
     .venv/bin/python benchmarks/fidelity.py --datasets adult --budgets 2,5,15 --out docs/fidelity_curve.md
+    .venv/bin/python benchmarks/fidelity.py --datasets adult --methods ours --ours-set tuned_hyperparameters.objective=fidelity
 
 Expected duration on the 2-core machine: each method runs up to about its budget (ours may overrun small budgets:
 source, profile and report have fixed costs; a plain plugin may end early when its default epochs fit, as ddpm's
@@ -67,6 +68,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import inspect
+import json
 import math
 import os
 import shlex
@@ -175,8 +177,27 @@ class Prepared:
     fingerprint: str
 
 
-def run_config(name: str, *, budget: float, seed: int, max_rows: int, verbose: bool) -> dict:
-    """Our job's run config for `name`: the defaults, the table's own settings, the budget and the seeds."""
+def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
+    """`--ours-set OP.KEY=VALUE` items as {op: {key: value}}; VALUE is read as JSON when it parses (numbers, true,
+    lists), else kept as text. ValueError names an item that is not of that form."""
+    settings: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, text = item.partition("=")
+        op, dot, key = target.strip().partition(".")
+        if not (sep and dot and op and key and text.strip()):
+            raise ValueError(f"{item!r}: give OP.KEY=VALUE, e.g. tuned_hyperparameters.objective=fidelity")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text.strip()
+        settings.setdefault(op, {})[key.strip()] = value
+    return settings
+
+
+def run_config(name: str, *, budget: float, seed: int, max_rows: int, verbose: bool,
+               settings: dict[str, dict[str, Any]] | None = None) -> dict:
+    """Our job's run config for `name`: the defaults, the table's own settings, the budget and the seeds, then
+    `settings` (--ours-set) over them."""
     config = base_run_config(name)
     ops = config["ops"]
 
@@ -187,6 +208,8 @@ def run_config(name: str, *, budget: float, seed: int, max_rows: int, verbose: b
     put("tuned_hyperparameters", seed=seed)
     put("synthetic_table", time_budget_minutes=budget, seed=seed)
     put("privacy_utility_report", seed=seed)
+    for op, values in (settings or {}).items():
+        put(op, **values)
     config["loggers"] = {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}}
     return config
 
@@ -200,10 +223,13 @@ def prepared_from(sample: Any, profiled: Any) -> Prepared:
 
 
 def run_ours(name: str, source: Any, work: Path, *, budget: float, seed: int, max_rows: int,
-             verbose: bool) -> tuple[Row, Prepared | None]:
+             verbose: bool, settings: dict[str, dict[str, Any]] | None = None) -> tuple[Row, Prepared | None]:
     """The main job on a fresh instance and store; its row, and its split and profile for the plain methods."""
     row = Row(name, "ours", budget)
-    config = run_config(name, budget=budget, seed=seed, max_rows=max_rows, verbose=verbose)
+    config = run_config(name, budget=budget, seed=seed, max_rows=max_rows, verbose=verbose, settings=settings)
+    if settings:
+        row.notes.append("settings: " + ", ".join(f"{op}.{key}={json.dumps(value)}"
+                                                  for op, values in settings.items() for key, value in values.items()))
     home, store = work / "dagster_home", work / "platform"
     home.mkdir(parents=True)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
@@ -495,7 +521,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the table here (markdown, with the date and the command)")
     parser.add_argument("--verbose", action="store_true", help="show our job's INFO logs (progress, time left)")
+    parser.add_argument("--ours-set", action="append", default=[], metavar="OP.KEY=VALUE",
+                        help="a setting of our job's run config over its defaults (VALUE read as JSON when it parses), "
+                             "e.g. tuned_hyperparameters.objective=fidelity; repeatable; said in ours' footnote")
     args = parser.parse_args()
+    try:
+        settings = parse_settings(args.ours_set)
+    except ValueError as exc:
+        parser.error(f"--ours-set {exc}")
 
     names = parse_list(args.datasets)
     if unknown := [n for n in names if n not in DATASETS]:
@@ -537,7 +570,7 @@ def main() -> int:
                     log(f"{name}/ours ({budget:g} min): start")
                     try:
                         row, ours_prepared = run_ours(name, source, work / f"ours-{budget:g}", budget=budget, seed=args.seed,
-                                                      max_rows=args.max_rows, verbose=args.verbose)
+                                                      max_rows=args.max_rows, verbose=args.verbose, settings=settings)
                         if prepared and ours_prepared and prepared.fingerprint != ours_prepared.fingerprint:
                             log(f"{name}/ours: WARNING the sample differs between budgets (fingerprints differ)")
                         prepared = prepared or ours_prepared

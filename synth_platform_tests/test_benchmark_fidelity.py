@@ -57,3 +57,20 @@ def test_a_fit_that_ran_every_epoch_says_so(fidelity):
 def test_a_fit_whose_hook_never_fired_is_not_called_time_limited(fidelity):
     note = fidelity.plain_fit_note(fit_record(n_iter=10, loop_epochs=0, epoch_s=1.0, limit_s=810), 10)
     assert note.startswith("not time-limited")
+
+
+def test_ours_settings_are_read_per_op_with_json_values(fidelity):
+    settings = fidelity.parse_settings(["tuned_hyperparameters.objective=fidelity", "synthetic_table.num_rows=500",
+                                        "privacy_utility_report.fidelity_checks_blocking=true"])
+    assert settings == {"tuned_hyperparameters": {"objective": "fidelity"}, "synthetic_table": {"num_rows": 500},
+                        "privacy_utility_report": {"fidelity_checks_blocking": True}}
+    config = fidelity.run_config("penguins", budget=2, seed=3, max_rows=0, verbose=False, settings=settings)
+    assert config["ops"]["tuned_hyperparameters"]["config"] == {"seed": 3, "objective": "fidelity"}
+    assert config["ops"]["synthetic_table"]["config"] == {"time_budget_minutes": 2, "seed": 3, "num_rows": 500}
+
+
+@pytest.mark.parametrize("item", ["objective=fidelity", "tuned_hyperparameters.objective", ".objective=x",
+                                  "tuned_hyperparameters.=x", "tuned_hyperparameters.objective="])
+def test_a_setting_not_of_the_form_op_key_value_is_refused_with_an_example(fidelity, item):
+    with pytest.raises(ValueError, match="OP.KEY=VALUE, e.g. tuned_hyperparameters.objective=fidelity"):
+        fidelity.parse_settings([item])
