@@ -106,6 +106,9 @@ NETWORK_PLUGINS = frozenset({"great"})
 # 1,000 steps cost ~14 ms each however few the rows). The GAN and VAE decoders are one pass (the platform's 3 ms a
 # row is ample).
 PLAIN_SAMPLING = {"ddpm": (15.0, 0.008)}
+# --ours-set ops whose values are never shown (footnotes, the --out file's command): source_sample's settings may
+# hold a filter value on a sensitive column.
+WITHHELD_SETTINGS = frozenset({"source_sample"})
 CALIBRATION_EPOCHS = 4  # a plugin without an epoch hook: extra epochs of its second timing fit
 # arfpy 0.1.1 (the adversarial random forests synthcity's `arf` plugin wraps) called directly, with synthcity's arf
 # defaults (30 trees, min_node_size 5, delta 0, at most 10 rounds, early stop), on the rows with their categorical
@@ -158,7 +161,6 @@ class Row:
     metrics: dict[str, Any] = field(default_factory=dict)
     all_green: bool | None = None
     failed: list[str] = field(default_factory=list)  # blocking checks that failed
-    checks_not_passed: list[str] = field(default_factory=list)  # ours: every asset check of the run that did not pass
     rows: dict[str, int] = field(default_factory=dict)
     fit_sample_s: float | None = None
     budgeted_s: float | None = None
@@ -179,19 +181,35 @@ class Prepared:
 
 def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
     """`--ours-set OP.KEY=VALUE` items as {op: {key: value}}; VALUE is read as JSON when it parses (numbers, true,
-    lists), else kept as text. ValueError names an item that is not of that form."""
+    lists), else kept as text. ValueError names (by what precedes its `=`: never a value) an item not of that form."""
     settings: dict[str, dict[str, Any]] = {}
     for item in items:
         target, sep, text = item.partition("=")
         op, dot, key = target.strip().partition(".")
         if not (sep and dot and op and key and text.strip()):
-            raise ValueError(f"{item!r}: give OP.KEY=VALUE, e.g. tuned_hyperparameters.objective=fidelity")
+            raise ValueError(f"{target.strip()!r}: give OP.KEY=VALUE, e.g. tuned_hyperparameters.objective=fidelity")
         try:
             value = json.loads(text)
         except ValueError:
             value = text.strip()
         settings.setdefault(op, {})[key.strip()] = value
     return settings
+
+
+def shown_setting(item: str) -> str:
+    """An OP.KEY=VALUE item as the footnote and the --out file's command show it: a source_sample value withheld (its
+    settings may hold a filter value on a sensitive column)."""
+    target, _, _ = item.partition("=")
+    return f"{target}=(withheld)" if target.strip().partition(".")[0] in WITHHELD_SETTINGS else item
+
+
+def shown_command(argv: list[str]) -> str:
+    """The command line, every --ours-set item as `shown_setting` shows it (`--ours-set ITEM` or `--ours-set=ITEM`)."""
+    shown = []
+    for arg in argv:
+        option, eq, rest = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        shown.append(f"{option}={shown_setting(rest)}" if option and eq else shown_setting(rest) if not option else arg)
+    return shlex.join(shown)
 
 
 def run_config(name: str, *, budget: float, seed: int, max_rows: int, verbose: bool,
@@ -228,7 +246,7 @@ def run_ours(name: str, source: Any, work: Path, *, budget: float, seed: int, ma
     row = Row(name, "ours", budget)
     config = run_config(name, budget=budget, seed=seed, max_rows=max_rows, verbose=verbose, settings=settings)
     if settings:
-        row.notes.append("settings: " + ", ".join(f"{op}.{key}={json.dumps(value)}"
+        row.notes.append("settings: " + ", ".join(shown_setting(f"{op}.{key}={json.dumps(value)}")
                                                   for op, values in settings.items() for key, value in values.items()))
     home, store = work / "dagster_home", work / "platform"
     home.mkdir(parents=True)
@@ -242,8 +260,8 @@ def run_ours(name: str, source: Any, work: Path, *, budget: float, seed: int, ma
         if fit is not None and fit.start_time and fit.end_time:
             row.fit_sample_s = fit.end_time - fit.start_time
         report = attempt_chain.report_of_run(instance, result.run_id)
-        row.checks_not_passed = sorted(f"{e.check_name} ({e.severity.value.lower()})"
-                                       for e in result.get_asset_check_evaluations() if not e.passed)
+        not_passed = sorted(f"{e.check_name} ({e.severity.value.lower()})"
+                            for e in result.get_asset_check_evaluations() if not e.passed)
         prepared = None
         try:
             prepared = prepared_from(result.output_for_node("source_sample"), result.output_for_node("profiled_dataset"))
@@ -257,7 +275,7 @@ def run_ours(name: str, source: Any, work: Path, *, budget: float, seed: int, ma
     plan = report.get("generator", {})
     if plan.get("training_steps"):
         row.notes.append(f"final fit: {plan.get('plugin')}, {plan['training_steps']:,} steps in {plan.get('fit_seconds', 0):.0f} s")
-    row.notes.append("asset checks not passed: " + ", ".join(row.checks_not_passed) if row.checks_not_passed
+    row.notes.append("asset checks not passed: " + ", ".join(not_passed) if not_passed
                      else "every asset check passed (the contract's included)")
     return row, prepared
 
@@ -556,7 +574,7 @@ def main() -> int:
         if unknown := [m for m in plain if m not in known]:
             parser.error(f"unknown method(s) {unknown}: 'ours', {ARFPY!r} or a synthcity plugin")
 
-    command = shlex.join([".venv/bin/python", *sys.argv])
+    command = shown_command([".venv/bin/python", *sys.argv])
     rows: list[Row] = []
     log(f"{len(names)} dataset(s) × {methods} at {budgets} min, seed {args.seed}" + (f", at most {args.max_rows} rows" if args.max_rows else ""))
     for name in names:

@@ -1,5 +1,5 @@
-"""benchmarks/fidelity.py's account of how a plain plugin's fit ended (the footnotes of its table), on records of
-the platform's own FitTimeLimit driven by a hand-set clock."""
+"""benchmarks/fidelity.py: its account of how a plain plugin's fit ended (the footnotes of its table), on records of
+the platform's own FitTimeLimit driven by a hand-set clock; --ours-set settings, and what of them it shows."""
 
 from __future__ import annotations
 
@@ -74,3 +74,17 @@ def test_ours_settings_are_read_per_op_with_json_values(fidelity):
 def test_a_setting_not_of_the_form_op_key_value_is_refused_with_an_example(fidelity, item):
     with pytest.raises(ValueError, match="OP.KEY=VALUE, e.g. tuned_hyperparameters.objective=fidelity"):
         fidelity.parse_settings([item])
+
+
+def test_a_source_setting_is_never_shown_in_a_footnote_or_the_command(fidelity):
+    secret = "Jane Q. Doe"
+    item = f'source_sample.filters=[{{"column": "name", "op": "==", "value": "{secret}"}}]'
+    assert fidelity.shown_setting(item) == "source_sample.filters=(withheld)"
+    assert fidelity.shown_setting("tuned_hyperparameters.objective=fidelity") == "tuned_hyperparameters.objective=fidelity"
+    for argv in (["fidelity.py", "--ours-set", item, "--ours-set", "tuned_hyperparameters.objective=fidelity"],
+                 ["fidelity.py", f"--ours-set={item}", "--ours-set=tuned_hyperparameters.objective=fidelity"]):
+        command = fidelity.shown_command(argv)
+        assert secret not in command and "source_sample.filters=(withheld)" in command
+        assert "tuned_hyperparameters.objective=fidelity" in command
+    assert fidelity.shown_command(["fidelity.py", "--datasets", "adult", "--budget-minutes=15"]) == (
+        "fidelity.py --datasets adult --budget-minutes=15")
